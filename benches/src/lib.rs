@@ -1,0 +1,1 @@
+//! spendguard-benches: criterion benchmarks of the hot path live in `benches/`.

@@ -1,0 +1,144 @@
+//! Decoding of one Kinesis/Firehose record: base64 -> capped gunzip -> CloudWatch envelope
+//! (simd-json, strings unescaped in place in the inflate buffer, no copy) -> each event's
+//! `message` as a Bedrock record (serde_json typed, bodies validated and skipped as raw JSON).
+
+use crate::inflate::{InflateError, Inflater};
+use base64::Engine as _;
+use spendguard_schemas::{Envelope, InvocationRecord};
+
+/// Default cap on one decompressed envelope. A CloudWatch Logs batch is at most 1 MiB of events
+/// (about 2-3 MB once the messages are escaped as JSON strings); 64 MiB leaves room for 10 MiB
+/// Kinesis records and refuses gzip bombs.
+pub const DEFAULT_MAX_DECOMPRESSED: usize = 64 << 20;
+
+/// Why a record (a whole envelope) could not be decoded. Every variant is a property of the
+/// input, so retrying cannot help: the disposition is "failed, keep the raw data".
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    #[error("gzip: {0}")]
+    Gzip(#[from] InflateError),
+    #[error("envelope JSON: {0}")]
+    Envelope(String),
+}
+
+/// Why one log event's `message` could not be parsed as a Bedrock record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("message JSON at line {line} column {column}: {reason}")]
+pub struct MessageError {
+    pub line: usize,
+    pub column: usize,
+    pub reason: String,
+}
+
+/// Spare bytes after the decompressed data: simd-json reads up to 64 bytes past the end.
+const SIMD_PADDING: usize = 64;
+
+/// Reusable decode buffers: one per worker, no allocation per record in the steady state.
+pub struct Decoder {
+    inflater: Inflater,
+    b64: Vec<u8>,
+    raw: Vec<u8>,
+    buffers: simd_json::Buffers,
+    max_decompressed: usize,
+    last_len: usize,
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("max_decompressed", &self.max_decompressed)
+            .field("buffer_capacity", &self.raw.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Decoder {
+    pub fn new(max_decompressed: usize) -> Result<Self, DecodeError> {
+        Ok(Decoder {
+            inflater: Inflater::new()?,
+            b64: Vec::new(),
+            raw: Vec::new(),
+            buffers: simd_json::Buffers::default(),
+            max_decompressed,
+            last_len: 0,
+        })
+    }
+
+    /// Decodes base64 text (a Firehose record's `data`) into an internal buffer.
+    pub fn base64<'s>(&'s mut self, text: &[u8]) -> Result<&'s [u8], DecodeError> {
+        self.b64.clear();
+        base64::engine::general_purpose::STANDARD.decode_vec(text, &mut self.b64)?;
+        Ok(&self.b64)
+    }
+
+    /// Inflates `gz` and parses the envelope in place. The envelope borrows the decoder's
+    /// buffer, so it lives until the next call.
+    pub fn envelope_from_gzip<'s>(
+        &'s mut self,
+        gz: &[u8],
+    ) -> Result<(Envelope<'s>, usize), DecodeError> {
+        let n =
+            self.inflater
+                .gunzip_into(gz, &mut self.raw, self.max_decompressed, SIMD_PADDING)?;
+        self.last_len = n;
+        Ok((parse_envelope(&mut self.raw[..n], &mut self.buffers)?, n))
+    }
+
+    /// base64 -> gunzip -> envelope, for one Firehose/Kinesis record's base64 `data`.
+    pub fn envelope_from_base64<'s>(
+        &'s mut self,
+        text: &[u8],
+    ) -> Result<(Envelope<'s>, usize), DecodeError> {
+        self.b64.clear();
+        base64::engine::general_purpose::STANDARD.decode_vec(text, &mut self.b64)?;
+        let n = self.inflater.gunzip_into(
+            &self.b64,
+            &mut self.raw,
+            self.max_decompressed,
+            SIMD_PADDING,
+        )?;
+        self.last_len = n;
+        Ok((parse_envelope(&mut self.raw[..n], &mut self.buffers)?, n))
+    }
+
+    /// Parses an already-decompressed envelope held in `json` (modified in place).
+    pub fn envelope_from_json<'j>(
+        &mut self,
+        json: &'j mut [u8],
+    ) -> Result<Envelope<'j>, DecodeError> {
+        parse_envelope(json, &mut self.buffers)
+    }
+
+    /// Gunzips into the decoder's buffer and returns the bytes (for NDJSON files).
+    pub fn gunzip<'s>(&'s mut self, gz: &[u8]) -> Result<&'s mut [u8], DecodeError> {
+        let n = self
+            .inflater
+            .gunzip_into(gz, &mut self.raw, self.max_decompressed, 0)?;
+        self.last_len = n;
+        Ok(&mut self.raw[..n])
+    }
+
+    /// Bytes produced by the last gunzip (throughput is counted in decompressed bytes).
+    pub fn last_decompressed(&self) -> usize {
+        self.last_len
+    }
+}
+
+fn parse_envelope<'j>(
+    json: &'j mut [u8],
+    buffers: &mut simd_json::Buffers,
+) -> Result<Envelope<'j>, DecodeError> {
+    simd_json::serde::from_slice_with_buffers(json, buffers)
+        .map_err(|e| DecodeError::Envelope(e.to_string()))
+}
+
+/// Parses one `message` as a Bedrock record. Bodies stay raw (validated, never materialised).
+pub fn parse_record(message: &str) -> Result<InvocationRecord<'_>, MessageError> {
+    serde_json::from_str(message).map_err(|e| MessageError {
+        line: e.line(),
+        column: e.column(),
+        reason: e.to_string(),
+    })
+}

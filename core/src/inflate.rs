@@ -1,0 +1,218 @@
+//! Capped, multi-member gunzip on libdeflate: one-shot inflate into a reused buffer sized from
+//! the gzip ISIZE trailer (PERF-LIMITS.md: about 2.5x flate2's default and 1.4x zlib-rs).
+//!
+//! The safe `libdeflater` wrapper calls `libdeflate_gzip_decompress`, which stops after the
+//! first member and silently ignores whatever follows: a multi-member stream would lose data.
+//! We call `libdeflate_gzip_decompress_ex`, which reports the input consumed, and loop over
+//! members. That FFI call is the only unsafe code in the project.
+#![allow(unsafe_code)]
+
+use libdeflate_sys::{
+    libdeflate_alloc_decompressor, libdeflate_decompressor, libdeflate_free_decompressor,
+    libdeflate_gzip_decompress_ex, libdeflate_result_LIBDEFLATE_BAD_DATA,
+    libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE, libdeflate_result_LIBDEFLATE_SUCCESS,
+};
+use std::ptr::NonNull;
+
+/// Why a gzip stream could not be inflated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InflateError {
+    #[error("not gzip: missing 1f 8b magic at byte {offset}")]
+    NotGzip { offset: usize },
+    #[error(
+        "gzip member at byte {offset} is truncated or corrupt (bad deflate data, CRC or ISIZE)"
+    )]
+    Corrupt { offset: usize },
+    #[error("decompressed size exceeds the cap of {cap} bytes (gzip bomb or oversize input)")]
+    TooLarge { cap: usize },
+    #[error("libdeflate could not allocate a decompressor")]
+    OutOfMemory,
+}
+
+/// A reusable libdeflate decompressor.
+#[derive(Debug)]
+pub struct Inflater {
+    raw: NonNull<libdeflate_decompressor>,
+}
+
+// SAFETY: a libdeflate decompressor has no thread affinity; `&mut self` on every use means it is
+// never used from two threads at once.
+unsafe impl Send for Inflater {}
+
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from libdeflate_alloc_decompressor and is freed exactly once.
+        unsafe { libdeflate_free_decompressor(self.raw.as_ptr()) }
+    }
+}
+
+const GZIP_MIN_MEMBER: usize = 18; // 10-byte header + empty deflate block (>= 0) + 8-byte trailer
+
+impl Inflater {
+    pub fn new() -> Result<Self, InflateError> {
+        // SAFETY: plain allocation call; a null return is handled.
+        let raw = unsafe { libdeflate_alloc_decompressor() };
+        NonNull::new(raw)
+            .map(|raw| Inflater { raw })
+            .ok_or(InflateError::OutOfMemory)
+    }
+
+    /// Inflates every gzip member of `input` into `out[..n]` and returns `n`. `out` is reused
+    /// across calls: its length only grows (never shrunk or re-zeroed), so the caller must read
+    /// only the first `n` bytes. `padding` spare bytes are kept after the data for parsers that
+    /// read past the end (simd-json). Fails rather than exceed `cap` decompressed bytes.
+    pub fn gunzip_into(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        cap: usize,
+        padding: usize,
+    ) -> Result<usize, InflateError> {
+        if input.len() < 2 || input[0] != 0x1f || input[1] != 0x8b {
+            return Err(InflateError::NotGzip { offset: 0 });
+        }
+        // ISIZE of the last member: exact for the usual single-member stream.
+        let isize_hint = match input.len() {
+            n if n >= GZIP_MIN_MEMBER => input[n - 4..]
+                .try_into()
+                .map(|b: [u8; 4]| u32::from_le_bytes(b) as usize)
+                .unwrap_or(0),
+            _ => 0,
+        };
+        let mut want = isize_hint.clamp(1, cap.max(1));
+        let mut written = 0usize;
+        let mut pos = 0usize;
+        while pos < input.len() {
+            let rest = &input[pos..];
+            if rest.len() < 2 || rest[0] != 0x1f || rest[1] != 0x8b {
+                return Err(InflateError::NotGzip { offset: pos });
+            }
+            loop {
+                let need = written + want + padding;
+                if out.len() < need {
+                    out.resize(need, 0);
+                }
+                let avail = want.min(cap - written);
+                let (mut used_in, mut used_out) = (0usize, 0usize);
+                // SAFETY: `rest` and `out[written..written + avail]` are valid for the given
+                // lengths (out.len() >= written + want >= written + avail); libdeflate writes at
+                // most `avail` bytes and reports what it read and wrote.
+                let ret = unsafe {
+                    libdeflate_gzip_decompress_ex(
+                        self.raw.as_ptr(),
+                        rest.as_ptr().cast(),
+                        rest.len(),
+                        out.as_mut_ptr().add(written).cast(),
+                        avail,
+                        &mut used_in,
+                        &mut used_out,
+                    )
+                };
+                #[allow(non_upper_case_globals)]
+                match ret {
+                    libdeflate_result_LIBDEFLATE_SUCCESS => {
+                        written += used_out;
+                        pos += used_in.max(1);
+                        break;
+                    }
+                    libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => {
+                        if written + avail >= cap {
+                            return Err(InflateError::TooLarge { cap });
+                        }
+                        want = (want.saturating_mul(2)).max(64 * 1024).min(cap - written);
+                    }
+                    libdeflate_result_LIBDEFLATE_BAD_DATA => {
+                        return Err(InflateError::Corrupt { offset: pos })
+                    }
+                    _ => return Err(InflateError::Corrupt { offset: pos }),
+                }
+            }
+            // The next member's size is unknown: offer what the cap leaves, grown on demand.
+            want = want.min(cap - written).max(1);
+        }
+        Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::new(6));
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn single_member_round_trip() {
+        let data: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let mut out = Vec::new();
+        let n = Inflater::new()
+            .unwrap()
+            .gunzip_into(&gz(&data), &mut out, 1 << 30, 64)
+            .unwrap();
+        assert_eq!(&out[..n], &data[..]);
+        assert!(out.len() >= n + 64);
+    }
+
+    #[test]
+    fn multi_member_keeps_every_member() {
+        // A small member after a large one: the ISIZE hint (last member) is far too small.
+        let a: Vec<u8> = b"{\"a\":1}\n".repeat(50_000);
+        let b = b"{\"b\":2}\n".to_vec();
+        let mut input = gz(&a);
+        input.extend(gz(&b));
+        input.extend(gz(b""));
+        let mut out = Vec::new();
+        let n = Inflater::new()
+            .unwrap()
+            .gunzip_into(&input, &mut out, 1 << 30, 0)
+            .unwrap();
+        let mut want = a.clone();
+        want.extend(&b);
+        assert_eq!(&out[..n], &want[..]);
+    }
+
+    #[test]
+    fn cap_stops_a_bomb() {
+        let zeros = vec![0u8; 10 << 20];
+        let bomb = gz(&zeros);
+        assert!(bomb.len() < 20_000);
+        let err = Inflater::new()
+            .unwrap()
+            .gunzip_into(&bomb, &mut Vec::new(), 1 << 20, 0)
+            .unwrap_err();
+        assert_eq!(err, InflateError::TooLarge { cap: 1 << 20 });
+    }
+
+    #[test]
+    fn typed_errors_for_bad_input() {
+        let mut inf = Inflater::new().unwrap();
+        let mut out = Vec::new();
+        assert_eq!(
+            inf.gunzip_into(b"{\"not\":\"gzip\"}", &mut out, 1 << 20, 0),
+            Err(InflateError::NotGzip { offset: 0 })
+        );
+        let good = gz(&b"hello world ".repeat(1000));
+        for cut in [3, 10, good.len() / 2, good.len() - 1] {
+            let r = inf.gunzip_into(&good[..cut], &mut out, 1 << 20, 0);
+            assert_eq!(r, Err(InflateError::Corrupt { offset: 0 }), "cut at {cut}");
+        }
+        let mut flipped = good.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 0x55;
+        assert!(inf.gunzip_into(&flipped, &mut out, 1 << 20, 0).is_err());
+        let mut trailing = good.clone();
+        trailing.extend(b"garbage");
+        assert_eq!(
+            inf.gunzip_into(&trailing, &mut out, 1 << 20, 0),
+            Err(InflateError::NotGzip { offset: good.len() })
+        );
+        // The decompressor stays usable after errors.
+        let n = inf.gunzip_into(&good, &mut out, 1 << 20, 0).unwrap();
+        assert_eq!(n, 12_000);
+    }
+}

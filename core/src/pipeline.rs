@@ -1,0 +1,146 @@
+//! The whole per-record path, shared by the CLI and the Lambdas: decode an envelope (or take
+//! NDJSON records), parse each event's message, price it, and hand each outcome to a sink. One
+//! bad event never loses the good events around it.
+
+use crate::decode::{self, DecodeError, Decoder, MessageError};
+use crate::price::{PriceError, Pricer};
+use spendguard_schemas::{MessageType, PricedRow};
+
+/// Why one event (one invocation) produced no row.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error(transparent)]
+    Message(#[from] MessageError),
+    #[error(transparent)]
+    Price(#[from] PriceError),
+}
+
+impl EventError {
+    /// A short stable label for counting failures by reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            EventError::Message(_) => "malformed_record_json",
+            EventError::Price(PriceError::MissingRequestId) => "missing_request_id",
+            EventError::Price(PriceError::MissingTimestamp) => "missing_timestamp",
+            EventError::Price(PriceError::BadTimestamp { .. }) => "bad_timestamp",
+            EventError::Price(PriceError::MissingModelId) => "missing_model_id",
+            EventError::Price(PriceError::NegativeTokens { .. }) => "negative_tokens",
+            EventError::Price(PriceError::Overflow) => "cost_overflow",
+        }
+    }
+}
+
+/// A whole-record failure (the envelope itself).
+pub type PipelineError = DecodeError;
+
+/// What happened to one log event.
+#[derive(Debug)]
+pub enum RecordOutcome<'a> {
+    Priced(PricedRow<'a>),
+    Bad {
+        /// Index of the event in the envelope's `logEvents` (or the line index for NDJSON).
+        event_index: usize,
+        /// The CloudWatch log event id, when there is one.
+        event_id: Option<&'a str>,
+        error: EventError,
+    },
+}
+
+/// Counts for one envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvelopeSummary {
+    pub message_type: MessageType,
+    pub events: usize,
+    pub priced: usize,
+    pub bad: usize,
+    pub decompressed_bytes: usize,
+}
+
+/// Decoder + pricer: one per worker thread.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub decoder: Decoder,
+    pub pricer: Pricer,
+}
+
+impl Pipeline {
+    pub fn new(pricer: Pricer, max_decompressed: usize) -> Result<Self, DecodeError> {
+        Ok(Pipeline {
+            decoder: Decoder::new(max_decompressed)?,
+            pricer,
+        })
+    }
+
+    /// One Firehose/Kinesis record as base64 text.
+    pub fn process_base64(
+        &mut self,
+        b64: &[u8],
+        sink: &mut dyn FnMut(RecordOutcome<'_>),
+    ) -> Result<EnvelopeSummary, DecodeError> {
+        let (env, n) = self.decoder.envelope_from_base64(b64)?;
+        Ok(price_envelope(&self.pricer, env, n, sink))
+    }
+
+    /// One gzip CloudWatch Logs envelope (what a Kinesis record carries once base64-decoded).
+    pub fn process_gzip(
+        &mut self,
+        gz: &[u8],
+        sink: &mut dyn FnMut(RecordOutcome<'_>),
+    ) -> Result<EnvelopeSummary, DecodeError> {
+        let (env, n) = self.decoder.envelope_from_gzip(gz)?;
+        Ok(price_envelope(&self.pricer, env, n, sink))
+    }
+
+    /// One Bedrock record (a JSON object), e.g. one NDJSON line.
+    pub fn process_record<'a>(&self, json: &'a str, index: usize) -> RecordOutcome<'a> {
+        price_message(&self.pricer, json, None, index, None)
+    }
+}
+
+fn price_message<'a>(
+    pricer: &Pricer,
+    message: &'a str,
+    log_ms: Option<i64>,
+    index: usize,
+    id: Option<&'a str>,
+) -> RecordOutcome<'a> {
+    let outcome = decode::parse_record(message)
+        .map_err(EventError::from)
+        .and_then(|rec| pricer.price(rec, log_ms).map_err(EventError::from));
+    match outcome {
+        Ok(row) => RecordOutcome::Priced(row),
+        Err(error) => RecordOutcome::Bad {
+            event_index: index,
+            event_id: id,
+            error,
+        },
+    }
+}
+
+/// Prices every event of a decoded envelope. A CONTROL_MESSAGE yields nothing.
+pub fn price_envelope<'e>(
+    pricer: &Pricer,
+    env: spendguard_schemas::Envelope<'e>,
+    decompressed_bytes: usize,
+    sink: &mut dyn FnMut(RecordOutcome<'_>),
+) -> EnvelopeSummary {
+    let mut s = EnvelopeSummary {
+        message_type: env.message_type,
+        events: env.log_events.len(),
+        priced: 0,
+        bad: 0,
+        decompressed_bytes,
+    };
+    if env.message_type == MessageType::Control {
+        return s;
+    }
+    for (i, ev) in env.log_events.iter().enumerate() {
+        let out = price_message(pricer, &ev.message, Some(ev.timestamp), i, Some(&ev.id));
+        match out {
+            RecordOutcome::Priced(_) => s.priced += 1,
+            RecordOutcome::Bad { .. } => s.bad += 1,
+        }
+        sink(out);
+    }
+    s
+}

@@ -1,0 +1,418 @@
+//! Prices one Bedrock record: resolve model and principal, choose the catalogue entry, split
+//! cache writes by TTL, apply the long-context tier, and compute exact decimal costs.
+//!
+//! `inputTokenCount` EXCLUDES cache tokens, so the four token classes (input, output, cache
+//! read, cache write 5m/1h) are priced separately.
+
+use crate::catalogue::{Catalogue, Lookup, Rates};
+use crate::model::{self, ModelRef};
+use crate::principal;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use spendguard_schemas::{
+    time, CacheTtlSource, EndpointTier, InvocationRecord, PriceStatus, PricedRow,
+};
+use std::borrow::Cow;
+
+/// Why a record could not be priced. All are properties of the record (not retryable).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PriceError {
+    #[error("record has no requestId: it cannot be counted exactly once")]
+    MissingRequestId,
+    #[error("record has no timestamp and no log-event timestamp")]
+    MissingTimestamp,
+    #[error("timestamp {value:?}: {reason}")]
+    BadTimestamp { value: String, reason: String },
+    #[error("record has no modelId")]
+    MissingModelId,
+    #[error("{field} is negative ({value})")]
+    NegativeTokens { field: &'static str, value: i64 },
+    #[error("cost overflows the money type")]
+    Overflow,
+}
+
+/// The TTL assumed for cache writes when the bodies that carry the split are not in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AssumedTtl {
+    #[default]
+    FiveMinutes,
+    OneHour,
+}
+
+/// Pricing options.
+#[derive(Debug, Clone, Default)]
+pub struct PricerConfig {
+    pub assumed_cache_ttl: AssumedTtl,
+}
+
+/// Prices records against one catalogue.
+#[derive(Debug, Clone)]
+pub struct Pricer {
+    catalogue: Catalogue,
+    config: PricerConfig,
+}
+
+/// Token counts of one invocation, by class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tokens {
+    pub input: i64,
+    pub output: i64,
+    pub cache_read: i64,
+    pub cache_write_5m: i64,
+    pub cache_write_1h: i64,
+}
+
+impl Tokens {
+    fn prompt(&self) -> i64 {
+        self.input
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_write_5m)
+            .saturating_add(self.cache_write_1h)
+    }
+}
+
+/// Costs of one invocation, by class, in USD.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Costs {
+    pub input: Decimal,
+    pub output: Decimal,
+    pub cache_read: Decimal,
+    pub cache_write: Decimal,
+    pub total: Decimal,
+}
+
+/// tokens x (USD per 1M tokens) / 1e6, exact: the division only moves the decimal point.
+fn cost(tokens: i64, per_million: Decimal) -> Result<Decimal, PriceError> {
+    if tokens == 0 || per_million.is_zero() {
+        return Ok(Decimal::ZERO);
+    }
+    let mut d = Decimal::from(tokens)
+        .checked_mul(per_million)
+        .ok_or(PriceError::Overflow)?;
+    let scale = d.scale() + 6;
+    if scale > 28 {
+        return Err(PriceError::Overflow);
+    }
+    d.set_scale(scale).map_err(|_| PriceError::Overflow)?;
+    Ok(d)
+}
+
+/// Costs for `t` at `r`. Returns whether a missing class price forced the input price (an
+/// estimate).
+pub fn costs(t: &Tokens, r: &Rates) -> Result<(Costs, bool), PriceError> {
+    let mut estimated = false;
+    let mut or_input = |p: Option<Decimal>, n: i64| {
+        if p.is_none() && n > 0 {
+            estimated = true;
+        }
+        p.unwrap_or(r.input)
+    };
+    let cr = or_input(r.cache_read, t.cache_read);
+    let w5 = or_input(r.cache_write_5m, t.cache_write_5m);
+    // A missing 1h price falls back to the 5m one (and then input): both are estimates.
+    let w1 = or_input(r.cache_write_1h.or(r.cache_write_5m), t.cache_write_1h);
+    if r.cache_write_1h.is_none() && t.cache_write_1h > 0 {
+        estimated = true;
+    }
+    let input = cost(t.input, r.input)?;
+    let output = cost(t.output, r.output)?;
+    let cache_read = cost(t.cache_read, cr)?;
+    let cache_write = cost(t.cache_write_5m, w5)?
+        .checked_add(cost(t.cache_write_1h, w1)?)
+        .ok_or(PriceError::Overflow)?;
+    let total = input
+        .checked_add(output)
+        .and_then(|x| x.checked_add(cache_read))
+        .and_then(|x| x.checked_add(cache_write))
+        .ok_or(PriceError::Overflow)?;
+    Ok((
+        Costs {
+            input,
+            output,
+            cache_read,
+            cache_write,
+            total,
+        },
+        estimated,
+    ))
+}
+
+/// Rates for this request: the long-context tier replaces every class when the prompt is over
+/// its threshold.
+pub fn effective_rates<'r>(
+    entry_rates: &'r Rates,
+    long: Option<&'r crate::catalogue::LongContext>,
+    t: &Tokens,
+) -> &'r Rates {
+    match long {
+        Some(l) if t.prompt() > l.threshold_tokens => &l.rates,
+        _ => entry_rates,
+    }
+}
+
+fn tokens_field(v: Option<i64>, field: &'static str) -> Result<i64, PriceError> {
+    match v.unwrap_or(0) {
+        n if n < 0 => Err(PriceError::NegativeTokens { field, value: n }),
+        n => Ok(n),
+    }
+}
+
+impl Pricer {
+    pub fn new(catalogue: Catalogue, config: PricerConfig) -> Self {
+        Pricer { catalogue, config }
+    }
+
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// Prices one record. `log_event_ms` is the CloudWatch log event's timestamp, used only when
+    /// the record has none of its own.
+    pub fn price<'a>(
+        &self,
+        rec: InvocationRecord<'a>,
+        log_event_ms: Option<i64>,
+    ) -> Result<PricedRow<'a>, PriceError> {
+        let request_id = rec.request_id.ok_or(PriceError::MissingRequestId)?;
+        let event_time = match &rec.timestamp {
+            Some(ts) => time::parse_rfc3339_ms(ts).map_err(|e| PriceError::BadTimestamp {
+                value: ts.to_string(),
+                reason: e.to_string(),
+            })?,
+            None => log_event_ms.ok_or(PriceError::MissingTimestamp)?,
+        };
+        let input = rec.input.unwrap_or_default();
+        let output = rec.output.unwrap_or_default();
+        let cache_write = tokens_field(
+            input.cache_write_input_token_count,
+            "cacheWriteInputTokenCount",
+        )?;
+        let mut tokens = Tokens {
+            input: tokens_field(input.input_token_count, "inputTokenCount")?,
+            output: tokens_field(output.output_token_count, "outputTokenCount")?,
+            cache_read: tokens_field(
+                input.cache_read_input_token_count,
+                "cacheReadInputTokenCount",
+            )?,
+            cache_write_5m: 0,
+            cache_write_1h: 0,
+        };
+        let error_code = rec.error_code.filter(|e| !e.is_empty());
+        if error_code.is_none() && rec.model_id.is_none() {
+            return Err(PriceError::MissingModelId);
+        }
+        let model_id = rec.model_id.unwrap_or(Cow::Borrowed(""));
+
+        // Cache-write TTL split: logged in the output body when present.
+        let mut ttl_source = CacheTtlSource::None;
+        let mut estimated = false;
+        if cache_write > 0 {
+            let logged = output.output_body_json.and_then(|b| logged_one_hour(b));
+            match (logged, output.output_body_json.is_some()) {
+                (Some((one_hour, exact)), _) => {
+                    tokens.cache_write_1h = one_hour.clamp(0, cache_write);
+                    tokens.cache_write_5m = cache_write - tokens.cache_write_1h;
+                    ttl_source = CacheTtlSource::Logged;
+                    estimated |= !exact;
+                }
+                (None, true) => {
+                    tokens.cache_write_5m = cache_write;
+                    ttl_source = CacheTtlSource::Default5m;
+                }
+                (None, false) => {
+                    match self.config.assumed_cache_ttl {
+                        AssumedTtl::FiveMinutes => tokens.cache_write_5m = cache_write,
+                        AssumedTtl::OneHour => tokens.cache_write_1h = cache_write,
+                    }
+                    ttl_source = CacheTtlSource::Assumed;
+                    estimated = true;
+                }
+            }
+        }
+
+        let arn = rec
+            .identity
+            .and_then(|i| i.arn)
+            .unwrap_or(Cow::Borrowed(""));
+        let who = principal::parse(&arn);
+        let account_id = match rec.account_id {
+            Some(a) => a,
+            None => Cow::Owned(who.account.unwrap_or("").to_string()),
+        };
+        let region = rec.region.unwrap_or(Cow::Borrowed(""));
+        let day = event_time.div_euclid(86_400_000);
+
+        let (model, tier, status, costs, version) = {
+            let (base, tier, kind) = match model::resolve(&model_id) {
+                ModelRef::Base { id, tier } => (id.to_string(), tier, None),
+                ModelRef::ApplicationProfile { arn } => {
+                    match self.catalogue.application_profile(arn) {
+                        Some((m, t)) => (m.to_string(), t, None),
+                        None => (arn.to_string(), EndpointTier::Unknown, None),
+                    }
+                }
+                ModelRef::NotTokenPriced { kind } => {
+                    (model_id.to_string(), EndpointTier::Unknown, Some(kind))
+                }
+            };
+            if error_code.is_some() {
+                (
+                    base,
+                    tier,
+                    PriceStatus::ErrorNoCharge,
+                    Costs::default(),
+                    self.catalogue.version().to_string(),
+                )
+            } else if kind.is_some() {
+                (
+                    base,
+                    tier,
+                    PriceStatus::NotTokenPriced,
+                    Costs::default(),
+                    self.catalogue.version().to_string(),
+                )
+            } else {
+                match self.catalogue.lookup(&base, tier, &region, day) {
+                    Lookup::Found(e) => {
+                        let rates = effective_rates(&e.rates, e.long_context.as_ref(), &tokens);
+                        let (c, est) = costs(&tokens, rates)?;
+                        let status = if estimated || est {
+                            PriceStatus::Estimated
+                        } else {
+                            PriceStatus::Exact
+                        };
+                        (e.model.clone(), tier, status, c, e.version.clone())
+                    }
+                    Lookup::NoPriceForKey | Lookup::UnknownModel => {
+                        let fb = self.catalogue.fallback();
+                        let (c, _) = costs(&tokens, &fb.rates)?;
+                        (base, tier, PriceStatus::Fallback, c, fb.version.clone())
+                    }
+                }
+            }
+        };
+
+        Ok(PricedRow {
+            event_time,
+            account_id,
+            region,
+            inference_region: rec.inference_region,
+            request_id,
+            operation: rec.operation.unwrap_or(Cow::Borrowed("")),
+            model_id,
+            model: Cow::Owned(model),
+            endpoint_tier: tier,
+            principal_type: who.kind,
+            principal: Cow::Owned(who.principal.into_owned()),
+            session_name: who.session_name.map(|s| Cow::Owned(s.to_string())),
+            principal_arn: arn.clone(),
+            price_version: Cow::Owned(version),
+            price_status: status,
+            cache_ttl_source: ttl_source,
+            error_code,
+            input_tokens: tokens.input,
+            output_tokens: tokens.output,
+            cache_read_tokens: tokens.cache_read,
+            cache_write_5m_tokens: tokens.cache_write_5m,
+            cache_write_1h_tokens: tokens.cache_write_1h,
+            input_cost_usd: costs.input,
+            output_cost_usd: costs.output,
+            cache_read_cost_usd: costs.cache_read,
+            cache_write_cost_usd: costs.cache_write,
+            cost_usd: costs.total,
+            request_metadata: rec.request_metadata,
+            dt: time::date_of_ms(event_time),
+        })
+    }
+}
+
+// ---- the cache-write TTL split, read from the output body only when there are cache writes ----
+
+#[derive(Deserialize, Default)]
+struct Holder {
+    #[serde(default)]
+    usage: Option<Usage>,
+    /// Anthropic `message_start` stream event: `{"type":"message_start","message":{"usage":..}}`.
+    #[serde(default)]
+    message: Option<Box<Holder>>,
+    /// ConverseStream `metadata` event: `{"metadata":{"usage":..,"metrics":..}}`.
+    #[serde(default)]
+    metadata: Option<Box<Holder>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Usage {
+    /// Converse: `[{"ttl":"5m"|"1h","inputTokens":N}]`.
+    #[serde(default, rename = "cacheDetails")]
+    cache_details: Option<Vec<CacheDetail>>,
+    /// Anthropic native: `{"ephemeral_5m_input_tokens":N,"ephemeral_1h_input_tokens":N}`.
+    #[serde(default)]
+    cache_creation: Option<CacheCreation>,
+}
+
+#[derive(Deserialize)]
+struct CacheDetail {
+    #[serde(default)]
+    ttl: Option<String>,
+    #[serde(default, rename = "inputTokens")]
+    input_tokens: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct CacheCreation {
+    #[serde(default)]
+    ephemeral_1h_input_tokens: Option<i64>,
+    #[serde(default)]
+    ephemeral_5m_input_tokens: Option<i64>,
+}
+
+/// `(1h tokens, exact)` from a usage block with a split; `exact` is false when a TTL we do not
+/// know appeared (counted as 1h, the dearer class).
+fn split_of(u: &Usage) -> Option<(i64, bool)> {
+    if let Some(d) = &u.cache_details {
+        if d.is_empty() {
+            return None;
+        }
+        let mut one_hour = 0i64;
+        let mut exact = true;
+        for c in d {
+            let n = c.input_tokens.unwrap_or(0).max(0);
+            match c.ttl.as_deref() {
+                Some("5m") => {}
+                Some("1h") => one_hour = one_hour.saturating_add(n),
+                _ => {
+                    one_hour = one_hour.saturating_add(n);
+                    exact = false;
+                }
+            }
+        }
+        return Some((one_hour, exact));
+    }
+    u.cache_creation.as_ref().and_then(|c| {
+        (c.ephemeral_1h_input_tokens.is_some() || c.ephemeral_5m_input_tokens.is_some())
+            .then(|| (c.ephemeral_1h_input_tokens.unwrap_or(0).max(0), true))
+    })
+}
+
+fn split_in(h: &Holder) -> Option<(i64, bool)> {
+    h.usage
+        .as_ref()
+        .and_then(split_of)
+        .or_else(|| h.message.as_deref().and_then(split_in))
+        .or_else(|| h.metadata.as_deref().and_then(split_in))
+}
+
+/// Looks for a logged 5m/1h split in an output body: an object (InvokeModel, Converse, and
+/// ConverseStream as Bedrock logs it) or a list of stream events (InvokeModelWithResponseStream,
+/// and ConverseStream event lists).
+fn logged_one_hour(body: &RawValue) -> Option<(i64, bool)> {
+    let text = body.get();
+    if text.trim_start().starts_with('[') {
+        let events: Vec<Holder> = serde_json::from_str(text).ok()?;
+        events.iter().find_map(split_in)
+    } else {
+        let h: Holder = serde_json::from_str(text).ok()?;
+        split_in(&h)
+    }
+}

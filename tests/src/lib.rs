@@ -1,0 +1,1 @@
+//! spendguard-tests: the integration-test binary lives in `tests/integration/`.
