@@ -1,1 +1,4 @@
-//! integration
+//! spendguard integration tests: one binary, one module per area.
+
+mod decode;
+mod pricing;
