@@ -471,7 +471,9 @@ impl Catalogue {
         else {
             return Lookup::UnknownModel;
         };
-        let mut best: Option<(&PriceEntry, (u32, bool, bool, i64))> = None;
+        // (layer, exact tier, exact Region, effective_from): compared lexicographically.
+        type Rank = (u32, bool, bool, i64);
+        let mut best: Option<(&PriceEntry, Rank)> = None;
         for &i in cands {
             let Some(e) = self.entries.get(i) else {
                 continue;

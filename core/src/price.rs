@@ -8,8 +8,7 @@ use crate::catalogue::{Catalogue, Lookup, Rates};
 use crate::model::{self, ModelRef};
 use crate::principal;
 use rust_decimal::Decimal;
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use spendguard_schemas::record::CacheSplit;
 use spendguard_schemas::{
     time, CacheTtlSource, EndpointTier, InvocationRecord, PriceStatus, PricedRow,
 };
@@ -208,9 +207,9 @@ impl Pricer {
         let mut ttl_source = CacheTtlSource::None;
         let mut estimated = false;
         if cache_write > 0 {
-            let logged = output.output_body_json.and_then(|b| logged_one_hour(b));
+            let logged = output.output_body_json.and_then(|b| b.split);
             match (logged, output.output_body_json.is_some()) {
-                (Some((one_hour, exact)), _) => {
+                (Some(CacheSplit { one_hour, exact }), _) => {
                     tokens.cache_write_1h = one_hour.clamp(0, cache_write);
                     tokens.cache_write_5m = cache_write - tokens.cache_write_1h;
                     ttl_source = CacheTtlSource::Logged;
@@ -324,95 +323,5 @@ impl Pricer {
             request_metadata: rec.request_metadata,
             dt: time::date_of_ms(event_time),
         })
-    }
-}
-
-// ---- the cache-write TTL split, read from the output body only when there are cache writes ----
-
-#[derive(Deserialize, Default)]
-struct Holder {
-    #[serde(default)]
-    usage: Option<Usage>,
-    /// Anthropic `message_start` stream event: `{"type":"message_start","message":{"usage":..}}`.
-    #[serde(default)]
-    message: Option<Box<Holder>>,
-    /// ConverseStream `metadata` event: `{"metadata":{"usage":..,"metrics":..}}`.
-    #[serde(default)]
-    metadata: Option<Box<Holder>>,
-}
-
-#[derive(Deserialize, Default)]
-struct Usage {
-    /// Converse: `[{"ttl":"5m"|"1h","inputTokens":N}]`.
-    #[serde(default, rename = "cacheDetails")]
-    cache_details: Option<Vec<CacheDetail>>,
-    /// Anthropic native: `{"ephemeral_5m_input_tokens":N,"ephemeral_1h_input_tokens":N}`.
-    #[serde(default)]
-    cache_creation: Option<CacheCreation>,
-}
-
-#[derive(Deserialize)]
-struct CacheDetail {
-    #[serde(default)]
-    ttl: Option<String>,
-    #[serde(default, rename = "inputTokens")]
-    input_tokens: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct CacheCreation {
-    #[serde(default)]
-    ephemeral_1h_input_tokens: Option<i64>,
-    #[serde(default)]
-    ephemeral_5m_input_tokens: Option<i64>,
-}
-
-/// `(1h tokens, exact)` from a usage block with a split; `exact` is false when a TTL we do not
-/// know appeared (counted as 1h, the dearer class).
-fn split_of(u: &Usage) -> Option<(i64, bool)> {
-    if let Some(d) = &u.cache_details {
-        if d.is_empty() {
-            return None;
-        }
-        let mut one_hour = 0i64;
-        let mut exact = true;
-        for c in d {
-            let n = c.input_tokens.unwrap_or(0).max(0);
-            match c.ttl.as_deref() {
-                Some("5m") => {}
-                Some("1h") => one_hour = one_hour.saturating_add(n),
-                _ => {
-                    one_hour = one_hour.saturating_add(n);
-                    exact = false;
-                }
-            }
-        }
-        return Some((one_hour, exact));
-    }
-    u.cache_creation.as_ref().and_then(|c| {
-        (c.ephemeral_1h_input_tokens.is_some() || c.ephemeral_5m_input_tokens.is_some())
-            .then(|| (c.ephemeral_1h_input_tokens.unwrap_or(0).max(0), true))
-    })
-}
-
-fn split_in(h: &Holder) -> Option<(i64, bool)> {
-    h.usage
-        .as_ref()
-        .and_then(split_of)
-        .or_else(|| h.message.as_deref().and_then(split_in))
-        .or_else(|| h.metadata.as_deref().and_then(split_in))
-}
-
-/// Looks for a logged 5m/1h split in an output body: an object (InvokeModel, Converse, and
-/// ConverseStream as Bedrock logs it) or a list of stream events (InvokeModelWithResponseStream,
-/// and ConverseStream event lists).
-fn logged_one_hour(body: &RawValue) -> Option<(i64, bool)> {
-    let text = body.get();
-    if text.trim_start().starts_with('[') {
-        let events: Vec<Holder> = serde_json::from_str(text).ok()?;
-        events.iter().find_map(split_in)
-    } else {
-        let h: Holder = serde_json::from_str(text).ok()?;
-        split_in(&h)
     }
 }

@@ -1,12 +1,12 @@
 //! One Bedrock model-invocation-log record (`schemaType: ModelInvocationLog`), typed.
 //!
-//! Request and response bodies can be hundreds of KB. They are captured as borrowed raw JSON
-//! ([`RawValue`]) so the parser only validates and skips them; the pricer looks inside a body
-//! only when it needs the cache-write TTL split. Unknown fields are ignored, so new log fields
-//! never break parsing.
+//! Request and response bodies can be hundreds of KB. The request body is skipped (validated,
+//! never materialised); the response body is walked once, in the same parse, only to pick up the
+//! cache-write TTL split from its `usage` block ([`OutputBody`]). Unknown fields are ignored, so
+//! new log fields never break parsing.
 
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -64,8 +64,9 @@ pub struct Identity<'a> {
 pub struct RecordInput<'a> {
     #[serde(borrow, default)]
     pub input_content_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub input_body_json: Option<&'a RawValue>,
+    /// Present or not; its content is never needed for pricing.
+    #[serde(default, skip_serializing)]
+    pub input_body_json: Option<IgnoredAny>,
     #[serde(borrow, default)]
     pub input_body_s3_path: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -82,11 +83,146 @@ pub struct RecordInput<'a> {
 pub struct RecordOutput<'a> {
     #[serde(borrow, default)]
     pub output_content_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub output_body_json: Option<&'a RawValue>,
+    /// What pricing needs from the response body: the logged 5m/1h cache-write split, if any.
+    #[serde(default, skip_serializing)]
+    pub output_body_json: Option<OutputBody>,
     #[serde(borrow, default)]
     pub output_body_s3_path: Option<Cow<'a, str>>,
     /// Absent on embeddings records: treated as 0.
     #[serde(default)]
     pub output_token_count: Option<i64>,
+}
+
+/// The logged split of cache-write tokens by TTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSplit {
+    /// Tokens written with the 1-hour TTL (the rest of the logged cache writes are 5-minute).
+    pub one_hour: i64,
+    /// False when a TTL we do not know appeared (its tokens are counted as 1h, the dearer class).
+    pub exact: bool,
+}
+
+/// A response body reduced to what pricing needs. Accepts any JSON: an object (InvokeModel,
+/// Converse, ConverseStream as Bedrock logs it), or a list of stream events
+/// (InvokeModelWithResponseStream, ConverseStream event lists). The split is read from
+/// `usage.cacheDetails` (Converse: `[{"ttl":"5m"|"1h","inputTokens":N}]`) or
+/// `usage.cache_creation` (Anthropic: `ephemeral_5m_input_tokens` / `ephemeral_1h_input_tokens`),
+/// at the top level, in `message.usage` (Anthropic `message_start`) or in `metadata.usage`
+/// (ConverseStream `metadata` event). The first split found wins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputBody {
+    pub split: Option<CacheSplit>,
+}
+
+impl<'de> Deserialize<'de> for OutputBody {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(BodyVisitor)
+    }
+}
+
+struct BodyVisitor;
+
+impl<'de> Visitor<'de> for BodyVisitor {
+    type Value = OutputBody;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OutputBody, A::Error> {
+        let mut split = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "usage" if split.is_none() => split = map.next_value::<UsageSplit>()?.0,
+                "message" | "metadata" if split.is_none() => {
+                    split = map.next_value::<OutputBody>()?.split
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(OutputBody { split })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OutputBody, A::Error> {
+        let mut split = None;
+        while let Some(ev) = seq.next_element::<OutputBody>()? {
+            split = split.or(ev.split);
+        }
+        Ok(OutputBody { split })
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<OutputBody, E> {
+        Ok(OutputBody::default())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<OutputBody, E> {
+        Ok(OutputBody::default())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<OutputBody, E> {
+        Ok(OutputBody::default())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<OutputBody, E> {
+        Ok(OutputBody::default())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<OutputBody, E> {
+        Ok(OutputBody::default())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<OutputBody, E> {
+        Ok(OutputBody::default())
+    }
+}
+
+struct UsageSplit(Option<CacheSplit>);
+
+#[derive(Deserialize)]
+struct UsageFields<'a> {
+    #[serde(borrow, default, rename = "cacheDetails")]
+    cache_details: Option<Vec<CacheDetail<'a>>>,
+    #[serde(default)]
+    cache_creation: Option<CacheCreation>,
+}
+
+#[derive(Deserialize)]
+struct CacheDetail<'a> {
+    #[serde(borrow, default)]
+    ttl: Option<Cow<'a, str>>,
+    #[serde(default, rename = "inputTokens")]
+    input_tokens: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct CacheCreation {
+    #[serde(default)]
+    ephemeral_1h_input_tokens: Option<i64>,
+    #[serde(default)]
+    ephemeral_5m_input_tokens: Option<i64>,
+}
+
+impl<'de> Deserialize<'de> for UsageSplit {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let u = Option::<UsageFields>::deserialize(d)?;
+        let Some(u) = u else {
+            return Ok(UsageSplit(None));
+        };
+        if let Some(details) = u.cache_details.filter(|d| !d.is_empty()) {
+            let (mut one_hour, mut exact) = (0i64, true);
+            for c in details {
+                let n = c.input_tokens.unwrap_or(0).max(0);
+                match c.ttl.as_deref() {
+                    Some("5m") => {}
+                    Some("1h") => one_hour = one_hour.saturating_add(n),
+                    _ => {
+                        one_hour = one_hour.saturating_add(n);
+                        exact = false;
+                    }
+                }
+            }
+            return Ok(UsageSplit(Some(CacheSplit { one_hour, exact })));
+        }
+        Ok(UsageSplit(u.cache_creation.and_then(|c| {
+            (c.ephemeral_1h_input_tokens.is_some() || c.ephemeral_5m_input_tokens.is_some()).then(
+                || CacheSplit {
+                    one_hour: c.ephemeral_1h_input_tokens.unwrap_or(0).max(0),
+                    exact: true,
+                },
+            )
+        })))
+    }
 }

@@ -1,4 +1,10 @@
 //! spendguard integration tests: one binary, one module per area.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::type_complexity
+)] // test code
 
 mod decode;
 mod pricing;

@@ -1,0 +1,204 @@
+//! Reading local log files of any supported format, detected by content: gzip or not, then per
+//! line either a CloudWatch Logs envelope or a Bedrock record. Shared by the commands that read
+//! logs.
+
+use crate::{CacheTtlArg, PriceOpts};
+use anyhow::{Context, Result};
+use serde_json::value::RawValue;
+use spendguard_core::catalogue::BUILTIN;
+use spendguard_core::pipeline::{price_envelope, RecordOutcome};
+use spendguard_core::price::AssumedTtl;
+use spendguard_core::{Catalogue, Pipeline, Pricer, PricerConfig};
+use std::io::Read;
+
+/// Builds the pricer from the built-in catalogue plus overlays.
+pub fn pricer(opts: &PriceOpts) -> Result<Pricer> {
+    let mut files = vec![("prices/bedrock.toml".to_string(), BUILTIN.to_string())];
+    for p in &opts.prices {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        files.push((p.display().to_string(), text));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let catalogue = Catalogue::load(&refs)?;
+    Ok(Pricer::new(
+        catalogue,
+        PricerConfig {
+            assumed_cache_ttl: match opts.assume_cache_ttl {
+                CacheTtlArg::FiveMinutes => AssumedTtl::FiveMinutes,
+                CacheTtlArg::OneHour => AssumedTtl::OneHour,
+            },
+        },
+    ))
+}
+
+/// Reads a file or stdin (`-`) whole.
+pub fn read_all(path: &str) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    if path == "-" {
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading stdin")?;
+    } else {
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut buf))
+            .with_context(|| format!("reading {path}"))?;
+    }
+    Ok(buf)
+}
+
+/// Where a problem was found, for the report on stderr.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub line: usize,
+    pub event: Option<(usize, Option<String>)>,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}", self.line)?;
+        if let Some((i, id)) = &self.event {
+            write!(f, " event {i}")?;
+            if let Some(id) = id {
+                write!(f, " (id {id})")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts of one read.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReadStats {
+    pub rows: usize,
+    pub bad: usize,
+    pub control_messages: usize,
+    pub decompressed_bytes: usize,
+}
+
+/// Decodes `bytes` (gzip or plain; NDJSON records or envelopes) and calls `row` for each priced
+/// invocation and `bad` for each problem. Never stops at a bad line.
+pub fn for_each_row(
+    pipe: &mut Pipeline,
+    bytes: &[u8],
+    row: &mut dyn FnMut(spendguard_schemas::PricedRow<'_>),
+    bad: &mut dyn FnMut(Place, String),
+) -> Result<ReadStats> {
+    let mut stats = ReadStats::default();
+    let plain: Vec<u8>;
+    let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
+        plain = pipe.decoder.gunzip(bytes)?.to_vec();
+        &plain
+    } else {
+        bytes
+    };
+    stats.decompressed_bytes = text.len();
+    let mut scratch = Vec::new();
+    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+        let lineno = i + 1;
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        let Ok(line_str) = std::str::from_utf8(line) else {
+            stats.bad += 1;
+            bad(
+                Place {
+                    line: lineno,
+                    event: None,
+                },
+                "invalid UTF-8".into(),
+            );
+            continue;
+        };
+        // One line may hold several concatenated documents (gzip members without newlines).
+        let mut docs = serde_json::Deserializer::from_str(line_str).into_iter::<&RawValue>();
+        loop {
+            let doc = match docs.next() {
+                None => break,
+                Some(Ok(d)) => d,
+                Some(Err(e)) => {
+                    stats.bad += 1;
+                    bad(
+                        Place {
+                            line: lineno,
+                            event: None,
+                        },
+                        format!("malformed JSON at column {}: {e}", e.column()),
+                    );
+                    break;
+                }
+            };
+            let json = doc.get();
+            if is_envelope(json) {
+                scratch.clear();
+                scratch.extend_from_slice(json.as_bytes());
+                match pipe.decoder.envelope_from_json(&mut scratch) {
+                    Ok(env) => {
+                        let s = price_envelope(&pipe.pricer, env, json.len(), &mut |o| match o {
+                            RecordOutcome::Priced(r) => row(r),
+                            RecordOutcome::Bad {
+                                event_index,
+                                event_id,
+                                error,
+                            } => bad(
+                                Place {
+                                    line: lineno,
+                                    event: Some((event_index, event_id.map(str::to_string))),
+                                },
+                                format!("{}: {error}", error.reason()),
+                            ),
+                        });
+                        stats.rows += s.priced;
+                        stats.bad += s.bad;
+                        if s.message_type == spendguard_schemas::MessageType::Control {
+                            stats.control_messages += 1;
+                        }
+                    }
+                    Err(e) => {
+                        stats.bad += 1;
+                        bad(
+                            Place {
+                                line: lineno,
+                                event: None,
+                            },
+                            e.to_string(),
+                        );
+                    }
+                }
+            } else {
+                match pipe.process_record(json, i) {
+                    RecordOutcome::Priced(r) => {
+                        stats.rows += 1;
+                        row(r);
+                    }
+                    RecordOutcome::Bad { error, .. } => {
+                        stats.bad += 1;
+                        bad(
+                            Place {
+                                line: lineno,
+                                event: None,
+                            },
+                            format!("{}: {error}", error.reason()),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// A CloudWatch envelope has a top-level `messageType`; a Bedrock record does not. Decided by
+/// a skip-everything typed parse of the top-level keys (bodies may contain any key).
+fn is_envelope(json: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "messageType", default)]
+        message_type: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_str::<Probe>(json).is_ok_and(|p| p.message_type.is_some())
+}
