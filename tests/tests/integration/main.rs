@@ -8,3 +8,4 @@
 
 mod decode;
 mod pricing;
+mod synth_corpus;
