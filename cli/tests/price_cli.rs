@@ -14,7 +14,9 @@ fn gz(data: &[u8]) -> Vec<u8> {
 }
 
 fn compact(json: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(json).unwrap().to_string()
+    serde_json::from_str::<serde_json::Value>(json)
+        .unwrap()
+        .to_string()
 }
 
 /// (status code, stdout rows, stderr)
@@ -35,7 +37,11 @@ fn price(input: &[u8], args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    (out.status.code().unwrap(), rows, String::from_utf8(out.stderr).unwrap())
+    (
+        out.status.code().unwrap(),
+        rows,
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }
 
 #[test]
@@ -56,7 +62,10 @@ fn ndjson_rows_have_exact_money_strings_and_bad_lines_are_reported() {
     // every row has exactly the column names
     let mut keys: Vec<_> = rows[0].as_object().unwrap().keys().cloned().collect();
     keys.sort();
-    let mut cols: Vec<_> = spendguard_schemas::COLUMNS.iter().map(|c| c.name.to_string()).collect();
+    let mut cols: Vec<_> = spendguard_schemas::COLUMNS
+        .iter()
+        .map(|c| c.name.to_string())
+        .collect();
     cols.sort();
     assert_eq!(keys, cols);
 }
@@ -91,7 +100,10 @@ fn bedrock_s3_delivery_json_gz_and_price_overlays() {
         "version = \"site-1\"\n[[application_profile]]\narn = \"arn:aws:bedrock:us-east-2:111122223333:application-inference-profile/abc123\"\nmodel = \"amazon.nova-lite-v1:0\"\ntier = \"in_region\"\n",
     )
     .unwrap();
-    let (code, rows, _) = price(&gz(ndjson.as_bytes()), &["--prices", overlay.to_str().unwrap()]);
+    let (code, rows, _) = price(
+        &gz(ndjson.as_bytes()),
+        &["--prices", overlay.to_str().unwrap()],
+    );
     assert_eq!(code, 0);
     assert_eq!(rows[0]["price_status"], "exact");
     assert_eq!(rows[0]["model"], "amazon.nova-lite-v1:0");

@@ -44,13 +44,23 @@ fn fast_and_naive_paths_agree_and_every_status_occurs() {
     assert_eq!(naive.cost, cost);
     assert_eq!(naive.decompressed_bytes, bytes);
     assert_eq!(bytes, corpus.decompressed_bytes);
-    for s in [PriceStatus::Exact, PriceStatus::Fallback, PriceStatus::ErrorNoCharge] {
-        assert!(statuses.get(&s).copied().unwrap_or(0) > 0, "{s} never occurred: {statuses:?}");
+    for s in [
+        PriceStatus::Exact,
+        PriceStatus::Fallback,
+        PriceStatus::ErrorNoCharge,
+    ] {
+        assert!(
+            statuses.get(&s).copied().unwrap_or(0) > 0,
+            "{s} never occurred: {statuses:?}"
+        );
     }
     assert!(ttl_sources.len() >= 2, "{ttl_sources:?}");
     // shaped like PERF-LIMITS.md: about 13-15 KB per invocation, gzip about 3.6x
     let per_inv = bytes / rows;
-    assert!((9_000..20_000).contains(&per_inv), "{per_inv} bytes per invocation");
+    assert!(
+        (9_000..20_000).contains(&per_inv),
+        "{per_inv} bytes per invocation"
+    );
     let compressed: usize = corpus.envelopes_gz.iter().map(Vec::len).sum();
     let ratio = bytes as f64 / compressed as f64;
     assert!((3.0..4.5).contains(&ratio), "gzip ratio {ratio}");
@@ -58,9 +68,19 @@ fn fast_and_naive_paths_agree_and_every_status_occurs() {
 
 #[test]
 fn the_generator_is_deterministic() {
-    let a = synth::corpus(Spec { invocations: 200, ..Spec::default() });
-    let b = synth::corpus(Spec { invocations: 200, ..Spec::default() });
+    let a = synth::corpus(Spec {
+        invocations: 200,
+        ..Spec::default()
+    });
+    let b = synth::corpus(Spec {
+        invocations: 200,
+        ..Spec::default()
+    });
     assert_eq!(a.envelopes_gz, b.envelopes_gz);
-    let c = synth::corpus(Spec { invocations: 200, seed: 43, ..Spec::default() });
+    let c = synth::corpus(Spec {
+        invocations: 200,
+        seed: 43,
+        ..Spec::default()
+    });
     assert_ne!(a.envelopes_gz, c.envelopes_gz);
 }
