@@ -103,6 +103,18 @@ pub fn for_each_row(
         if line.is_empty() {
             continue;
         }
+        // Fast path: a line that looks like a CloudWatch envelope (its top-level keys come first,
+        // in any order) is parsed as one envelope directly; simd-json validates UTF-8 and JSON in
+        // the same pass. Anything that fails takes the general path below.
+        let looks_like_envelope = looks_like_envelope(line);
+        if looks_like_envelope {
+            scratch.clear();
+            scratch.extend_from_slice(line);
+            if let Ok(env) = pipe.decoder.envelope_from_json(&mut scratch) {
+                price_one_envelope(&pipe.pricer, env, line.len(), lineno, &mut stats, row, bad);
+                continue;
+            }
+        }
         let Ok(line_str) = std::str::from_utf8(line) else {
             stats.bad += 1;
             bad(
@@ -114,7 +126,17 @@ pub fn for_each_row(
             );
             continue;
         };
-        // One line may hold several concatenated documents (gzip members without newlines).
+        // Fast path for NDJSON: the line is one record. Anything else (a bad line, several
+        // documents on one line) takes the general path, which reports problems.
+        if !looks_like_envelope {
+            if let RecordOutcome::Priced(r) = pipe.process_record(line_str, i) {
+                stats.rows += 1;
+                row(r);
+                continue;
+            }
+        }
+        // General path: one line may hold several concatenated documents (gzip members without
+        // newlines), envelopes or records.
         let mut docs = serde_json::Deserializer::from_str(line_str).into_iter::<&RawValue>();
         loop {
             let doc = match docs.next() {
@@ -137,27 +159,15 @@ pub fn for_each_row(
                 scratch.clear();
                 scratch.extend_from_slice(json.as_bytes());
                 match pipe.decoder.envelope_from_json(&mut scratch) {
-                    Ok(env) => {
-                        let s = price_envelope(&pipe.pricer, env, json.len(), &mut |o| match o {
-                            RecordOutcome::Priced(r) => row(r),
-                            RecordOutcome::Bad {
-                                event_index,
-                                event_id,
-                                error,
-                            } => bad(
-                                Place {
-                                    line: lineno,
-                                    event: Some((event_index, event_id.map(str::to_string))),
-                                },
-                                format!("{}: {error}", error.reason()),
-                            ),
-                        });
-                        stats.rows += s.priced;
-                        stats.bad += s.bad;
-                        if s.message_type == spendguard_schemas::MessageType::Control {
-                            stats.control_messages += 1;
-                        }
-                    }
+                    Ok(env) => price_one_envelope(
+                        &pipe.pricer,
+                        env,
+                        json.len(),
+                        lineno,
+                        &mut stats,
+                        row,
+                        bad,
+                    ),
                     Err(e) => {
                         stats.bad += 1;
                         bad(
@@ -190,6 +200,45 @@ pub fn for_each_row(
         }
     }
     Ok(stats)
+}
+
+/// Prices one decoded envelope, reporting bad events with their place.
+fn price_one_envelope(
+    pricer: &Pricer,
+    env: spendguard_schemas::Envelope<'_>,
+    len: usize,
+    lineno: usize,
+    stats: &mut ReadStats,
+    row: &mut dyn FnMut(spendguard_schemas::PricedRow<'_>),
+    bad: &mut dyn FnMut(Place, String),
+) {
+    let s = price_envelope(pricer, env, len, &mut |o| match o {
+        RecordOutcome::Priced(r) => row(r),
+        RecordOutcome::Bad {
+            event_index,
+            event_id,
+            error,
+        } => bad(
+            Place {
+                line: lineno,
+                event: Some((event_index, event_id.map(str::to_string))),
+            },
+            format!("{}: {error}", error.reason()),
+        ),
+    });
+    stats.rows += s.priced;
+    stats.bad += s.bad;
+    if s.message_type == spendguard_schemas::MessageType::Control {
+        stats.control_messages += 1;
+    }
+}
+
+/// The envelope keys `"messageType":` / `"logEvents":` near the start of a line: only a hint
+/// for choosing the fast path (a wrong guess costs a retry, never a wrong result).
+fn looks_like_envelope(line: &[u8]) -> bool {
+    let head = &line[..line.len().min(1024)];
+    head.windows(14).any(|w| w == b"\"messageType\":")
+        || head.windows(12).any(|w| w == b"\"logEvents\":")
 }
 
 /// A CloudWatch envelope has a top-level `messageType`; a Bedrock record does not. Decided by

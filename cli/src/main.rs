@@ -1,8 +1,12 @@
 //! `spendguard`: the local CLI. Every command here acts locally, on files; none calls AWS.
 
 mod bench;
+mod gen;
 mod input;
+mod lake;
 mod price_cmd;
+mod report;
+mod run;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -70,6 +74,67 @@ enum Cmd {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// [local] Write deterministic, realistic Bedrock invocation logs: gzip CloudWatch Logs
+    /// envelopes (`cwl`), Bedrock's S3 delivery layout (`s3`), or NDJSON.
+    Gen {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        invocations: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Days the invocations spread over, from 2026-11-20 (UTC) or --start.
+        #[arg(long, default_value_t = 1)]
+        days: u32,
+        #[arg(long, value_enum, default_value = "cwl")]
+        format: gen::Format,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        start: Option<String>,
+    },
+    /// [local] Price every invocation in the inputs (any mix of formats, files or directories)
+    /// and write the Parquet lake LAKE/dt=YYYY-MM-DD/part-*.parquet. Idempotent by request_id.
+    Run {
+        #[arg(long = "input", required = true, num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        lake: PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        opts: PriceOpts,
+    },
+    /// [local] Spend and tokens over a period, read from the lake.
+    Report {
+        #[arg(long)]
+        lake: PathBuf,
+        /// First day (YYYY-MM-DD, inclusive).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day (YYYY-MM-DD, inclusive).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "principal")]
+        by: report::By,
+        #[arg(long, value_enum, default_value = "table")]
+        format: report::Format,
+        /// Rows in the table.
+        #[arg(long, default_value_t = 15)]
+        top: usize,
+    },
+    /// [local] Generate a realistic day of logs into a temporary directory, run the pipeline
+    /// into a lake there, and print the report: the first thing to run.
+    Demo {
+        #[arg(long, default_value_t = 10_000)]
+        invocations: usize,
+        /// Keep the generated logs and lake here instead of a temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// [local] Print the priced-row column table (name, Arrow type, Glue type, nullable,
+    /// partition) as JSON: the contract of the JSON rows, the Parquet files and the Glue table.
+    Columns,
 }
 
 fn main() -> ExitCode {
@@ -82,6 +147,7 @@ fn main() -> ExitCode {
     }
 }
 
+#[allow(clippy::float_arithmetic)] // file sizes in MB, never money
 fn run() -> Result<ExitCode> {
     match Cli::parse().cmd {
         Cmd::Price { path, opts } => price_cmd::run(&path, &opts),
@@ -91,5 +157,139 @@ fn run() -> Result<ExitCode> {
             passes,
             seed,
         } => bench::run(json, invocations, passes, seed),
+        Cmd::Gen {
+            out,
+            invocations,
+            seed,
+            days,
+            format,
+            start,
+        } => {
+            let start_ms = match start {
+                Some(d) => spendguard_schemas::time::parse_rfc3339_ms(&format!("{d}T00:00:00Z"))
+                    .map_err(|e| anyhow::anyhow!("--start {d:?}: {e}"))?,
+                None => gen::DEFAULT_START_MS,
+            };
+            let w = gen::generate(&out, invocations, seed, days, format, start_ms)?;
+            eprintln!(
+                "wrote {} invocations in {} files ({:.1} MB) under {}",
+                w.invocations,
+                w.files,
+                w.bytes as f64 / 1e6,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Run {
+            inputs,
+            lake,
+            json,
+            opts,
+        } => {
+            let s = run::run(&run::RunArgs {
+                inputs: &inputs,
+                lake: &lake,
+                json,
+                opts: &opts,
+            })?;
+            if json {
+                println!("{s}");
+            } else {
+                run::print_summary(&s);
+            }
+            Ok(
+                if s["invocations"].as_u64() == Some(0) && s["unreadable"].as_u64() > Some(0) {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                },
+            )
+        }
+        Cmd::Report {
+            lake,
+            from,
+            to,
+            by,
+            format,
+            top,
+        } => {
+            let r = report::build(&lake, from.as_deref(), to.as_deref(), by)?;
+            report::print(&r, format, top)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Demo { invocations, dir } => demo(invocations, dir),
+        Cmd::Columns => {
+            let cols: Vec<_> = spendguard_schemas::COLUMNS
+                .iter()
+                .map(|c| {
+                    serde_json::json!({"name": c.name, "arrow_type": c.ty.arrow_type(),
+                        "glue_type": c.ty.glue_type(), "nullable": c.nullable,
+                        "partition": c.partition, "comment": c.comment})
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&cols)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+#[allow(clippy::float_arithmetic)] // file sizes in MB, never money
+fn demo(invocations: usize, dir: Option<PathBuf>) -> Result<ExitCode> {
+    let (root, temp) = match dir {
+        Some(d) => (d, false),
+        None => (
+            std::env::temp_dir().join(format!("spendguard-demo-{}", std::process::id())),
+            true,
+        ),
+    };
+    let logs = root.join("logs");
+    let lake = root.join("lake");
+    println!("1/3 generating a day of Bedrock invocation logs ({invocations} invocations, gzip CloudWatch envelopes)");
+    let w = gen::generate(
+        &logs,
+        invocations,
+        42,
+        1,
+        gen::Format::Cwl,
+        gen::DEFAULT_START_MS,
+    )?;
+    println!(
+        "    {} files, {:.1} MB compressed, in {}",
+        w.files,
+        w.bytes as f64 / 1e6,
+        logs.display()
+    );
+    println!(
+        "2/3 spendguard run --input {} --lake {}",
+        logs.display(),
+        lake.display()
+    );
+    let opts = PriceOpts {
+        prices: Vec::new(),
+        assume_cache_ttl: CacheTtlArg::FiveMinutes,
+        max_decompressed_mib: 4096,
+    };
+    let s = run::run(&run::RunArgs {
+        inputs: std::slice::from_ref(&logs),
+        lake: &lake,
+        json: false,
+        opts: &opts,
+    })?;
+    run::print_summary(&s);
+    println!(
+        "3/3 spendguard report --lake {} --by principal",
+        lake.display()
+    );
+    let r = report::build(&lake, None, None, report::By::Principal)?;
+    report::print(&r, report::Format::Table, 10)?;
+    let r = report::build(&lake, None, None, report::By::Model)?;
+    report::print(&r, report::Format::Table, 20)?;
+    if temp {
+        std::fs::remove_dir_all(&root).ok();
+        println!(
+            "(removed {}; pass --dir DIR to keep the logs and the lake)",
+            root.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -309,6 +309,12 @@ impl Generator {
 
     /// The next record as JSON text, and its event time.
     pub fn next_record(&mut self) -> (String, i64) {
+        let r = self.next_full();
+        (r.json, r.event_ms)
+    }
+
+    /// The next record with the facts a file layout needs (account, Region, time).
+    pub fn next_full(&mut self) -> SynthRecord {
         let i = self.n;
         self.n += 1;
         let ts =
@@ -348,7 +354,12 @@ impl Generator {
             rec["errorCode"] = json!("ThrottlingException");
             rec["input"] = json!({});
             rec["output"] = json!({});
-            return (rec.to_string(), ts);
+            return SynthRecord {
+                json: rec.to_string(),
+                event_ms: ts,
+                account: acct,
+                region,
+            };
         }
         if model_id.starts_with("us.")
             || model_id.starts_with("global.")
@@ -464,8 +475,22 @@ impl Generator {
         } else {
             json!({"outputContentType": "application/json", "outputBodyJson": output_body, "outputTokenCount": out_tokens})
         };
-        (rec.to_string(), ts)
+        SynthRecord {
+            json: rec.to_string(),
+            event_ms: ts,
+            account: acct,
+            region,
+        }
     }
+}
+
+/// One generated record.
+#[derive(Debug, Clone)]
+pub struct SynthRecord {
+    pub json: String,
+    pub event_ms: i64,
+    pub account: String,
+    pub region: &'static str,
 }
 
 fn chunks(s: &str, n: usize) -> Vec<&str> {

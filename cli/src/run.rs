@@ -1,0 +1,287 @@
+//! `spendguard run`: any mix of log files in, the priced Parquet lake out, idempotently, with a
+//! summary. Acts locally only.
+#![allow(clippy::float_arithmetic)] // throughput and sizes, never money
+
+use crate::input::{self, for_each_row};
+use crate::lake;
+use crate::PriceOpts;
+use anyhow::{Context, Result};
+use rust_decimal::Decimal;
+use serde_json::json;
+use spendguard_core::Pipeline;
+use spendguard_schemas::{PriceStatus, PricedRow};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Every file under the inputs, sorted, skipping what is not a log file: Bedrock's zero-byte
+/// permission-check markers and the offloaded bodies under `.../data/` (`<requestId>_input.json.gz`).
+pub fn input_files(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, usize)> {
+    let mut files = Vec::new();
+    let mut skipped = 0usize;
+    let mut stack: Vec<PathBuf> = inputs.to_vec();
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::metadata(&p).with_context(|| format!("reading {}", p.display()))?;
+        if meta.is_dir() {
+            for e in std::fs::read_dir(&p).with_context(|| format!("listing {}", p.display()))? {
+                stack.push(e?.path());
+            }
+            continue;
+        }
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let in_data_dir = p
+            .parent()
+            .and_then(|d| d.file_name())
+            .is_some_and(|d| d == "data");
+        if name == "amazon-bedrock-logs-permission-check"
+            || meta.len() == 0
+            || (in_data_dir
+                && (name.ends_with("_input.json.gz") || name.ends_with("_output.json.gz")))
+        {
+            skipped += 1;
+            continue;
+        }
+        files.push(p);
+    }
+    files.sort();
+    files.dedup();
+    Ok((files, skipped))
+}
+
+#[derive(Default)]
+struct Tally {
+    invocations: usize,
+    cost: Decimal,
+    by_principal: HashMap<String, (Decimal, usize)>,
+    by_model: HashMap<String, (Decimal, usize)>,
+    fallback: usize,
+    estimated: usize,
+    not_token_priced: usize,
+    errors_no_charge: usize,
+}
+
+fn top(m: &HashMap<String, (Decimal, usize)>) -> Vec<(&String, &(Decimal, usize))> {
+    let mut v: Vec<_> = m.iter().collect();
+    v.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
+    v
+}
+
+fn money(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+pub struct RunArgs<'a> {
+    pub inputs: &'a [PathBuf],
+    pub lake: &'a Path,
+    pub json: bool,
+    pub opts: &'a PriceOpts,
+}
+
+/// Runs the pipeline; returns the summary JSON.
+pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
+    let t0 = Instant::now();
+    let pricer = input::pricer(a.opts)?;
+    let mut pipe = Pipeline::new(pricer, a.opts.max_decompressed_mib << 20)?;
+    let (files, skipped_files) = input_files(a.inputs)?;
+    let progress = std::io::stderr().is_terminal() && !a.json;
+    let mut last_progress = Instant::now();
+
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut by_dt: BTreeMap<String, Vec<PricedRow<'static>>> = BTreeMap::new();
+    let mut t = Tally::default();
+    let mut duplicates_in_input = 0usize;
+    let mut unreadable: BTreeMap<String, usize> = BTreeMap::new();
+    let mut reported = 0usize;
+    let mut decompressed = 0usize;
+    let mut control = 0usize;
+
+    for (fi, path) in files.iter().enumerate() {
+        let shown = path.display().to_string();
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                *unreadable.entry("unreadable_file".into()).or_default() += 1;
+                eprintln!("{shown}: {e}");
+                continue;
+            }
+        };
+        let mut on_row = |r: PricedRow<'_>| {
+            if !seen.insert(r.request_id.to_string()) {
+                duplicates_in_input += 1;
+                return;
+            }
+            t.invocations += 1;
+            t.cost += r.cost_usd;
+            let p = t.by_principal.entry(r.principal.to_string()).or_default();
+            p.0 += r.cost_usd;
+            p.1 += 1;
+            let m = t.by_model.entry(r.model.to_string()).or_default();
+            m.0 += r.cost_usd;
+            m.1 += 1;
+            match r.price_status {
+                PriceStatus::Fallback => t.fallback += 1,
+                PriceStatus::Estimated => t.estimated += 1,
+                PriceStatus::NotTokenPriced => t.not_token_priced += 1,
+                PriceStatus::ErrorNoCharge => t.errors_no_charge += 1,
+                PriceStatus::Exact => {}
+            }
+            by_dt.entry(r.dt.clone()).or_default().push(r.into_owned());
+        };
+        let mut on_bad = |place: input::Place, reason: String| {
+            let key = reason
+                .split(':')
+                .next()
+                .unwrap_or("unknown")
+                .trim()
+                .to_string();
+            *unreadable.entry(key).or_default() += 1;
+            if reported < 20 {
+                eprintln!("{shown}: {place}: {reason}");
+            }
+            reported += 1;
+        };
+        match for_each_row(&mut pipe, &bytes, &mut on_row, &mut on_bad) {
+            Ok(s) => {
+                decompressed += s.decompressed_bytes;
+                control += s.control_messages;
+            }
+            Err(e) => {
+                *unreadable.entry("unreadable_file".into()).or_default() += 1;
+                eprintln!("{shown}: {e:#}");
+            }
+        }
+        if progress && last_progress.elapsed().as_millis() >= 250 {
+            eprint!(
+                "\r  {}/{} files, {} invocations, {:.1} MB",
+                fi + 1,
+                files.len(),
+                t.invocations,
+                decompressed as f64 / 1e6
+            );
+            last_progress = Instant::now();
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    if reported > 20 {
+        eprintln!(
+            "... and {} more problems (counted in the summary)",
+            reported - 20
+        );
+    }
+    let read_s = t0.elapsed().as_secs_f64();
+
+    // Idempotence: a row whose request_id is already in its partition is not written again.
+    let tag = format!(
+        "{}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0),
+        std::process::id()
+    );
+    let (mut rows_written, mut already, mut parquet_bytes, mut files_written) =
+        (0usize, 0usize, 0u64, Vec::new());
+    for (dt, rows) in &by_dt {
+        let existing = lake::existing_request_ids(&lake::partition_dir(a.lake, dt))?;
+        let fresh: Vec<&PricedRow<'static>> = rows
+            .iter()
+            .filter(|r| !existing.contains(r.request_id.as_ref()))
+            .collect();
+        already += rows.len() - fresh.len();
+        if fresh.is_empty() {
+            continue;
+        }
+        let owned: Vec<PricedRow<'static>> = fresh.into_iter().cloned().collect();
+        let (path, size) = lake::write_part(a.lake, dt, &owned, &tag)?;
+        rows_written += owned.len();
+        parquet_bytes += size;
+        files_written.push(path.display().to_string());
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let unreadable_total: usize = unreadable.values().sum();
+    let obj = |m: &HashMap<String, (Decimal, usize)>| {
+        let mut o = serde_json::Map::new();
+        for (k, (c, _)) in top(m) {
+            o.insert(k.clone(), json!(money(*c)));
+        }
+        serde_json::Value::Object(o)
+    };
+    Ok(json!({
+        "invocations": t.invocations,
+        "cost_usd": money(t.cost),
+        "by_principal": obj(&t.by_principal),
+        "by_model": obj(&t.by_model),
+        "fallback_priced": t.fallback,
+        "estimated": t.estimated,
+        "not_token_priced": t.not_token_priced,
+        "errors_no_charge": t.errors_no_charge,
+        "unreadable": unreadable_total,
+        "unreadable_by_reason": unreadable,
+        "duplicates_in_input": duplicates_in_input,
+        "already_in_lake": already,
+        "rows_written": rows_written,
+        "files_written": files_written,
+        "partitions": by_dt.keys().collect::<Vec<_>>(),
+        "input_files": files.len(),
+        "skipped_files": skipped_files,
+        "control_messages": control,
+        "decompressed_mb": (decompressed as f64 / 1e4).round() / 100.0,
+        "parquet_bytes": parquet_bytes,
+        "parquet_bytes_per_row": if rows_written > 0 { ((parquet_bytes as f64 / rows_written as f64) * 10.0).round() / 10.0 } else { 0.0 },
+        "read_mb_per_s": if read_s > 0.0 { (decompressed as f64 / 1e6 / read_s * 10.0).round() / 10.0 } else { 0.0 },
+        "invocations_per_s": if elapsed > 0.0 { (t.invocations as f64 / elapsed).round() } else { 0.0 },
+        "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
+    }))
+}
+
+/// The human summary of [`run`]'s JSON.
+pub fn print_summary(s: &serde_json::Value) {
+    let g = |k: &str| s.get(k).cloned().unwrap_or(serde_json::Value::Null);
+    println!(
+        "priced {} invocations, total ${} ({} fallback-priced, {} estimated, {} unreadable)",
+        g("invocations"),
+        g("cost_usd").as_str().unwrap_or("0"),
+        g("fallback_priced"),
+        g("estimated"),
+        g("unreadable")
+    );
+    println!(
+        "lake: {} rows written to {} partition(s) ({} already present, {} duplicates in input), {} B/row",
+        g("rows_written"),
+        g("partitions").as_array().map_or(0, Vec::len),
+        g("already_in_lake"),
+        g("duplicates_in_input"),
+        g("parquet_bytes_per_row")
+    );
+    println!(
+        "read {} MB decompressed at {} MB/s, {} invocations/s, {} s",
+        g("decompressed_mb"),
+        g("read_mb_per_s"),
+        g("invocations_per_s"),
+        g("elapsed_s")
+    );
+    for (title, key) in [
+        ("top principals", "by_principal"),
+        ("top models", "by_model"),
+    ] {
+        println!("{title}:");
+        if let Some(m) = s.get(key).and_then(|v| v.as_object()) {
+            let mut v: Vec<(Decimal, &String)> = m
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        v.as_str().and_then(|x| x.parse().ok()).unwrap_or_default(),
+                        k,
+                    )
+                })
+                .collect();
+            v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+            for (cost, k) in v.into_iter().take(5) {
+                println!("  {:>14}  {k}", format!("${}", money(cost)));
+            }
+        }
+    }
+}
