@@ -27,12 +27,20 @@ echo "ok"
 step "cargo test"
 cargo test --workspace --locked
 
-step "price catalogue vs genai-prices 0.2.3 (PyPI)"
-if [ ! -x "$TOOLS/prices/bin/python" ] || ! "$TOOLS/prices/bin/python" -c 'import genai_prices' 2>/dev/null; then
-  python3 -m venv "$TOOLS/prices"
-  "$TOOLS/prices/bin/pip" install -q --disable-pip-version-check 'genai-prices==0.2.3'
+step "Python tools (PyPI): genai-prices, pyarrow, duckdb"
+PY="$TOOLS/venv/bin/python"
+if [ ! -x "$PY" ] || ! "$PY" -c 'import genai_prices, pyarrow, duckdb' 2>/dev/null; then
+  python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check \
+    'genai-prices==0.2.3' 'pyarrow==21.0.0' 'duckdb==1.4.1'
 fi
-"$TOOLS/prices/bin/python" scripts/check_prices.py
+
+step "price catalogue vs genai-prices 0.2.3"
+"$PY" scripts/check_prices.py
+
+step "the Parquet lake read back by pyarrow and DuckDB (the stand-ins for Athena)"
+cargo build --locked -p spendguard-cli
+"$PY" scripts/lake_check.py target/debug/spendguard
 
 echo
 echo "scripts/test.sh: every step passed"
