@@ -184,19 +184,20 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     );
     let (mut rows_written, mut already, mut parquet_bytes, mut files_written) =
         (0usize, 0usize, 0u64, Vec::new());
-    for (dt, rows) in &by_dt {
-        let existing = lake::existing_request_ids(&lake::partition_dir(a.lake, dt))?;
-        let fresh: Vec<&PricedRow<'static>> = rows
-            .iter()
+    let partitions: Vec<String> = by_dt.keys().cloned().collect();
+    for (dt, rows) in by_dt {
+        let existing = lake::existing_request_ids(&lake::partition_dir(a.lake, &dt))?;
+        let read = rows.len();
+        let fresh: Vec<PricedRow<'static>> = rows
+            .into_iter()
             .filter(|r| !existing.contains(r.request_id.as_ref()))
             .collect();
-        already += rows.len() - fresh.len();
+        already += read - fresh.len();
         if fresh.is_empty() {
             continue;
         }
-        let owned: Vec<PricedRow<'static>> = fresh.into_iter().cloned().collect();
-        let (path, size) = lake::write_part(a.lake, dt, &owned, &tag)?;
-        rows_written += owned.len();
+        let (path, size) = lake::write_part(a.lake, &dt, &fresh, &tag)?;
+        rows_written += fresh.len();
         parquet_bytes += size;
         files_written.push(path.display().to_string());
     }
@@ -224,7 +225,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
         "already_in_lake": already,
         "rows_written": rows_written,
         "files_written": files_written,
-        "partitions": by_dt.keys().collect::<Vec<_>>(),
+        "partitions": partitions,
         "input_files": files.len(),
         "skipped_files": skipped_files,
         "control_messages": control,
