@@ -39,7 +39,9 @@ step "price catalogue vs genai-prices 0.2.3"
 "$PY" scripts/check_prices.py
 
 step "the Parquet lake read back by pyarrow and DuckDB (the stand-ins for Athena)"
-cargo build --locked -p spendguard-cli
+# `cargo test` above built the binary for the CLI tests; a separate `cargo build` would resolve
+# features differently and rebuild arrow/parquet for nothing.
+test -x target/debug/spendguard || cargo build --workspace --locked
 "$PY" scripts/lake_check.py target/debug/spendguard
 
 echo

@@ -395,7 +395,8 @@ impl Generator {
                 cache_read = system.len() as i64 / 4 + 1024;
             } else {
                 cache_write = system.len() as i64 / 4 + 1024;
-                if self.rng.below(4) == 0 {
+                // Only Anthropic models offer the 1-hour TTL.
+                if anthropic && self.rng.below(4) == 0 {
                     one_hour = cache_write;
                 }
             }
