@@ -6,6 +6,7 @@
 //! price x tokens / 1e6 is exact at the money scale (12): no rounding anywhere.
 
 use rust_decimal::Decimal;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use spendguard_schemas::{row::MONEY_SCALE, time, EndpointTier};
 use std::collections::HashMap;
@@ -145,12 +146,13 @@ struct RawFile {
     version: String,
     #[serde(default)]
     currency: Option<String>,
-    #[serde(default)]
-    unit: Option<String>,
-    #[serde(default)]
-    source: Option<String>,
-    #[serde(default)]
-    notes: Option<String>,
+    // Documentation for people editing the file: accepted, not used.
+    #[serde(default, rename = "unit")]
+    _unit: Option<IgnoredAny>,
+    #[serde(default, rename = "source")]
+    _source: Option<IgnoredAny>,
+    #[serde(default, rename = "notes")]
+    _notes: Option<IgnoredAny>,
     #[serde(default)]
     fallback: Option<RawRates>,
     #[serde(default)]
@@ -186,8 +188,8 @@ struct RawEntry {
     model: String,
     #[serde(default)]
     aliases: Vec<String>,
-    #[serde(default)]
-    name: Option<String>,
+    #[serde(default, rename = "name")]
+    _name: Option<IgnoredAny>,
     tier: String,
     #[serde(default = "any_region")]
     regions: Vec<String>,
@@ -208,8 +210,8 @@ struct RawEntry {
     batch_output: Option<String>,
     #[serde(default)]
     long_context: Option<RawLong>,
-    #[serde(default)]
-    source: Option<String>,
+    #[serde(default, rename = "source")]
+    _source: Option<IgnoredAny>,
 }
 
 fn any_region() -> Vec<String> {
@@ -307,7 +309,6 @@ impl Catalogue {
                 file: name.to_string(),
                 source,
             })?;
-            let _ = (&raw.currency, &raw.unit, &raw.source, &raw.notes);
             if raw.version.trim().is_empty() {
                 return Err(ctx.bad("version", "must not be empty"));
             }
@@ -331,7 +332,6 @@ impl Catalogue {
             }
             for (i, e) in raw.price.iter().enumerate() {
                 let what = format!("price[{i}] ({})", e.model);
-                let _ = (&e.name, &e.source);
                 if e.model.trim().is_empty() {
                     return Err(ctx.bad(&what, "model must not be empty"));
                 }
