@@ -110,12 +110,15 @@ impl Decoder {
         ))
     }
 
-    /// Parses an already-decompressed envelope held in `json` (modified in place).
+    /// Parses an already-decompressed envelope, in place in `json` (the caller's buffer, which
+    /// gets simd-json's padding appended: no second copy of the envelope is made).
     pub fn envelope_from_json<'j>(
         &mut self,
-        json: &'j mut [u8],
+        json: &'j mut Vec<u8>,
     ) -> Result<Envelope<'j>, DecodeError> {
-        parse_envelope(json, &mut self.buffers)
+        let len = json.len();
+        json.resize(len + SIMD_PADDING, 0);
+        parse_envelope_padded(json, len, &mut self.buffers)
     }
 
     /// Gunzips into the decoder's buffer and returns the bytes (for NDJSON files).
@@ -145,14 +148,6 @@ fn parse_envelope_padded<'j>(
     let mut de = simd_json::Deserializer::from_tape(tape);
     serde::Deserialize::deserialize(&mut de)
         .map_err(|e: simd_json::Error| DecodeError::Envelope(e.to_string()))
-}
-
-fn parse_envelope<'j>(
-    json: &'j mut [u8],
-    buffers: &mut simd_json::Buffers,
-) -> Result<Envelope<'j>, DecodeError> {
-    simd_json::serde::from_slice_with_buffers(json, buffers)
-        .map_err(|e| DecodeError::Envelope(e.to_string()))
 }
 
 /// Parses one `message` as a Bedrock record: serde_json typed, straight from the unescaped
