@@ -116,14 +116,7 @@ pub fn for_each_row(
             }
         }
         let Ok(line_str) = std::str::from_utf8(line) else {
-            stats.bad += 1;
-            bad(
-                Place {
-                    line: lineno,
-                    event: None,
-                },
-                "invalid UTF-8".into(),
-            );
+            line_problem(&mut stats, bad, lineno, "invalid UTF-8".into());
             continue;
         };
         // Fast path for NDJSON: the line is one record. Anything else (a bad line, several
@@ -143,14 +136,8 @@ pub fn for_each_row(
                 None => break,
                 Some(Ok(d)) => d,
                 Some(Err(e)) => {
-                    stats.bad += 1;
-                    bad(
-                        Place {
-                            line: lineno,
-                            event: None,
-                        },
-                        format!("malformed JSON at column {}: {e}", e.column()),
-                    );
+                    let msg = format!("malformed JSON at column {}: {e}", e.column());
+                    line_problem(&mut stats, bad, lineno, msg);
                     break;
                 }
             };
@@ -168,16 +155,7 @@ pub fn for_each_row(
                         row,
                         bad,
                     ),
-                    Err(e) => {
-                        stats.bad += 1;
-                        bad(
-                            Place {
-                                line: lineno,
-                                event: None,
-                            },
-                            e.to_string(),
-                        );
-                    }
+                    Err(e) => line_problem(&mut stats, bad, lineno, e.to_string()),
                 }
             } else {
                 match pipe.process_record(json, i) {
@@ -186,20 +164,25 @@ pub fn for_each_row(
                         row(r);
                     }
                     RecordOutcome::Bad { error, .. } => {
-                        stats.bad += 1;
-                        bad(
-                            Place {
-                                line: lineno,
-                                event: None,
-                            },
-                            format!("{}: {error}", error.reason()),
-                        );
+                        let msg = format!("{}: {error}", error.reason());
+                        line_problem(&mut stats, bad, lineno, msg);
                     }
                 }
             }
         }
     }
     Ok(stats)
+}
+
+/// Counts and reports a problem with a whole line (not one event inside an envelope).
+fn line_problem(
+    stats: &mut ReadStats,
+    bad: &mut dyn FnMut(Place, String),
+    line: usize,
+    msg: String,
+) {
+    stats.bad += 1;
+    bad(Place { line, event: None }, msg);
 }
 
 /// Prices one decoded envelope, reporting bad events with their place.
