@@ -4,12 +4,14 @@
 //! decimals). No AWS SDK, no Lambda runtime, no tokio: a CI check proves it.
 
 pub mod catalogue;
+pub mod clock;
 pub mod decode;
 pub mod inflate;
 pub mod model;
 pub mod pipeline;
 pub mod price;
 pub mod principal;
+pub mod reenvelope;
 
 #[cfg(feature = "baseline")]
 pub mod baseline;

@@ -4,7 +4,7 @@
 
 use crate::decode::{self, DecodeError, Decoder, MessageError};
 use crate::price::{PriceError, Pricer};
-use spendguard_schemas::{MessageType, PricedRow};
+use spendguard_schemas::{LogEvent, MessageType, PricedRow};
 
 /// Why one event (one invocation) produced no row.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,6 +99,12 @@ impl Pipeline {
     }
 }
 
+/// Prices one log event of an envelope (its `message` is one Bedrock record; its timestamp is the
+/// fallback event time when the record has none).
+pub fn price_event<'a>(pricer: &Pricer, ev: &'a LogEvent<'_>, index: usize) -> RecordOutcome<'a> {
+    price_message(pricer, &ev.message, Some(ev.timestamp), index, Some(&ev.id))
+}
+
 fn price_message<'a>(
     pricer: &Pricer,
     message: &'a str,
@@ -137,7 +143,7 @@ pub fn price_envelope<'e>(
         return s;
     }
     for (i, ev) in env.log_events.iter().enumerate() {
-        let out = price_message(pricer, &ev.message, Some(ev.timestamp), i, Some(&ev.id));
+        let out = price_event(pricer, ev, i);
         match out {
             RecordOutcome::Priced(_) => s.priced += 1,
             RecordOutcome::Bad { .. } => s.bad += 1,

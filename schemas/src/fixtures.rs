@@ -29,4 +29,9 @@ fixtures! {
     BEDROCK_LONG_CONTEXT => "example-bedrock-converse-long-context.json",
     CWL_DATA_MESSAGE => "example-cwl-data-message.json",
     CWL_CONTROL_MESSAGE => "example-cwl-control-message.json",
+    FIREHOSE_KINESIS_MANY => "example-firehose-kinesis-many.json",
+    FIREHOSE_KINESIS_BAD => "example-firehose-kinesis-bad.json",
+    FIREHOSE_KINESIS_MIDNIGHT => "example-firehose-kinesis-midnight.json",
+    FIREHOSE_DIRECTPUT_MIDNIGHT => "example-firehose-directput-midnight.json",
+    FIREHOSE_KINESIS_EMPTY => "example-firehose-kinesis-empty.json",
 }

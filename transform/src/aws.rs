@@ -1,0 +1,152 @@
+//! The AWS adapter: the [`Sink`] port on Kinesis `PutRecords` and Firehose `PutRecordBatch`, and
+//! SDK client construction (rustls on ring: no aws-lc build; the SDK's own retries are off so
+//! that [`crate::send`] alone decides what is retried, with the blueprint's 20 attempts).
+
+use crate::send::{Entry, PutError, Sink, Target};
+use aws_config::retry::RetryConfig;
+use aws_config::BehaviorVersion;
+use aws_sdk_kinesis::config::http::HttpResponse;
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::primitives::Blob;
+use aws_smithy_http_client::tls;
+
+/// Kinesis and Firehose clients.
+#[derive(Debug, Clone)]
+pub struct AwsSink {
+    pub kinesis: aws_sdk_kinesis::Client,
+    pub firehose: aws_sdk_firehose::Client,
+}
+
+/// The shared SDK configuration: region and credentials from the environment (Lambda sets
+/// them), `endpoint_url` for emulators (else `AWS_ENDPOINT_URL*` as usual).
+pub async fn sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .retry_config(RetryConfig::disabled());
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+impl AwsSink {
+    pub fn new(conf: &aws_config::SdkConfig) -> Self {
+        AwsSink {
+            kinesis: aws_sdk_kinesis::Client::new(conf),
+            firehose: aws_sdk_firehose::Client::new(conf),
+        }
+    }
+}
+
+/// Error codes worth another try; anything else from the service (a missing stream, access
+/// denied, a validation error, a KMS key problem) is fatal.
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "Throttling",
+    "LimitExceededException",
+    "InternalFailure",
+    "InternalFailureException",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "KMSThrottlingException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+fn classify<E>(err: SdkError<E, HttpResponse>) -> PutError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let text = aws_sdk_kinesis::error::DisplayErrorContext(&err).to_string();
+    match &err {
+        SdkError::ConstructionFailure(_) => PutError::Fatal(text),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            PutError::Retryable(text)
+        }
+        SdkError::ServiceError(s) => {
+            let code = s.err().code().unwrap_or_default();
+            let status = s.raw().status().as_u16();
+            if RETRYABLE_CODES.contains(&code) || status >= 500 || status == 429 {
+                PutError::Retryable(format!("{code}: {text}"))
+            } else {
+                PutError::Fatal(format!("{code}: {text}"))
+            }
+        }
+        // A future SDK error kind: assume transient, attempts stay bounded.
+        _ => PutError::Retryable(text),
+    }
+}
+
+impl Sink for AwsSink {
+    async fn put(
+        &self,
+        target: &Target,
+        entries: &[&Entry],
+    ) -> Result<Vec<Option<String>>, PutError> {
+        match target {
+            Target::Kinesis { stream } => {
+                let mut recs = Vec::with_capacity(entries.len());
+                for e in entries {
+                    recs.push(
+                        aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                            .data(Blob::new(e.data.clone()))
+                            .partition_key(&e.partition_key)
+                            .build()
+                            .map_err(|b| PutError::Fatal(b.to_string()))?,
+                    );
+                }
+                let out = self
+                    .kinesis
+                    .put_records()
+                    .stream_name(stream)
+                    .set_records(Some(recs))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                Ok(out
+                    .records()
+                    .iter()
+                    .map(|r| r.error_code().map(|c| entry_error(c, r.error_message())))
+                    .collect())
+            }
+            Target::Firehose { stream } => {
+                let mut recs = Vec::with_capacity(entries.len());
+                for e in entries {
+                    recs.push(
+                        aws_sdk_firehose::types::Record::builder()
+                            .data(aws_sdk_firehose::primitives::Blob::new(e.data.clone()))
+                            .build()
+                            .map_err(|b| PutError::Fatal(b.to_string()))?,
+                    );
+                }
+                let out = self
+                    .firehose
+                    .put_record_batch()
+                    .delivery_stream_name(stream)
+                    .set_records(Some(recs))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                Ok(out
+                    .request_responses()
+                    .iter()
+                    .map(|r| r.error_code().map(|c| entry_error(c, r.error_message())))
+                    .collect())
+            }
+        }
+    }
+}
+
+fn entry_error(code: &str, message: Option<&str>) -> String {
+    match message {
+        Some(m) if !m.is_empty() => format!("{code}: {m}"),
+        _ => code.to_string(),
+    }
+}

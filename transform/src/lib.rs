@@ -1,0 +1,357 @@
+//! spendguard-transform: the Firehose data-transformation Lambda. `function_handler` unpacks the
+//! Firehose event, prices the batch with the core (`process`), re-ingests what cannot be returned
+//! in this response (`send`, through the SDK adapter in `aws`), and packs one output record per
+//! input `recordId`. Every problem becomes a per-record disposition: the handler itself never
+//! fails, so one bad record never sends a whole batch to Firehose's retry and error path.
+
+pub mod aws;
+pub mod firehose;
+pub mod metrics;
+pub mod process;
+pub mod send;
+
+use aws_lambda_events::firehose::KinesisFirehoseEvent;
+use firehose::{FirehoseResponse, ResponseMetadata, ResponseRecord, TransformResult};
+use lambda_runtime::LambdaEvent;
+use metrics::TransformMetrics;
+use process::{InRecord, Options, Verdict};
+use send::{Entry, RetryPolicy, Sink, Target};
+use serde_json::json;
+use spendguard_core::catalogue::BUILTIN;
+use spendguard_core::clock::Clock;
+use spendguard_core::price::AssumedTtl;
+use spendguard_core::reenvelope::Gzipper;
+use spendguard_core::{Catalogue, Pipeline, Pricer, PricerConfig};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Configuration, from the function's environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Budget for `data` + `recordId` in one response (the Lambda limit is 6 MiB).
+    pub max_response_bytes: usize,
+    /// Stop pricing new records this long before the function's deadline and re-ingest the rest
+    /// instead: re-ingest itself needs time, and a timeout would fail the whole batch.
+    pub deadline_reserve: Duration,
+    pub retry: RetryPolicy,
+    /// Refuse any record that decompresses to more than this (gzip bombs).
+    pub max_decompressed: usize,
+    /// Price catalogue overlay (TOML text in the catalogue format), e.g. application profiles.
+    pub price_overlay: Option<String>,
+    pub assumed_cache_ttl: AssumedTtl,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_response_bytes: process::MAX_RESPONSE_BYTES,
+            deadline_reserve: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            max_decompressed: spendguard_core::decode::DEFAULT_MAX_DECOMPRESSED,
+            price_overlay: None,
+            assumed_cache_ttl: AssumedTtl::FiveMinutes,
+        }
+    }
+}
+
+/// A configuration or start-up error: the function cannot start, nothing is processed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}={value:?}: {why}")]
+    Env {
+        name: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error("price catalogue: {0}")]
+    Catalogue(#[from] spendguard_core::CatalogueError),
+    #[error("decoder: {0}")]
+    Decoder(#[from] spendguard_core::DecodeError),
+}
+
+fn env_num(name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => v.trim().parse().map_err(|e| ConfigError::Env {
+            name,
+            value: v.clone(),
+            why: format!("{e}"),
+        }),
+    }
+}
+
+impl Config {
+    /// `SPENDGUARD_MAX_RESPONSE_BYTES`, `SPENDGUARD_DEADLINE_RESERVE_MS`,
+    /// `SPENDGUARD_REINGEST_MAX_ATTEMPTS`, `SPENDGUARD_MAX_DECOMPRESSED_MIB`,
+    /// `SPENDGUARD_PRICE_OVERLAY` (TOML text), `SPENDGUARD_ASSUME_CACHE_TTL` (`5m` | `1h`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let d = Config::default();
+        let ttl = match std::env::var("SPENDGUARD_ASSUME_CACHE_TTL").as_deref() {
+            Err(_) | Ok("5m") => AssumedTtl::FiveMinutes,
+            Ok("1h") => AssumedTtl::OneHour,
+            Ok(other) => {
+                return Err(ConfigError::Env {
+                    name: "SPENDGUARD_ASSUME_CACHE_TTL",
+                    value: other.to_string(),
+                    why: "expected 5m or 1h".into(),
+                })
+            }
+        };
+        Ok(Config {
+            max_response_bytes: env_num(
+                "SPENDGUARD_MAX_RESPONSE_BYTES",
+                d.max_response_bytes as u64,
+            )? as usize,
+            deadline_reserve: Duration::from_millis(env_num(
+                "SPENDGUARD_DEADLINE_RESERVE_MS",
+                d.deadline_reserve.as_millis() as u64,
+            )?),
+            retry: RetryPolicy {
+                max_attempts: env_num(
+                    "SPENDGUARD_REINGEST_MAX_ATTEMPTS",
+                    u64::from(d.retry.max_attempts),
+                )?
+                .clamp(1, 100) as u32,
+                ..d.retry
+            },
+            max_decompressed: (env_num(
+                "SPENDGUARD_MAX_DECOMPRESSED_MIB",
+                (d.max_decompressed >> 20) as u64,
+            )? as usize)
+                << 20,
+            price_overlay: std::env::var("SPENDGUARD_PRICE_OVERLAY").ok(),
+            assumed_cache_ttl: ttl,
+        })
+    }
+
+    /// The pricer: the built-in catalogue plus the overlay.
+    pub fn pricer(&self) -> Result<Pricer, ConfigError> {
+        let mut files = vec![("prices/bedrock.toml", BUILTIN)];
+        if let Some(o) = &self.price_overlay {
+            files.push(("SPENDGUARD_PRICE_OVERLAY", o.as_str()));
+        }
+        Ok(Pricer::new(
+            Catalogue::load(&files)?,
+            PricerConfig {
+                assumed_cache_ttl: self.assumed_cache_ttl,
+            },
+        ))
+    }
+}
+
+/// Where structured log lines go: stdout on Lambda (CloudWatch Logs), stderr in the CLI.
+pub type LogFn = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Per-instance buffers, reused across invocations.
+#[derive(Debug)]
+struct State {
+    pipeline: Pipeline,
+    gzipper: Gzipper,
+}
+
+/// Everything the handler needs, built once per Lambda instance.
+pub struct Deps<S> {
+    state: Mutex<State>,
+    pub sink: S,
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+    pub log: LogFn,
+    /// The `Function` dimension of the metrics.
+    pub function_name: String,
+}
+
+impl<S> std::fmt::Debug for Deps<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps")
+            .field("config", &self.config)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Sink> Deps<S> {
+    pub fn new(
+        config: Config,
+        sink: S,
+        clock: Arc<dyn Clock>,
+        log: LogFn,
+    ) -> Result<Self, ConfigError> {
+        let pipeline = Pipeline::new(config.pricer()?, config.max_decompressed)?;
+        Ok(Deps {
+            state: Mutex::new(State {
+                pipeline,
+                gzipper: Gzipper::default(),
+            }),
+            sink,
+            config,
+            clock,
+            log,
+            function_name: "transform".into(),
+        })
+    }
+}
+
+/// The re-ingest destination: the source stream. Firehose refuses `PutRecordBatch` on a
+/// delivery stream that reads from Kinesis, so a Kinesis-sourced stream is re-fed through the
+/// Kinesis stream itself.
+pub fn reingest_target(event: &KinesisFirehoseEvent) -> Result<Target, String> {
+    let from = |arn: &str| {
+        send::stream_name_from_arn(arn)
+            .map(str::to_string)
+            .ok_or_else(|| format!("cannot read a stream name from {arn:?}"))
+    };
+    if let Some(arn) = event.source_kinesis_stream_arn.as_deref() {
+        Ok(Target::Kinesis { stream: from(arn)? })
+    } else if let Some(arn) = event.delivery_stream_arn.as_deref() {
+        Ok(Target::Firehose { stream: from(arn)? })
+    } else {
+        Err("the event names neither sourceKinesisStreamArn nor deliveryStreamArn".into())
+    }
+}
+
+/// The Lambda handler. Infallible by design (see the module docs).
+pub async fn function_handler<S: Sink>(
+    event: LambdaEvent<KinesisFirehoseEvent>,
+    deps: &Deps<S>,
+) -> Result<FirehoseResponse, std::convert::Infallible> {
+    let started = Instant::now();
+    let payload = event.payload;
+    // `deadline` is epoch ms; 0 (a hand-made context, e.g. the CLI) means none.
+    let deadline_ms = i64::try_from(event.context.deadline)
+        .ok()
+        .filter(|&d| d > 0);
+    let records: Vec<InRecord<'_>> = payload
+        .records
+        .iter()
+        .map(|r| InRecord {
+            record_id: r.record_id.as_deref().unwrap_or(""),
+            data: r.data.as_slice(),
+            partition_key: r
+                .kinesis_firehose_record_metadata
+                .as_ref()
+                .and_then(|m| m.partition_key.as_deref()),
+        })
+        .collect();
+    let reserve_ms = i64::try_from(deps.config.deadline_reserve.as_millis()).unwrap_or(i64::MAX);
+    let clock = &deps.clock;
+    let mut out_of_time =
+        || deadline_ms.is_some_and(|d| clock.now_ms().saturating_add(reserve_ms) >= d);
+    let opts = Options {
+        max_response_bytes: deps.config.max_response_bytes,
+    };
+    let mut plan = {
+        // A poisoned lock only means an earlier invocation panicked mid-batch; the buffers hold
+        // no state between batches, so they are safe to reuse.
+        let mut st = deps.state.lock().unwrap_or_else(|p| p.into_inner());
+        let State { pipeline, gzipper } = &mut *st;
+        process::process_batch(pipeline, gzipper, &records, &opts, &mut out_of_time)
+    };
+
+    // Re-ingest. A record whose envelopes do not all reach the source is ProcessingFailed, so
+    // Firehose keeps its raw data: never silently lost.
+    let mut job_failures: HashMap<usize, String> = HashMap::new();
+    let mut reingested = 0usize;
+    if !plan.jobs.is_empty() {
+        let jobs = std::mem::take(&mut plan.jobs);
+        match reingest_target(&payload) {
+            Err(why) => {
+                for j in &jobs {
+                    job_failures.insert(j.record, why.clone());
+                }
+            }
+            Ok(target) => {
+                let mut entries = Vec::new();
+                for j in jobs {
+                    for data in j.payloads {
+                        entries.push(Entry {
+                            data,
+                            partition_key: j.partition_key.clone(),
+                            tag: j.record,
+                        });
+                    }
+                }
+                // Leave a second for packing the response after the last retry.
+                let send_deadline = deadline_ms.map(|d| {
+                    let left = d.saturating_sub(clock.now_ms()).saturating_sub(1000).max(0);
+                    Instant::now() + Duration::from_millis(left as u64)
+                });
+                let report = send::send_all(
+                    &deps.sink,
+                    &target,
+                    &entries,
+                    &deps.config.retry,
+                    send_deadline,
+                )
+                .await;
+                reingested = report.sent.len();
+                for (i, err) in report.failed {
+                    job_failures.entry(entries[i].tag).or_insert(err);
+                }
+                for &i in &report.sent {
+                    (deps.log)(
+                        &json!({"level": "info", "msg": "re-ingested", "recordId": records[entries[i].tag].record_id,
+                                "target": target.stream(), "bytes": entries[i].data.len(),
+                                "partitionKey": entries[i].partition_key})
+                        .to_string(),
+                    );
+                }
+            }
+        }
+    }
+
+    let mut m = TransformMetrics {
+        records_in: records.len(),
+        bad_events: plan.stats.bad_events,
+        fallback_priced: plan.stats.fallback_rows,
+        reingested_envelopes: reingested,
+        decompressed_bytes: plan.stats.decompressed_bytes,
+        ..TransformMetrics::default()
+    };
+    let mut out = Vec::with_capacity(records.len());
+    for (i, (rec, verdict)) in records.iter().zip(plan.verdicts).enumerate() {
+        let (result, data, metadata) = match verdict {
+            Verdict::Ok { dt, rows, count } => {
+                m.rows_out += count;
+                let meta = ResponseMetadata {
+                    partition_keys: [("dt".to_string(), dt)].into(),
+                };
+                (
+                    TransformResult::Ok,
+                    Some(base64_simd::STANDARD.encode_to_string(&rows)),
+                    Some(meta),
+                )
+            }
+            Verdict::Control | Verdict::NoEvents => (TransformResult::Dropped, None, None),
+            Verdict::Reingest(reason) => match job_failures.remove(&i) {
+                None => (TransformResult::Dropped, None, None),
+                Some(err) => {
+                    plan.problems.push(
+                        json!({"level": "error", "msg": "re-ingest failed: record left to Firehose's error output",
+                               "recordId": rec.record_id, "reason": reason.as_str(), "error": err})
+                        .to_string(),
+                    );
+                    (TransformResult::ProcessingFailed, None, None)
+                }
+            },
+            Verdict::Failed(_) => (TransformResult::ProcessingFailed, None, None),
+        };
+        match result {
+            TransformResult::Ok => m.records_ok += 1,
+            TransformResult::Dropped => m.records_dropped += 1,
+            TransformResult::ProcessingFailed => m.records_failed += 1,
+        }
+        out.push(ResponseRecord {
+            record_id: rec.record_id.to_string(),
+            result,
+            data,
+            metadata,
+        });
+    }
+    for p in &plan.problems {
+        (deps.log)(p);
+    }
+    m.duration_ms = started.elapsed().as_millis() as u64;
+    (deps.log)(&m.emf(&deps.function_name, clock.now_ms()));
+    Ok(FirehoseResponse { records: out })
+}

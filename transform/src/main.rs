@@ -1,0 +1,24 @@
+//! The transform Lambda's entry point: wires configuration, the SDK clients and the clock, then
+//! hands each Firehose invocation to `function_handler`.
+
+use spendguard_core::clock::SystemClock;
+use spendguard_transform::aws::{sdk_config, AwsSink};
+use spendguard_transform::{function_handler, Config, Deps};
+use std::sync::Arc;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let config = Config::from_env()?;
+    let sink = AwsSink::new(&sdk_config(None).await);
+    // stdout is the function's CloudWatch log stream: problems and the EMF metrics line go there.
+    let log: spendguard_transform::LogFn = Box::new(|line| println!("{line}"));
+    let mut deps = Deps::new(config, sink, Arc::new(SystemClock), log)?;
+    if let Ok(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
+        deps.function_name = name;
+    }
+    let deps = &deps;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
+        function_handler(event, deps).await
+    }))
+    .await
+}
