@@ -24,16 +24,58 @@ for crate in spendguard-schemas spendguard-core; do
 done
 echo "ok"
 
-step "cargo test"
+step "tools: Python venv (PyPI) and kinesalite (npm)"
+PY="$TOOLS/venv/bin/python"
+PIP_PKGS=('genai-prices==0.2.3' 'pyarrow==21.0.0' 'duckdb==1.4.1' 'moto[server]==5.2.5'
+  'cargo-lambda==1.9.2' 'ziglang==0.17.1')
+if [ ! -x "$PY" ] || ! "$PY" -c 'import genai_prices, pyarrow, duckdb, moto' 2>/dev/null \
+   || [ ! -x "$TOOLS/venv/bin/cargo-lambda" ]; then
+  python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check "${PIP_PKGS[@]}"
+fi
+if ! command -v node >/dev/null; then
+  echo "node not found: installing nodejs and npm from Debian"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -q && $SUDO apt-get install -y -q nodejs npm
+fi
+if [ ! -f "$TOOLS/npm/node_modules/kinesalite/package.json" ]; then
+  mkdir -p "$TOOLS/npm"
+  (cd "$TOOLS/npm" && { [ -f package.json ] || npm init -y >/dev/null; } \
+     && npm install -q --no-audit --no-fund kinesalite@3.3.3)
+fi
+
+step "emulators on 127.0.0.1: moto server (Firehose, S3, ...) and kinesalite (Kinesis)"
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 1 150); do
+    if "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "FAIL: $2 did not start on port $1 (see $TOOLS/$2.log)"; exit 1
+}
+PIDS=""
+cleanup() { if [ -n "$PIDS" ]; then kill $PIDS 2>/dev/null || true; fi; }
+trap cleanup EXIT
+MOTO_PORT=$(free_port)
+"$TOOLS/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$TOOLS/moto.log" 2>&1 &
+PIDS="$PIDS $!"
+KINESIS_PORT=$(free_port)
+node -e "require('$TOOLS/npm/node_modules/kinesalite')({createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0}).listen($KINESIS_PORT, '127.0.0.1')" \
+  >"$TOOLS/kinesalite.log" 2>&1 &
+PIDS="$PIDS $!"
+wait_port "$MOTO_PORT" moto
+wait_port "$KINESIS_PORT" kinesalite
+export SPENDGUARD_TEST_MOTO="http://127.0.0.1:$MOTO_PORT"
+export SPENDGUARD_TEST_KINESIS="http://127.0.0.1:$KINESIS_PORT"
+echo "moto $SPENDGUARD_TEST_MOTO, kinesalite $SPENDGUARD_TEST_KINESIS"
+
+step "cargo test (emulator tests included)"
 cargo test --workspace --locked
 
-step "Python tools (PyPI): genai-prices, pyarrow, duckdb"
-PY="$TOOLS/venv/bin/python"
-if [ ! -x "$PY" ] || ! "$PY" -c 'import genai_prices, pyarrow, duckdb' 2>/dev/null; then
-  python3 -m venv "$TOOLS/venv"
-  "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check \
-    'genai-prices==0.2.3' 'pyarrow==21.0.0' 'duckdb==1.4.1'
-fi
+step "the transform binary under cargo lambda (Lambda runtime API emulator + invoke)"
+scripts/lambda_smoke.sh "$TOOLS"
 
 step "price catalogue vs genai-prices 0.2.3"
 "$PY" scripts/check_prices.py

@@ -9,6 +9,8 @@ pub mod firehose;
 pub mod metrics;
 pub mod process;
 pub mod send;
+#[cfg(feature = "test-util")]
+pub mod testkit;
 
 use aws_lambda_events::firehose::KinesisFirehoseEvent;
 use firehose::{FirehoseResponse, ResponseMetadata, ResponseRecord, TransformResult};
@@ -210,6 +212,19 @@ pub fn reingest_target(event: &KinesisFirehoseEvent) -> Result<Target, String> {
     }
 }
 
+/// The invocation's deadline as epoch ms. Lambda sends epoch ms; 0 (a hand-made context, as in
+/// the CLI) means none; a value too small to be an epoch (before 2001) is a duration from now:
+/// cargo lambda's runtime emulator sends the timeout that way.
+pub fn absolute_deadline(deadline: u64, now_ms: i64) -> Option<i64> {
+    const EPOCH_2001_MS: i64 = 978_307_200_000;
+    let d = i64::try_from(deadline).ok().filter(|&d| d > 0)?;
+    Some(if d < EPOCH_2001_MS {
+        now_ms.saturating_add(d)
+    } else {
+        d
+    })
+}
+
 /// The Lambda handler. Infallible by design (see the module docs).
 pub async fn function_handler<S: Sink>(
     event: LambdaEvent<KinesisFirehoseEvent>,
@@ -217,10 +232,7 @@ pub async fn function_handler<S: Sink>(
 ) -> Result<FirehoseResponse, std::convert::Infallible> {
     let started = Instant::now();
     let payload = event.payload;
-    // `deadline` is epoch ms; 0 (a hand-made context, e.g. the CLI) means none.
-    let deadline_ms = i64::try_from(event.context.deadline)
-        .ok()
-        .filter(|&d| d > 0);
+    let deadline_ms = absolute_deadline(event.context.deadline, deps.clock.now_ms());
     let records: Vec<InRecord<'_>> = payload
         .records
         .iter()
@@ -354,4 +366,21 @@ pub async fn function_handler<S: Sink>(
     m.duration_ms = started.elapsed().as_millis() as u64;
     (deps.log)(&m.emf(&deps.function_name, clock.now_ms()));
     Ok(FirehoseResponse { records: out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_are_epoch_ms_or_a_relative_timeout() {
+        let now = 1_795_305_600_000;
+        assert_eq!(absolute_deadline(0, now), None);
+        assert_eq!(
+            absolute_deadline(1_795_305_660_000, now),
+            Some(1_795_305_660_000)
+        );
+        assert_eq!(absolute_deadline(600_000, now), Some(now + 600_000));
+        assert_eq!(absolute_deadline(u64::MAX, now), None);
+    }
 }

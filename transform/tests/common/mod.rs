@@ -80,6 +80,12 @@ impl<S: Sink> Harness<S> {
         rt.block_on(function_handler(ev, &self.deps)).unwrap()
     }
 
+    /// The handler inside the caller's runtime (SDK clients must stay on one runtime).
+    pub async fn handle(&self, event: KinesisFirehoseEvent) -> FirehoseResponse {
+        let ev = LambdaEvent::new(event, Context::default());
+        function_handler(ev, &self.deps).await.unwrap()
+    }
+
     pub fn run(&self, json: &str) -> FirehoseResponse {
         self.run_event(serde_json::from_str(json).unwrap(), 0)
     }

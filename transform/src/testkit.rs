@@ -1,0 +1,224 @@
+//! Test support for the local emulators (feature `test-util`): finding them, creating streams
+//! and buckets, and reading back what was sent. kinesalite stands in for Kinesis (real 56-digit
+//! sequence numbers), moto server for Firehose and S3 (see shared/design/TOOLING.md).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support
+
+use aws_config::BehaviorVersion;
+use aws_sdk_kinesis::config::{Credentials, Region};
+use aws_sdk_kinesis::types::ShardIteratorType;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+/// Kinesis emulator endpoint variable (kinesalite), set by scripts/test.sh.
+pub const KINESIS_VAR: &str = "SPENDGUARD_TEST_KINESIS";
+/// moto server endpoint variable (Firehose, S3, ...), set by scripts/test.sh.
+pub const MOTO_VAR: &str = "SPENDGUARD_TEST_MOTO";
+
+/// The emulator's URL. Without it: under CI (`CI=true`) the test fails; elsewhere it says why it
+/// skips, on stderr, and returns `None`.
+pub fn emulator(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{var} is not set: under CI the emulator must run (scripts/test.sh starts it)")
+        }
+        _ => {
+            eprintln!("SKIPPED: {var} is not set (scripts/test.sh starts the emulators)");
+            None
+        }
+    }
+}
+
+/// SDK configuration for an emulator: fixed region and dummy static credentials.
+pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new().build_http();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "emulator"))
+        .load()
+        .await
+}
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+/// Creates a one-shard stream and waits until it is ACTIVE.
+pub async fn create_stream(k: &aws_sdk_kinesis::Client, name: &str) {
+    k.create_stream()
+        .stream_name(name)
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let d = k
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .unwrap();
+        if d.stream_description_summary()
+            .map(|s| s.stream_status().as_str() == "ACTIVE")
+            .unwrap_or(false)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("stream {name} never became ACTIVE");
+}
+
+/// One record read back from a stream.
+#[derive(Debug, Clone)]
+pub struct ReadRecord {
+    pub partition_key: String,
+    pub sequence_number: String,
+    pub data: Vec<u8>,
+}
+
+/// Every record of every shard, from the start.
+pub async fn read_stream(k: &aws_sdk_kinesis::Client, name: &str) -> Vec<ReadRecord> {
+    let shards = k.list_shards().stream_name(name).send().await.unwrap();
+    let mut out = Vec::new();
+    for shard in shards.shards() {
+        let mut it = k
+            .get_shard_iterator()
+            .stream_name(name)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator()
+            .map(str::to_string);
+        while let Some(i) = it.take() {
+            let r = k
+                .get_records()
+                .shard_iterator(i)
+                .limit(10_000)
+                .send()
+                .await
+                .unwrap();
+            for rec in r.records() {
+                out.push(ReadRecord {
+                    partition_key: rec.partition_key().unwrap_or_default().to_string(),
+                    sequence_number: rec.sequence_number().to_string(),
+                    data: rec.data().as_ref().to_vec(),
+                });
+            }
+            if r.records().is_empty() || r.millis_behind_latest() == Some(0) {
+                break;
+            }
+            it = r.next_shard_iterator().map(str::to_string);
+        }
+    }
+    out
+}
+
+/// moto does not verify signatures, but treats a request without `Authorization` as anonymous
+/// and refuses it private objects.
+const FAKE_AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20261122/us-east-1/s3/aws4_request, \
+                         SignedHeaders=host, Signature=0";
+
+/// Minimal HTTP/1.1 to moto's S3: (status, body).
+pub fn http(endpoint: &str, method: &str, path: &str) -> (u16, Vec<u8>) {
+    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(hostport).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: {FAKE_AUTH}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response");
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status code");
+    let mut body = buf[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+    out
+}
+
+/// Creates an S3 bucket in moto.
+pub fn create_bucket(moto: &str, bucket: &str) {
+    let (status, body) = http(moto, "PUT", &format!("/{bucket}"));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}
+
+/// Every object of a bucket, key order.
+pub fn bucket_objects(moto: &str, bucket: &str) -> Vec<(String, Vec<u8>)> {
+    let (status, body) = http(moto, "GET", &format!("/{bucket}?list-type=2"));
+    assert_eq!(status, 200);
+    let xml = String::from_utf8(body).unwrap();
+    let mut keys: Vec<String> = xml
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|s| s.split("</Key>").next())
+        .map(str::to_string)
+        .collect();
+    keys.sort();
+    keys.into_iter()
+        .map(|k| {
+            let (status, body) = http(moto, "GET", &format!("/{bucket}/{k}"));
+            assert_eq!(status, 200, "GET {k}");
+            (k, body)
+        })
+        .collect()
+}
+
+/// A DirectPut delivery stream writing to `bucket` (moto concatenates the raw records).
+pub async fn create_delivery_stream(f: &aws_sdk_firehose::Client, name: &str, bucket: &str) {
+    use aws_sdk_firehose::types::{DeliveryStreamType, ExtendedS3DestinationConfiguration};
+    f.create_delivery_stream()
+        .delivery_stream_name(name)
+        .delivery_stream_type(DeliveryStreamType::DirectPut)
+        .extended_s3_destination_configuration(
+            ExtendedS3DestinationConfiguration::builder()
+                .role_arn("arn:aws:iam::123456789012:role/firehose")
+                .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
