@@ -226,7 +226,7 @@ fn looks_like_envelope(line: &[u8]) -> bool {
 
 /// A CloudWatch envelope has a top-level `messageType`; a Bedrock record does not. Decided by
 /// a skip-everything typed parse of the top-level keys (bodies may contain any key).
-fn is_envelope(json: &str) -> bool {
+pub fn is_envelope(json: &str) -> bool {
     #[derive(serde::Deserialize)]
     struct Probe {
         #[serde(rename = "messageType", default)]

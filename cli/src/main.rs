@@ -1,12 +1,15 @@
-//! `spendguard`: the local CLI. Every command here acts locally, on files; none calls AWS.
+//! `spendguard`: the CLI. Each command's help says where it acts: `[local]` commands work on
+//! files only; `[AWS]` commands call AWS (or an emulator given by `--endpoint-url`).
 
 mod bench;
 mod gen;
 mod input;
 mod lake;
 mod price_cmd;
+mod replay;
 mod report;
 mod run;
+mod transform_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -132,6 +135,55 @@ enum Cmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// [local] Run the transform Lambda's exact handler on a Firehose transformation event file:
+    /// the response JSON on stdout and nothing else; problems, the metrics line and re-ingest
+    /// actions on stderr. Re-ingest is reported, not sent, unless --reingest is given.
+    Transform {
+        /// The Firehose event (JSON), or `-` for stdin.
+        #[arg(long, value_name = "FILE")]
+        event: String,
+        /// [AWS] Send re-ingested envelopes for real: an endpoint URL (e.g. an emulator), or
+        /// `aws` for the service endpoints and credentials of the environment.
+        #[arg(long, value_name = "URL")]
+        reingest: Option<String>,
+        /// Response budget for `data` + `recordId` (Lambda's limit is 6 MiB).
+        #[arg(long, default_value_t = spendguard_transform::process::MAX_RESPONSE_BYTES)]
+        max_response_bytes: usize,
+        #[command(flatten)]
+        opts: PriceOpts,
+    },
+    /// [AWS] Send logs (any format `run` reads; bare records are re-enveloped as gzip CloudWatch
+    /// Logs batches) to a real stream: the load generator for a deployed stack, and backfills.
+    /// Prints achieved records/s and MB/s as JSON. Kinesis `PutRecords` (kinesis:STREAM) or, for
+    /// a DirectPut delivery stream only, Firehose `PutRecordBatch` (firehose:STREAM).
+    Replay {
+        /// kinesis:STREAM or firehose:STREAM (a name or an ARN).
+        #[arg(long, value_name = "KIND:STREAM")]
+        to: String,
+        /// Files or directories.
+        #[arg(required = true, num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        /// Target rate in records (envelopes) per second; default: as fast as accepted.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Stop after this many seconds (what is left is reported as not sent).
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<u64>,
+        /// Endpoint URL (an emulator, a VPC endpoint); default: the environment's.
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
+        /// The ledger's dedup horizon: older invocations could be counted twice.
+        #[arg(long, default_value_t = spendguard_core::clock::DEFAULT_DEDUP_HORIZON_DAYS)]
+        dedup_horizon_days: u32,
+        /// Send invocations older than the dedup horizon anyway.
+        #[arg(long)]
+        allow_beyond_horizon: bool,
+        /// "Now" for the horizon check (RFC 3339); default: the system clock.
+        #[arg(long, hide = true)]
+        now: Option<String>,
+        #[command(flatten)]
+        opts: PriceOpts,
+    },
     /// [local] Print the priced-row column table (name, Arrow type, Glue type, nullable,
     /// partition) as JSON: the contract of the JSON rows, the Parquet files and the Glue table.
     Columns,
@@ -218,6 +270,44 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Demo { invocations, dir } => demo(invocations, dir),
+        Cmd::Transform {
+            event,
+            reingest,
+            max_response_bytes,
+            opts,
+        } => {
+            transform_cmd::run(&event, reingest.as_deref(), max_response_bytes, &opts)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Replay {
+            to,
+            inputs,
+            rate,
+            duration,
+            endpoint_url,
+            dedup_horizon_days,
+            allow_beyond_horizon,
+            now,
+            opts,
+        } => {
+            use spendguard_core::clock::{Clock, SystemClock};
+            let now_ms = match now {
+                Some(t) => spendguard_schemas::time::parse_rfc3339_ms(&t)
+                    .map_err(|e| anyhow::anyhow!("--now {t:?}: {e}"))?,
+                None => SystemClock.now_ms(),
+            };
+            replay::run(&replay::ReplayArgs {
+                to,
+                inputs,
+                rate,
+                duration,
+                endpoint_url,
+                dedup_horizon_days,
+                allow_beyond_horizon,
+                now_ms,
+                opts,
+            })
+        }
         Cmd::Columns => {
             let cols: Vec<_> = spendguard_schemas::COLUMNS
                 .iter()

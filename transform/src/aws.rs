@@ -64,23 +64,28 @@ fn classify<E>(err: SdkError<E, HttpResponse>) -> PutError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let text = aws_sdk_kinesis::error::DisplayErrorContext(&err).to_string();
+    let text = || aws_sdk_kinesis::error::DisplayErrorContext(&err).to_string();
     match &err {
-        SdkError::ConstructionFailure(_) => PutError::Fatal(text),
+        SdkError::ConstructionFailure(_) => PutError::Fatal(text()),
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            PutError::Retryable(text)
+            PutError::Retryable(text())
         }
         SdkError::ServiceError(s) => {
-            let code = s.err().code().unwrap_or_default();
+            let code = s.err().code().unwrap_or("unknown");
             let status = s.raw().status().as_u16();
+            // The code and message say it all; the full context repeats the raw response.
+            let msg = format!(
+                "{code} (HTTP {status}): {}",
+                s.err().message().unwrap_or_default()
+            );
             if RETRYABLE_CODES.contains(&code) || status >= 500 || status == 429 {
-                PutError::Retryable(format!("{code}: {text}"))
+                PutError::Retryable(msg)
             } else {
-                PutError::Fatal(format!("{code}: {text}"))
+                PutError::Fatal(msg)
             }
         }
         // A future SDK error kind: assume transient, attempts stay bounded.
-        _ => PutError::Retryable(text),
+        _ => PutError::Retryable(text()),
     }
 }
 

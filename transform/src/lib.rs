@@ -39,8 +39,9 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Refuse any record that decompresses to more than this (gzip bombs).
     pub max_decompressed: usize,
-    /// Price catalogue overlay (TOML text in the catalogue format), e.g. application profiles.
-    pub price_overlay: Option<String>,
+    /// Price catalogue overlays as (name, TOML text in the catalogue format), later ones win:
+    /// price fixes and application-profile mappings without a rebuild.
+    pub price_overlays: Vec<(String, String)>,
     pub assumed_cache_ttl: AssumedTtl,
 }
 
@@ -51,7 +52,7 @@ impl Default for Config {
             deadline_reserve: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             max_decompressed: spendguard_core::decode::DEFAULT_MAX_DECOMPRESSED,
-            price_overlay: None,
+            price_overlays: Vec::new(),
             assumed_cache_ttl: AssumedTtl::FiveMinutes,
         }
     }
@@ -122,7 +123,11 @@ impl Config {
                 (d.max_decompressed >> 20) as u64,
             )? as usize)
                 << 20,
-            price_overlay: std::env::var("SPENDGUARD_PRICE_OVERLAY").ok(),
+            price_overlays: std::env::var("SPENDGUARD_PRICE_OVERLAY")
+                .ok()
+                .map(|t| ("SPENDGUARD_PRICE_OVERLAY".to_string(), t))
+                .into_iter()
+                .collect(),
             assumed_cache_ttl: ttl,
         })
     }
@@ -130,8 +135,8 @@ impl Config {
     /// The pricer: the built-in catalogue plus the overlay.
     pub fn pricer(&self) -> Result<Pricer, ConfigError> {
         let mut files = vec![("prices/bedrock.toml", BUILTIN)];
-        if let Some(o) = &self.price_overlay {
-            files.push(("SPENDGUARD_PRICE_OVERLAY", o.as_str()));
+        for (name, text) in &self.price_overlays {
+            files.push((name.as_str(), text.as_str()));
         }
         Ok(Pricer::new(
             Catalogue::load(&files)?,

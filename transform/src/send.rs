@@ -78,6 +78,15 @@ impl Target {
     }
 }
 
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Kinesis { stream } => write!(f, "kinesis:{stream}"),
+            Target::Firehose { stream } => write!(f, "firehose:{stream}"),
+        }
+    }
+}
+
 /// `arn:aws:kinesis:us-east-1:111122223333:stream/NAME` -> `NAME` (also `deliverystream/NAME`).
 pub fn stream_name_from_arn(arn: &str) -> Option<&str> {
     if !arn.starts_with("arn:") {

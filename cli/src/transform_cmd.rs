@@ -1,0 +1,100 @@
+//! `spendguard transform --event FILE`: the transform Lambda's exact handler on a Firehose event
+//! file. The response JSON is the only thing on stdout; problems, the metrics line and re-ingest
+//! actions go to stderr. Re-ingest is reported, not sent, unless `--reingest URL` names an
+//! endpoint (an emulator, or `aws` for the real service from the environment's credentials).
+
+use crate::PriceOpts;
+use anyhow::{Context, Result};
+use aws_lambda_events::firehose::KinesisFirehoseEvent;
+use lambda_runtime::{Context as LambdaContext, LambdaEvent};
+use spendguard_core::clock::SystemClock;
+use spendguard_core::price::AssumedTtl;
+use spendguard_transform::aws::{sdk_config, AwsSink};
+use spendguard_transform::send::{Entry, PutError, Sink, Target};
+use spendguard_transform::{function_handler, Config, Deps};
+use std::sync::Arc;
+
+/// Where re-ingested envelopes go from the CLI.
+pub enum CliSink {
+    /// Say what would be sent, on stderr, and report success.
+    Report,
+    Aws(AwsSink),
+}
+
+impl Sink for CliSink {
+    async fn put(
+        &self,
+        target: &Target,
+        entries: &[&Entry],
+    ) -> Result<Vec<Option<String>>, PutError> {
+        match self {
+            CliSink::Aws(a) => a.put(target, entries).await,
+            CliSink::Report => {
+                for e in entries {
+                    eprintln!(
+                        "{}",
+                        serde_json::json!({"msg": "re-ingest (not sent: no --reingest)",
+                            "target": target.to_string(), "partitionKey": e.partition_key,
+                            "bytes": e.data.len()})
+                    );
+                }
+                Ok(vec![None; entries.len()])
+            }
+        }
+    }
+}
+
+/// The handler's configuration with the CLI's pricing options.
+pub fn config(opts: &PriceOpts, max_response_bytes: usize) -> Result<Config> {
+    let mut overlays = Vec::new();
+    for p in &opts.prices {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        overlays.push((p.display().to_string(), text));
+    }
+    Ok(Config {
+        max_response_bytes,
+        price_overlays: overlays,
+        assumed_cache_ttl: match opts.assume_cache_ttl {
+            crate::CacheTtlArg::FiveMinutes => AssumedTtl::FiveMinutes,
+            crate::CacheTtlArg::OneHour => AssumedTtl::OneHour,
+        },
+        max_decompressed: opts.max_decompressed_mib << 20,
+        ..Config::default()
+    })
+}
+
+pub fn run(
+    event_path: &str,
+    reingest: Option<&str>,
+    max_response_bytes: usize,
+    opts: &PriceOpts,
+) -> Result<()> {
+    let bytes = crate::input::read_all(event_path)?;
+    let event: KinesisFirehoseEvent = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{event_path}: not a Firehose transformation event"))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let response = rt.block_on(async {
+        let sink = match reingest {
+            None => CliSink::Report,
+            Some("aws") => CliSink::Aws(AwsSink::new(&sdk_config(None).await)),
+            Some(url) => CliSink::Aws(AwsSink::new(&sdk_config(Some(url)).await)),
+        };
+        let deps = Deps::new(
+            config(opts, max_response_bytes)?,
+            sink,
+            Arc::new(SystemClock),
+            Box::new(|line| eprintln!("{line}")),
+        )?;
+        let ev = LambdaEvent::new(event, LambdaContext::default());
+        match function_handler(ev, &deps).await {
+            Ok(r) => anyhow::Ok(r),
+            Err(never) => match never {},
+        }
+    })?;
+    println!("{}", serde_json::to_string(&response)?);
+    Ok(())
+}
