@@ -1,7 +1,9 @@
 //! `spendguard bench`: one run, three paths over the same generated corpus, median of N passes:
 //! (a) our pipeline (base64 -> libdeflate -> simd-json envelope -> typed messages -> price),
 //! (b) libdeflate inflate alone (the physical ceiling), (c) the naive flate2 `GzDecoder` +
-//! `serde_json::Value` path. Throughput is MB/s of decompressed envelope bytes.
+//! `serde_json::Value` path, (d) the transform Lambda's whole handler on Firehose events of up to
+//! 3 MB (event JSON parse, base64, the pipeline, rows as JSON, base64 out, response JSON).
+//! Throughput is MB/s of decompressed envelope bytes.
 #![allow(clippy::float_arithmetic)] // timings, not money
 
 use anyhow::{bail, Result};
@@ -10,8 +12,24 @@ use rust_decimal::Decimal;
 use spendguard_core::pipeline::RecordOutcome;
 use spendguard_core::synth::{self, Spec};
 use spendguard_core::{baseline, Catalogue, Pipeline, Pricer, PricerConfig};
+use aws_lambda_events::firehose::KinesisFirehoseEvent;
+use lambda_runtime::{Context as LambdaContext, LambdaEvent};
+use spendguard_core::clock::SystemClock;
+use spendguard_transform::firehose::TransformResult;
+use spendguard_transform::send::{Entry, PutError, Sink, Target};
+use spendguard_transform::{function_handler, Deps};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
+
+/// Accepts everything: the handler benchmark measures pricing, not a network.
+struct NullSink;
+
+impl Sink for NullSink {
+    async fn put(&self, _: &Target, e: &[&Entry]) -> Result<Vec<Option<String>>, PutError> {
+        Ok(vec![None; e.len()])
+    }
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -43,6 +61,22 @@ pub fn run(json: bool, invocations: usize, passes: usize, seed: u64) -> Result<E
     let (mut pipe_cost, mut pipe_rows, mut naive_totals) =
         (Decimal::ZERO, 0usize, baseline::Totals::default());
     let mut out = Vec::new();
+
+    // (d) the handler, over the same envelopes packed into Firehose events
+    let events = crate::gen::firehose_events(&corpus.envelopes_gz, 3_000_000);
+    let event_mb_avg = events.iter().map(String::len).sum::<usize>() as f64 / events.len().max(1) as f64 / 1e6;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let deps = Deps::new(
+        spendguard_transform::Config::default(),
+        NullSink,
+        Arc::new(SystemClock),
+        Box::new(|_| {}),
+    )?;
+    let mut t_handler = Vec::new();
+    let (mut handler_rows, mut handler_not_ok) = (0usize, 0usize);
+
     // one warm-up pass of each, then `passes` timed passes, interleaved so drift hits all three
     for pass in 0..=passes {
         let t = Instant::now();
@@ -79,6 +113,33 @@ pub fn run(json: bool, invocations: usize, passes: usize, seed: u64) -> Result<E
         }
         let el_naive = t.elapsed().as_secs_f64();
 
+        let t = Instant::now();
+        let (mut rows_h, mut not_ok) = (0usize, 0usize);
+        for ev in &events {
+            let event: KinesisFirehoseEvent = serde_json::from_str(ev)?;
+            let resp = match rt.block_on(function_handler(
+                LambdaEvent::new(event, LambdaContext::default()),
+                &deps,
+            )) {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            let body = serde_json::to_string(&resp)?;
+            for r in &resp.records {
+                match &r.data {
+                    Some(d) if r.result == TransformResult::Ok => {
+                        rows_h += base64::engine::general_purpose::STANDARD
+                            .decode(d)
+                            .map(|v| v.iter().filter(|&&b| b == b'\n').count())
+                            .unwrap_or(0);
+                    }
+                    _ => not_ok += 1,
+                }
+            }
+            std::hint::black_box(body);
+        }
+        let el_handler = t.elapsed().as_secs_f64();
+
         if inflated != corpus.decompressed_bytes {
             bail!(
                 "inflate-only produced {inflated} bytes, expected {}",
@@ -89,13 +150,20 @@ pub fn run(json: bool, invocations: usize, passes: usize, seed: u64) -> Result<E
             t_pipe.push(el);
             t_inflate.push(el_inflate);
             t_naive.push(el_naive);
+            t_handler.push(el_handler);
         }
+        handler_rows = rows_h;
+        handler_not_ok = not_ok;
         pipe_cost = cost;
         pipe_rows = rows;
         naive_totals = totals;
     }
     let (p, i, n) = (median(t_pipe), median(t_inflate), median(t_naive));
-    let totals_match = pipe_cost == naive_totals.cost && pipe_rows == naive_totals.rows;
+    let h = median(t_handler);
+    let totals_match = pipe_cost == naive_totals.cost
+        && pipe_rows == naive_totals.rows
+        && handler_rows == pipe_rows
+        && handler_not_ok == 0;
     let report = serde_json::json!({
         "pipeline_mb_per_s": round1(mb / p),
         "inflate_only_mb_per_s": round1(mb / i),
@@ -103,6 +171,13 @@ pub fn run(json: bool, invocations: usize, passes: usize, seed: u64) -> Result<E
         "invocations_per_s": (invocations as f64 / p).round(),
         "pipeline_vs_inflate_only": round3(i / p),
         "pipeline_vs_naive": round3(n / p),
+        "handler_mb_per_s": round1(mb / h),
+        "handler_vs_pipeline": round3(p / h),
+        "handler_vs_naive": round3(n / h),
+        "handler_events": events.len(),
+        "handler_event_mb_avg": round3(event_mb_avg),
+        "handler_rows": handler_rows,
+        "handler_records_not_ok": handler_not_ok,
         "decompressed_mb": round1(mb),
         "compressed_mb": round1(corpus.envelopes_gz.iter().map(Vec::len).sum::<usize>() as f64 / 1e6),
         "envelopes": corpus.envelopes_gz.len(),
@@ -120,7 +195,9 @@ pub fn run(json: bool, invocations: usize, passes: usize, seed: u64) -> Result<E
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     if !totals_match {
-        eprintln!("spendguard bench: the pipeline and the naive path disagree on totals");
+        eprintln!(
+            "spendguard bench: the pipeline, the handler and the naive path disagree on totals"
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

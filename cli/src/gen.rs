@@ -13,6 +13,9 @@ pub enum Format {
     Cwl,
     S3,
     Ndjson,
+    /// Firehose transformation events (JSON) carrying gzip envelopes, as the transform Lambda
+    /// receives them from a Kinesis-sourced delivery stream: input for `spendguard transform`.
+    Firehose,
 }
 
 /// What was written.
@@ -36,6 +39,71 @@ fn write(path: &Path, data: &[u8], w: &mut Written) -> Result<()> {
 /// `DAY 00:00:00Z` of 2026-11-20, the default first day.
 pub const DEFAULT_START_MS: i64 = 1_795_132_800_000;
 
+/// gzip CloudWatch envelopes of 50-500 events, at most about 1 MB of raw events each
+/// (PutLogEvents' cap), until `invocations` are used.
+fn envelopes(g: &mut Generator, rng: &mut Rng, invocations: usize) -> Vec<Vec<u8>> {
+    let (mut left, mut id) = (invocations, 0u64);
+    let mut out = Vec::new();
+    while left > 0 {
+        let want = (50 + rng.below(451)).min(left);
+        let mut events = Vec::with_capacity(want);
+        let mut bytes = 0usize;
+        while events.len() < want && bytes < 1_000_000 {
+            let r = g.next_full();
+            bytes += r.json.len();
+            events.push((r.json, r.event_ms));
+        }
+        left -= events.len();
+        let env = synth::envelope_json("111122223333", &events, id);
+        id += events.len() as u64;
+        out.push(synth::gzip(env.as_bytes()));
+    }
+    out
+}
+
+/// Packs gzip envelopes into Firehose transformation events of at most `event_bytes` of base64
+/// record data each (Firehose buffers at most 3 MB for a Lambda processor).
+pub fn firehose_events(gz: &[Vec<u8>], event_bytes: usize) -> Vec<String> {
+    use base64::Engine as _;
+    let mut events = Vec::new();
+    let mut records: Vec<serde_json::Value> = Vec::new();
+    let mut size = 0usize;
+    let mut flush = |records: &mut Vec<serde_json::Value>| {
+        if !records.is_empty() {
+            events.push(
+                serde_json::json!({
+                    "invocationId": format!("gen-{}", events.len()),
+                    "deliveryStreamArn": "arn:aws:firehose:us-east-1:111122223333:deliverystream/spendguard-lake",
+                    "sourceKinesisStreamArn": "arn:aws:kinesis:us-east-1:111122223333:stream/bedrock-invocation-logs",
+                    "region": "us-east-1",
+                    "records": std::mem::take(records),
+                })
+                .to_string(),
+            );
+        }
+    };
+    for (i, g) in gz.iter().enumerate() {
+        let data = base64::engine::general_purpose::STANDARD.encode(g);
+        if size + data.len() > event_bytes {
+            flush(&mut records);
+            size = 0;
+        }
+        size += data.len();
+        let ts = DEFAULT_START_MS + i as i64;
+        records.push(serde_json::json!({
+            "recordId": format!("{:056}", i),
+            "approximateArrivalTimestamp": ts,
+            "data": data,
+            "kinesisRecordMetadata": {"shardId": "shardId-000000000000",
+                "partitionKey": format!("{:016x}", i), "approximateArrivalTimestamp": ts,
+                "sequenceNumber": format!("{:056}", i), "subsequenceNumber": 0},
+        }));
+    }
+    flush(&mut records);
+    events
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn generate(
     out: &Path,
     invocations: usize,
@@ -43,6 +111,7 @@ pub fn generate(
     days: u32,
     format: Format,
     start_ms: i64,
+    event_bytes: usize,
 ) -> Result<Written> {
     let days = days.max(1);
     let spacing_ms = (i64::from(days) * 86_400_000 / invocations.max(1) as i64).max(1);
@@ -84,26 +153,14 @@ pub fn generate(
                 &synth::gzip(control.to_string().as_bytes()),
                 &mut w,
             )?;
-            let (mut left, mut n, mut id) = (invocations, 1usize, 0u64);
-            while left > 0 {
-                // 50-500 events per batch, at most about 1 MB of raw events (PutLogEvents' cap).
-                let want = (50 + rng.below(451)).min(left);
-                let mut events = Vec::with_capacity(want);
-                let mut bytes = 0usize;
-                while events.len() < want && bytes < 1_000_000 {
-                    let r = g.next_full();
-                    bytes += r.json.len();
-                    events.push((r.json, r.event_ms));
-                }
-                left -= events.len();
-                let env = synth::envelope_json("111122223333", &events, id);
-                id += events.len() as u64;
-                write(
-                    &out.join(format!("envelope-{n:06}.gz")),
-                    &synth::gzip(env.as_bytes()),
-                    &mut w,
-                )?;
-                n += 1;
+            for (n, gz) in envelopes(&mut g, &mut rng, invocations).iter().enumerate() {
+                write(&out.join(format!("envelope-{:06}.gz", n + 1)), gz, &mut w)?;
+            }
+        }
+        Format::Firehose => {
+            let gz = envelopes(&mut g, &mut rng, invocations);
+            for (n, ev) in firehose_events(&gz, event_bytes).iter().enumerate() {
+                write(&out.join(format!("firehose-event-{n:04}.json")), ev.as_bytes(), &mut w)?;
             }
         }
         Format::S3 => {

@@ -94,6 +94,10 @@ enum Cmd {
         /// First day, YYYY-MM-DD.
         #[arg(long)]
         start: Option<String>,
+        /// With --format firehose: base64 record data per event, in MB (Firehose buffers at
+        /// most 3 MB for a Lambda processor; Lambda accepts 6 MB).
+        #[arg(long, default_value_t = 3.0)]
+        event_mb: f64,
     },
     /// [local] Price every invocation in the inputs (any mix of formats, files or directories)
     /// and write the Parquet lake LAKE/dt=YYYY-MM-DD/part-*.parquet. Idempotent by request_id.
@@ -216,13 +220,15 @@ fn run() -> Result<ExitCode> {
             days,
             format,
             start,
+            event_mb,
         } => {
             let start_ms = match start {
                 Some(d) => spendguard_schemas::time::parse_rfc3339_ms(&format!("{d}T00:00:00Z"))
                     .map_err(|e| anyhow::anyhow!("--start {d:?}: {e}"))?,
                 None => gen::DEFAULT_START_MS,
             };
-            let w = gen::generate(&out, invocations, seed, days, format, start_ms)?;
+            let event_bytes = (event_mb * 1e6) as usize;
+            let w = gen::generate(&out, invocations, seed, days, format, start_ms, event_bytes)?;
             eprintln!(
                 "wrote {} invocations in {} files ({:.1} MB) under {}",
                 w.invocations,
@@ -342,6 +348,7 @@ fn demo(invocations: usize, dir: Option<PathBuf>) -> Result<ExitCode> {
         1,
         gen::Format::Cwl,
         gen::DEFAULT_START_MS,
+        0,
     )?;
     println!(
         "    {} files, {:.1} MB compressed, in {}",
