@@ -16,12 +16,15 @@ cargo fmt --all -- --check
 step "clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "dependency rule: schemas and core stay free of AWS SDK, Lambda runtime and tokio"
+step "dependency rules: schemas and core free of AWS SDK, Lambda runtime and tokio; Lambdas free of arrow/parquet"
 for crate in spendguard-schemas spendguard-core; do
   if cargo tree -p "$crate" -e normal --prefix none --locked | grep -E '^(aws-sdk-|aws-config|aws-smithy|lambda_runtime|lambda_http|aws_lambda_events|tokio) ' ; then
     echo "FAIL: $crate depends on a crate it must not (see above)"; exit 1
   fi
 done
+if cargo tree -p spendguard-transform -e normal --prefix none --locked | grep -E '^(arrow|parquet)' ; then
+  echo "FAIL: the transform Lambda links arrow/parquet (see above)"; exit 1
+fi
 echo "ok"
 
 step "tools: Python venv (PyPI) and kinesalite (npm)"

@@ -7,14 +7,14 @@
 #![allow(clippy::float_arithmetic)] // timings, not money
 
 use anyhow::{bail, Result};
+use aws_lambda_events::firehose::KinesisFirehoseEvent;
 use base64::Engine as _;
+use lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use rust_decimal::Decimal;
+use spendguard_core::clock::SystemClock;
 use spendguard_core::pipeline::RecordOutcome;
 use spendguard_core::synth::{self, Spec};
 use spendguard_core::{baseline, Catalogue, Pipeline, Pricer, PricerConfig};
-use aws_lambda_events::firehose::KinesisFirehoseEvent;
-use lambda_runtime::{Context as LambdaContext, LambdaEvent};
-use spendguard_core::clock::SystemClock;
 use spendguard_transform::firehose::TransformResult;
 use spendguard_transform::send::{Entry, PutError, Sink, Target};
 use spendguard_transform::{function_handler, Deps};
@@ -64,7 +64,8 @@ pub fn run(json: bool, invocations: usize, passes: usize, seed: u64) -> Result<E
 
     // (d) the handler, over the same envelopes packed into Firehose events
     let events = crate::gen::firehose_events(&corpus.envelopes_gz, 3_000_000);
-    let event_mb_avg = events.iter().map(String::len).sum::<usize>() as f64 / events.len().max(1) as f64 / 1e6;
+    let event_mb_avg =
+        events.iter().map(String::len).sum::<usize>() as f64 / events.len().max(1) as f64 / 1e6;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

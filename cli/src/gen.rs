@@ -160,7 +160,11 @@ pub fn generate(
         Format::Firehose => {
             let gz = envelopes(&mut g, &mut rng, invocations);
             for (n, ev) in firehose_events(&gz, event_bytes).iter().enumerate() {
-                write(&out.join(format!("firehose-event-{n:04}.json")), ev.as_bytes(), &mut w)?;
+                write(
+                    &out.join(format!("firehose-event-{n:04}.json")),
+                    ev.as_bytes(),
+                    &mut w,
+                )?;
             }
         }
         Format::S3 => {
