@@ -160,34 +160,7 @@ enum Cmd {
     /// Logs batches) to a real stream: the load generator for a deployed stack, and backfills.
     /// Prints achieved records/s and MB/s as JSON. Kinesis `PutRecords` (kinesis:STREAM) or, for
     /// a DirectPut delivery stream only, Firehose `PutRecordBatch` (firehose:STREAM).
-    Replay {
-        /// kinesis:STREAM or firehose:STREAM (a name or an ARN).
-        #[arg(long, value_name = "KIND:STREAM")]
-        to: String,
-        /// Files or directories.
-        #[arg(required = true, num_args = 1..)]
-        inputs: Vec<PathBuf>,
-        /// Target rate in records (envelopes) per second; default: as fast as accepted.
-        #[arg(long)]
-        rate: Option<u32>,
-        /// Stop after this many seconds (what is left is reported as not sent).
-        #[arg(long, value_name = "SECONDS")]
-        duration: Option<u64>,
-        /// Endpoint URL (an emulator, a VPC endpoint); default: the environment's.
-        #[arg(long, value_name = "URL")]
-        endpoint_url: Option<String>,
-        /// The ledger's dedup horizon: older invocations could be counted twice.
-        #[arg(long, default_value_t = spendguard_core::clock::DEFAULT_DEDUP_HORIZON_DAYS)]
-        dedup_horizon_days: u32,
-        /// Send invocations older than the dedup horizon anyway.
-        #[arg(long)]
-        allow_beyond_horizon: bool,
-        /// "Now" for the horizon check (RFC 3339); default: the system clock.
-        #[arg(long, hide = true)]
-        now: Option<String>,
-        #[command(flatten)]
-        opts: PriceOpts,
-    },
+    Replay(replay::ReplayArgs),
     /// [local] Print the priced-row column table (name, Arrow type, Glue type, nullable,
     /// partition) as JSON: the contract of the JSON rows, the Parquet files and the Glue table.
     Columns,
@@ -285,35 +258,7 @@ fn run() -> Result<ExitCode> {
             transform_cmd::run(&event, reingest.as_deref(), max_response_bytes, &opts)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Replay {
-            to,
-            inputs,
-            rate,
-            duration,
-            endpoint_url,
-            dedup_horizon_days,
-            allow_beyond_horizon,
-            now,
-            opts,
-        } => {
-            use spendguard_core::clock::{Clock, SystemClock};
-            let now_ms = match now {
-                Some(t) => spendguard_schemas::time::parse_rfc3339_ms(&t)
-                    .map_err(|e| anyhow::anyhow!("--now {t:?}: {e}"))?,
-                None => SystemClock.now_ms(),
-            };
-            replay::run(&replay::ReplayArgs {
-                to,
-                inputs,
-                rate,
-                duration,
-                endpoint_url,
-                dedup_horizon_days,
-                allow_beyond_horizon,
-                now_ms,
-                opts,
-            })
-        }
+        Cmd::Replay(args) => replay::run(&args, &spendguard_core::clock::SystemClock),
         Cmd::Columns => {
             let cols: Vec<_> = spendguard_schemas::COLUMNS
                 .iter()

@@ -10,6 +10,7 @@ use crate::input::{is_envelope, pricer, read_all};
 use crate::PriceOpts;
 use anyhow::{bail, Context, Result};
 use serde_json::value::RawValue;
+use spendguard_core::clock::Clock;
 use spendguard_core::pipeline::{price_event, RecordOutcome};
 use spendguard_core::reenvelope::{log_event_id, Gzipper};
 use spendguard_core::Pipeline;
@@ -26,17 +27,34 @@ use std::time::{Duration, Instant};
 const MAX_EVENTS: usize = 10_000;
 const MAX_EVENT_BYTES: usize = 1 << 20;
 
-#[derive(Debug)]
+/// `spendguard replay`'s arguments.
+#[derive(clap::Args, Debug)]
 pub struct ReplayArgs {
+    /// kinesis:STREAM or firehose:STREAM (a name or an ARN).
+    #[arg(long, value_name = "KIND:STREAM")]
     pub to: String,
+    /// Files or directories.
+    #[arg(required = true, num_args = 1..)]
     pub inputs: Vec<PathBuf>,
-    /// Records (envelopes) per second; none = as fast as the stream accepts.
+    /// Target rate in records (envelopes) per second; default: as fast as accepted.
+    #[arg(long)]
     pub rate: Option<u32>,
+    /// Stop after this many seconds (what is left is reported as not sent).
+    #[arg(long, value_name = "SECONDS")]
     pub duration: Option<u64>,
+    /// Endpoint URL (an emulator, a VPC endpoint); default: the environment's.
+    #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// The ledger's dedup horizon: older invocations could be counted twice.
+    #[arg(long, default_value_t = spendguard_core::clock::DEFAULT_DEDUP_HORIZON_DAYS)]
     pub dedup_horizon_days: u32,
+    /// Send invocations older than the dedup horizon anyway.
+    #[arg(long)]
     pub allow_beyond_horizon: bool,
-    pub now_ms: i64,
+    /// "Now" for the horizon check (RFC 3339); default: the system clock.
+    #[arg(long, hide = true)]
+    pub now: Option<String>,
+    #[command(flatten)]
     pub opts: PriceOpts,
 }
 
@@ -215,16 +233,21 @@ fn prepare(
     Ok(out)
 }
 
-pub fn run(a: &ReplayArgs) -> Result<ExitCode> {
+pub fn run(a: &ReplayArgs, clock: &dyn Clock) -> Result<ExitCode> {
     let target = Target::parse(&a.to).map_err(anyhow::Error::msg)?;
+    let now_ms = match &a.now {
+        Some(t) => spendguard_schemas::time::parse_rfc3339_ms(t)
+            .map_err(|e| anyhow::anyhow!("--now {t:?}: {e}"))?,
+        None => clock.now_ms(),
+    };
     let (files, _) = crate::run::input_files(&a.inputs)?;
     if files.is_empty() {
         bail!("no input files");
     }
     let mut pipe = Pipeline::new(pricer(&a.opts)?, a.opts.max_decompressed_mib << 20)?;
-    let horizon_ms = a.now_ms - i64::from(a.dedup_horizon_days) * 86_400_000;
+    let horizon_ms = now_ms - i64::from(a.dedup_horizon_days) * 86_400_000;
     let t0 = Instant::now();
-    let prep = prepare(&mut pipe, &files, horizon_ms, a.now_ms)?;
+    let prep = prepare(&mut pipe, &files, horizon_ms, now_ms)?;
     let prepare_s = t0.elapsed().as_secs_f64();
     if prep.too_old > 0 && !a.allow_beyond_horizon {
         let oldest = prep
@@ -239,7 +262,7 @@ pub fn run(a: &ReplayArgs) -> Result<ExitCode> {
             prep.too_old,
             prep.events,
             a.dedup_horizon_days,
-            spendguard_schemas::time::format_rfc3339_ms(a.now_ms),
+            spendguard_schemas::time::format_rfc3339_ms(now_ms),
         );
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -305,6 +328,9 @@ async fn send(a: &ReplayArgs, target: &Target, entries: &[Entry]) -> Result<Sent
         }
         if let Some(r) = a.rate.filter(|&r| r > 0) {
             let due = start + Duration::from_secs_f64(done as f64 / f64::from(r));
+            if stop.is_some_and(|s| due >= s) {
+                break;
+            }
             let now = Instant::now();
             if due > now {
                 tokio::time::sleep(due - now).await;

@@ -233,6 +233,7 @@ async fn replay_refuses_input_beyond_the_dedup_horizon_unless_told() {
     assert_eq!(s["invocations"], 50);
     let s: Value = serde_json::from_str(&ok(&mut args(&["--allow-beyond-horizon"]))).unwrap();
     assert_eq!(s["records_failed"], 0);
+
     let ids = request_ids(
         &testkit::read_stream(&k, &stream)
             .await
@@ -241,6 +242,41 @@ async fn replay_refuses_input_beyond_the_dedup_horizon_unless_told() {
             .collect::<Vec<_>>(),
     );
     assert_eq!(ids.len(), 100, "two replays of 50");
+    let before = testkit::read_stream(&k, &stream).await.len() as u64;
+
+    // --duration stops a paced replay; what is left is reported and the exit status says so
+    let cwl = t.0.join("cwl");
+    ok(bin().args([
+        "gen",
+        "--out",
+        cwl.to_str().unwrap(),
+        "--invocations",
+        "2000",
+    ]));
+    let mut c = bin();
+    c.args([
+        "replay",
+        "--to",
+        &format!("kinesis:{stream}"),
+        "--endpoint-url",
+        &url,
+    ]);
+    c.args([
+        "--now",
+        "2026-11-22T00:00:00Z",
+        "--rate",
+        "2",
+        "--duration",
+        "1",
+    ]);
+    let cut = run(c.arg(cwl.to_str().unwrap()));
+    assert_eq!(cut.status.code(), Some(1));
+    let s: Value = serde_json::from_slice(&cut.stdout).unwrap();
+    let sent = s["records_sent"].as_u64().unwrap();
+    assert!((1..=2).contains(&sent), "{s}");
+    assert!(s["records_not_sent"].as_u64().unwrap() >= 1);
+    let in_stream = testkit::read_stream(&k, &stream).await.len() as u64;
+    assert_eq!(in_stream, before + sent, "what it says it sent is in the stream");
 }
 
 #[tokio::test]

@@ -80,16 +80,7 @@ async fn midnight_split_goes_to_kinesalite_and_prices_again_per_date() {
                 .collect()
         })
         .collect();
-    assert_eq!(
-        ids,
-        vec![
-            vec![
-                "6f1e0b0a-0010-4c3e-9b1a-0000000f0010",
-                "6f1e0b0a-0012-4c3e-9b1a-0000000f0012"
-            ],
-            vec!["6f1e0b0a-0011-4c3e-9b1a-0000000f0011"],
-        ]
-    );
+    assert_eq!(ids, MIDNIGHT_PARTS);
     assert_eq!(h2.metrics()["ReingestedEnvelopes"], 0);
 }
 
@@ -157,14 +148,5 @@ async fn directput_reingest_goes_through_firehose_put_record_batch_on_moto() {
         .iter()
         .map(|doc| request_ids(doc.get().as_bytes()))
         .collect();
-    assert_eq!(
-        ids,
-        vec![
-            vec![
-                "6f1e0b0a-0010-4c3e-9b1a-0000000f0010",
-                "6f1e0b0a-0012-4c3e-9b1a-0000000f0012"
-            ],
-            vec!["6f1e0b0a-0011-4c3e-9b1a-0000000f0011"],
-        ]
-    );
+    assert_eq!(ids, MIDNIGHT_PARTS);
 }

@@ -12,6 +12,16 @@ use spendguard_transform::send::{Entry, PutError, Sink, Target};
 use spendguard_transform::{function_handler, Config, Deps};
 use std::sync::{Arc, Mutex};
 
+/// The request ids of the midnight fixture's straddling envelope once split: the 2026-11-20 part,
+/// then the 2026-11-21 part.
+pub const MIDNIGHT_PARTS: [&[&str]; 2] = [
+    &[
+        "6f1e0b0a-0010-4c3e-9b1a-0000000f0010",
+        "6f1e0b0a-0012-4c3e-9b1a-0000000f0012",
+    ],
+    &["6f1e0b0a-0011-4c3e-9b1a-0000000f0011"],
+];
+
 /// 2026-11-22T00:00:00Z: "now" for every handler test.
 pub const NOW_MS: i64 = 1_795_305_600_000;
 
