@@ -94,6 +94,32 @@ fn transform_prints_only_the_firehose_response_on_stdout() {
     );
 }
 
+/// `spendguard gen` into `dir`.
+fn gen(dir: &Path, invocations: usize, format: &str, seed: u64) {
+    let (n, seed) = (invocations.to_string(), seed.to_string());
+    let d = dir.to_str().unwrap();
+    ok(bin().args([
+        "gen",
+        "--out",
+        d,
+        "--invocations",
+        &n,
+        "--format",
+        format,
+        "--seed",
+        &seed,
+    ]));
+}
+
+/// A fresh one-shard stream on kinesalite.
+async fn kinesis_stream(url: &str, prefix: &str) -> (aws_sdk_kinesis::Client, String) {
+    let conf = testkit::emulator_config(url).await;
+    let k = aws_sdk_kinesis::Client::new(&conf);
+    let stream = testkit::unique(prefix);
+    testkit::create_stream(&k, &stream).await;
+    (k, stream)
+}
+
 /// Request ids of every invocation in gzip envelopes.
 fn request_ids(payloads: &[Vec<u8>]) -> Vec<String> {
     let mut ids = Vec::new();
@@ -130,28 +156,9 @@ async fn replay_sends_envelopes_and_reenvelopes_records_into_kinesalite() {
     let t = Tmp::new("replay");
     let cwl = t.0.join("cwl");
     let nd = t.0.join("nd");
-    ok(bin().args([
-        "gen",
-        "--out",
-        cwl.to_str().unwrap(),
-        "--invocations",
-        "1500",
-    ]));
-    ok(bin().args([
-        "gen",
-        "--out",
-        nd.to_str().unwrap(),
-        "--invocations",
-        "700",
-        "--format",
-        "ndjson",
-        "--seed",
-        "7",
-    ]));
-    let conf = testkit::emulator_config(&url).await;
-    let k = aws_sdk_kinesis::Client::new(&conf);
-    let stream = testkit::unique("replay");
-    testkit::create_stream(&k, &stream).await;
+    gen(&cwl, 1500, "cwl", 42);
+    gen(&nd, 700, "ndjson", 7);
+    let (k, stream) = kinesis_stream(&url, "replay").await;
 
     let out = ok(bin().args([
         "replay",
@@ -192,19 +199,8 @@ async fn replay_refuses_input_beyond_the_dedup_horizon_unless_told() {
     };
     let t = Tmp::new("horizon");
     let nd = t.0.join("nd");
-    ok(bin().args([
-        "gen",
-        "--out",
-        nd.to_str().unwrap(),
-        "--invocations",
-        "50",
-        "--format",
-        "ndjson",
-    ]));
-    let conf = testkit::emulator_config(&url).await;
-    let k = aws_sdk_kinesis::Client::new(&conf);
-    let stream = testkit::unique("horizon");
-    testkit::create_stream(&k, &stream).await;
+    gen(&nd, 50, "ndjson", 42);
+    let (k, stream) = kinesis_stream(&url, "horizon").await;
     let args = |extra: &[&str]| {
         let mut c = bin();
         c.args([
@@ -246,13 +242,7 @@ async fn replay_refuses_input_beyond_the_dedup_horizon_unless_told() {
 
     // --duration stops a paced replay; what is left is reported and the exit status says so
     let cwl = t.0.join("cwl");
-    ok(bin().args([
-        "gen",
-        "--out",
-        cwl.to_str().unwrap(),
-        "--invocations",
-        "2000",
-    ]));
+    gen(&cwl, 2000, "cwl", 42);
     let mut c = bin();
     c.args([
         "replay",
@@ -276,7 +266,11 @@ async fn replay_refuses_input_beyond_the_dedup_horizon_unless_told() {
     assert!((1..=2).contains(&sent), "{s}");
     assert!(s["records_not_sent"].as_u64().unwrap() >= 1);
     let in_stream = testkit::read_stream(&k, &stream).await.len() as u64;
-    assert_eq!(in_stream, before + sent, "what it says it sent is in the stream");
+    assert_eq!(
+        in_stream,
+        before + sent,
+        "what it says it sent is in the stream"
+    );
 }
 
 #[tokio::test]
@@ -286,13 +280,7 @@ async fn replay_to_a_directput_firehose_on_moto() {
     };
     let t = Tmp::new("firehose");
     let cwl = t.0.join("cwl");
-    ok(bin().args([
-        "gen",
-        "--out",
-        cwl.to_str().unwrap(),
-        "--invocations",
-        "300",
-    ]));
+    gen(&cwl, 300, "cwl", 42);
     let conf = testkit::emulator_config(&moto).await;
     let f = aws_sdk_firehose::Client::new(&conf);
     let bucket = testkit::unique("replay").to_lowercase();
