@@ -23,9 +23,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// CloudWatch Logs batches at most 10,000 events and 1 MiB of event bytes.
+/// CloudWatch Logs batches at most 10,000 events and 1 MiB of event bytes, counting 26 bytes
+/// per event on top of its message.
 const MAX_EVENTS: usize = 10_000;
 const MAX_EVENT_BYTES: usize = 1 << 20;
+const EVENT_OVERHEAD: usize = 26;
+
+/// Invocations this close to the horizon are refused too: they reach the ledger after the send
+/// and the pipeline's lag, by which time they may be past it.
+const HORIZON_MARGIN_MS: i64 = 3_600_000;
 
 /// `spendguard replay`'s arguments.
 #[derive(clap::Args, Debug)]
@@ -37,7 +43,7 @@ pub struct ReplayArgs {
     #[arg(required = true, num_args = 1..)]
     pub inputs: Vec<PathBuf>,
     /// Target rate in records (envelopes) per second; default: as fast as accepted.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate: Option<u32>,
     /// Stop after this many seconds (what is left is reported as not sent).
     #[arg(long, value_name = "SECONDS")]
@@ -219,10 +225,11 @@ fn prepare(
                 };
                 out.events += 1;
                 let p = pending.entry(account.clone()).or_default();
-                if p.events.len() == MAX_EVENTS || p.bytes + json.len() > MAX_EVENT_BYTES {
+                let size = json.len() + EVENT_OVERHEAD;
+                if p.events.len() == MAX_EVENTS || p.bytes + size > MAX_EVENT_BYTES {
                     flush(&mut gz, &account, p, &mut out, &mut seq)?;
                 }
-                p.bytes += json.len();
+                p.bytes += size;
                 p.events.push((json.to_string(), ts));
             }
         }
@@ -245,7 +252,12 @@ pub fn run(a: &ReplayArgs, clock: &dyn Clock) -> Result<ExitCode> {
         bail!("no input files");
     }
     let mut pipe = Pipeline::new(pricer(&a.opts)?, a.opts.max_decompressed_mib << 20)?;
-    let horizon_ms = now_ms - i64::from(a.dedup_horizon_days) * 86_400_000;
+    let send_ms = a
+        .duration
+        .map_or(0, |d| i64::try_from(d).unwrap_or(i64::MAX / 4) * 1000);
+    let horizon_ms = (now_ms - i64::from(a.dedup_horizon_days) * 86_400_000)
+        .saturating_add(HORIZON_MARGIN_MS)
+        .saturating_add(send_ms);
     let t0 = Instant::now();
     let prep = prepare(&mut pipe, &files, horizon_ms, now_ms)?;
     let prepare_s = t0.elapsed().as_secs_f64();
@@ -255,8 +267,9 @@ pub fn run(a: &ReplayArgs, clock: &dyn Clock) -> Result<ExitCode> {
             .map(spendguard_schemas::time::format_rfc3339_ms)
             .unwrap_or_default();
         bail!(
-            "{} of {} invocations are older than the ledger's dedup horizon ({} days before {}; \
-             the oldest is {oldest}). Their dedup markers may have expired, so replaying them \
+            "{} of {} invocations are older than the ledger's dedup horizon ({} days before {}, \
+             less an hour and the send time for lag; the oldest is {oldest}). Their dedup markers \
+             may have expired, so replaying them \
              could count them twice. Nothing was sent. Pass --allow-beyond-horizon to send \
              anyway, or --dedup-horizon-days to match the ledger's configured horizon.",
             prep.too_old,
@@ -319,7 +332,9 @@ async fn send(a: &ReplayArgs, target: &Target, entries: &[Entry]) -> Result<Sent
     // pacing stays smooth.
     let slice = a.rate.map_or(500, |r| (r as usize / 10).clamp(1, 500));
     let start = Instant::now();
-    let stop = a.duration.map(|d| start + Duration::from_secs(d));
+    let stop = a
+        .duration
+        .and_then(|d| start.checked_add(Duration::from_secs(d)));
     let mut out = Sent::default();
     let mut done = 0usize;
     for chunk in entries.chunks(slice) {

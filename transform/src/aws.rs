@@ -2,13 +2,15 @@
 //! SDK client construction (rustls on ring: no aws-lc build; the SDK's own retries are off so
 //! that [`crate::send`] alone decides what is retried, with the blueprint's 20 attempts).
 
-use crate::send::{Entry, PutError, Sink, Target};
+use crate::send::{Entry, PutError, Sink, Target, RETRYABLE_CODES};
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use aws_sdk_kinesis::config::http::HttpResponse;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_smithy_http_client::tls;
+use std::time::Duration;
 
 /// Kinesis and Firehose clients.
 #[derive(Debug, Clone)]
@@ -25,9 +27,17 @@ pub async fn sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
             tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
+    // Bounded calls: a hung connection must not eat the function's time (send.rs also caps each
+    // call at the deadline).
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(10))
+        .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
-        .retry_config(RetryConfig::disabled());
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(timeouts);
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -42,23 +52,6 @@ impl AwsSink {
         }
     }
 }
-
-/// Error codes worth another try; anything else from the service (a missing stream, access
-/// denied, a validation error, a KMS key problem) is fatal.
-const RETRYABLE_CODES: &[&str] = &[
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "Throttling",
-    "LimitExceededException",
-    "InternalFailure",
-    "InternalFailureException",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "KMSThrottlingException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-];
 
 fn classify<E>(err: SdkError<E, HttpResponse>) -> PutError
 where

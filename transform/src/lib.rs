@@ -250,8 +250,14 @@ pub async fn function_handler<S: Sink>(
                 .and_then(|m| m.partition_key.as_deref()),
         })
         .collect();
-    let reserve_ms = i64::try_from(deps.config.deadline_reserve.as_millis()).unwrap_or(i64::MAX);
     let clock = &deps.clock;
+    // The reserve never takes more than a third of the time this invocation has: with a short
+    // function timeout a fixed reserve would re-ingest every record unpriced, forever.
+    let configured = i64::try_from(deps.config.deadline_reserve.as_millis()).unwrap_or(i64::MAX);
+    let reserve_ms = match deadline_ms {
+        Some(d) => configured.min(d.saturating_sub(clock.now_ms()).max(0) / 3),
+        None => configured,
+    };
     let mut out_of_time =
         || deadline_ms.is_some_and(|d| clock.now_ms().saturating_add(reserve_ms) >= d);
     let opts = Options {
@@ -269,6 +275,7 @@ pub async fn function_handler<S: Sink>(
     // Firehose keeps its raw data: never silently lost.
     let mut job_failures: HashMap<usize, String> = HashMap::new();
     let mut reingested = 0usize;
+    let mut partly_sent: HashMap<usize, Vec<usize>> = HashMap::new();
     if !plan.jobs.is_empty() {
         let jobs = std::mem::take(&mut plan.jobs);
         match reingest_target(&payload) {
@@ -289,9 +296,9 @@ pub async fn function_handler<S: Sink>(
                     }
                 }
                 // Leave a second for packing the response after the last retry.
-                let send_deadline = deadline_ms.map(|d| {
+                let send_deadline = deadline_ms.and_then(|d| {
                     let left = d.saturating_sub(clock.now_ms()).saturating_sub(1000).max(0);
-                    Instant::now() + Duration::from_millis(left as u64)
+                    Instant::now().checked_add(Duration::from_millis(left as u64))
                 });
                 let report = send::send_all(
                     &deps.sink,
@@ -304,6 +311,14 @@ pub async fn function_handler<S: Sink>(
                 reingested = report.sent.len();
                 for (i, err) in report.failed {
                     job_failures.entry(entries[i].tag).or_insert(err);
+                }
+                // A record whose parts went only partly is left to Firehose's error output whole;
+                // say which parts already went, so a redrive can tell (the ledger de-duplicates,
+                // the lake is at-least-once).
+                for &i in &report.sent {
+                    if job_failures.contains_key(&entries[i].tag) {
+                        partly_sent.entry(entries[i].tag).or_default().push(i);
+                    }
                 }
                 for &i in &report.sent {
                     (deps.log)(
@@ -345,7 +360,8 @@ pub async fn function_handler<S: Sink>(
                 Some(err) => {
                     plan.problems.push(
                         json!({"level": "error", "msg": "re-ingest failed: record left to Firehose's error output",
-                               "recordId": rec.record_id, "reason": reason.as_str(), "error": err})
+                               "recordId": rec.record_id, "reason": reason.as_str(), "error": err,
+                               "partsAlreadySent": partly_sent.get(&i).map_or(0, Vec::len)})
                         .to_string(),
                     );
                     (TransformResult::ProcessingFailed, None, None)

@@ -141,7 +141,8 @@ pub fn process_batch(
     let mut fallback_by_record = vec![0usize; records.len()];
     let mut late = false;
     for (i, rec) in records.iter().enumerate() {
-        late = late || out_of_time();
+        // The first record is always priced: every invocation makes progress.
+        late = late || (i > 0 && out_of_time());
         let v = if late {
             plan.jobs.push(whole(i, rec, ReingestReason::Deadline));
             Verdict::Reingest(ReingestReason::Deadline)
@@ -306,12 +307,17 @@ fn enforce_response_budget(
     opts: &Options,
     plan: &mut Plan,
 ) {
-    let mut total = 0usize;
+    // Every record is in the response, whatever its result: charge its framing up front.
+    let mut total: usize = records
+        .iter()
+        .map(|r| r.record_id.len() + RECORD_FRAMING_BYTES)
+        .sum();
     for (i, rec) in records.iter().enumerate() {
         let Verdict::Ok { rows, .. } = &plan.verdicts[i] else {
             continue;
         };
-        let projected = base64_len(rows.len()) + rec.record_id.len() + RECORD_FRAMING_BYTES;
+        let framing = rec.record_id.len() + RECORD_FRAMING_BYTES;
+        let projected = base64_len(rows.len()) + framing;
         if projected > opts.max_response_bytes {
             let split = match pipe.decoder.envelope_from_gzip(rec.data) {
                 Ok((env, _)) => gz.halves(&env).map_err(|e| e.to_string()),
@@ -338,11 +344,11 @@ fn enforce_response_budget(
                 ),
                 Err(e) => failed(plan, rec, format!("splitting an oversize record: {e}")),
             };
-        } else if total + projected > opts.max_response_bytes {
+        } else if total + projected - framing > opts.max_response_bytes {
             plan.jobs.push(whole(i, rec, ReingestReason::ResponseFull));
             plan.verdicts[i] = Verdict::Reingest(ReingestReason::ResponseFull);
         } else {
-            total += projected;
+            total += projected - framing;
         }
     }
     plan.jobs.sort_by_key(|j| j.record);

@@ -7,11 +7,14 @@ mod common;
 use common::*;
 use serde_json::Value;
 use spendguard_core::pipeline::RecordOutcome;
+use spendguard_core::reenvelope::Gzipper;
 use spendguard_core::{Catalogue, Pipeline, Pricer, PricerConfig};
 use spendguard_schemas::fixtures as fx;
 use spendguard_schemas::row::COLUMNS;
 use spendguard_transform::firehose::TransformResult::{Dropped, Ok as OkR, ProcessingFailed};
-use spendguard_transform::process::{base64_len, RECORD_FRAMING_BYTES};
+use spendguard_transform::process::{
+    base64_len, process_batch, InRecord, Options, ReingestReason, Verdict, RECORD_FRAMING_BYTES,
+};
 use spendguard_transform::send::{PutError, Target};
 use spendguard_transform::Config;
 use std::collections::BTreeSet;
@@ -501,25 +504,79 @@ fn a_single_event_too_large_for_any_response_fails_instead_of_looping() {
 }
 
 #[test]
-fn near_the_deadline_records_are_reingested_unpriced() {
-    let cfg = Config::default();
-    let reserve = cfg.deadline_reserve.as_millis() as u64;
-    let h = harness(Recorder::default(), cfg);
-    // the deadline is just inside the reserve: nothing may be priced
-    let deadline = NOW_MS as u64 + reserve - 1;
-    let resp = h.run_event(event(fx::FIREHOSE_KINESIS_MANY), deadline);
-    assert!(resp.records.iter().all(|r| r.result == Dropped));
+fn near_the_deadline_the_remaining_records_are_reingested_unpriced() {
+    // the batch core: once out of time, later records go back whole (the first is always priced)
     let ev = event(fx::FIREHOSE_KINESIS_MANY);
-    let sent = h.deps.sink.entries();
-    assert_eq!(sent.len(), 4);
-    for ((_, e), inp) in sent.iter().zip(&ev.records) {
-        assert_eq!(e.data, inp.data.as_slice());
-    }
-    // with time to spare, the same batch is priced
-    let h = harness(Recorder::default(), Config::default());
-    let resp = h.run_event(
-        event(fx::FIREHOSE_KINESIS_MANY),
-        NOW_MS as u64 + reserve + 60_000,
+    let records: Vec<InRecord<'_>> = ev
+        .records
+        .iter()
+        .map(|r| InRecord {
+            record_id: r.record_id.as_deref().unwrap(),
+            data: r.data.as_slice(),
+            partition_key: r
+                .kinesis_firehose_record_metadata
+                .as_ref()
+                .unwrap()
+                .partition_key
+                .as_deref(),
+        })
+        .collect();
+    let pricer = Pricer::new(Catalogue::builtin().unwrap(), PricerConfig::default());
+    let mut pipe = Pipeline::new(pricer, 64 << 20).unwrap();
+    let mut asked = 0;
+    let mut out_of_time = || {
+        asked += 1;
+        asked >= 2 // time runs out after the second record
+    };
+    let plan = process_batch(
+        &mut pipe,
+        &mut Gzipper::default(),
+        &records,
+        &Options::default(),
+        &mut out_of_time,
     );
+    assert!(matches!(plan.verdicts[0], Verdict::Ok { .. }));
+    assert!(matches!(plan.verdicts[1], Verdict::Ok { .. }));
+    assert_eq!(
+        plan.verdicts[2],
+        Verdict::Reingest(ReingestReason::Deadline)
+    );
+    assert_eq!(
+        plan.verdicts[3],
+        Verdict::Reingest(ReingestReason::Deadline)
+    );
+    assert_eq!(plan.jobs.len(), 2);
+    for (job, k) in plan.jobs.iter().zip([2, 3]) {
+        assert_eq!(job.record, k);
+        assert_eq!(
+            job.payloads,
+            vec![ev.records[k].data.to_vec()],
+            "the original payload"
+        );
+        assert_eq!(job.partition_key, format!("c3f6e8a1b2d4{k:04}"));
+    }
+
+    // a deadline already passed: the first record is priced, the others cannot even be
+    // re-ingested in time, so Firehose keeps them (ProcessingFailed), never lost
+    let h = harness(Recorder::default(), Config::default());
+    let resp = h.run_event(event(fx::FIREHOSE_KINESIS_MANY), NOW_MS as u64 - 1);
+    let results: Vec<_> = resp.records.iter().map(|r| r.result).collect();
+    assert_eq!(
+        results,
+        vec![OkR, ProcessingFailed, ProcessingFailed, ProcessingFailed]
+    );
+    assert!(
+        h.deps.sink.calls.lock().unwrap().is_empty(),
+        "no call starts past the deadline"
+    );
+}
+
+#[test]
+fn a_short_function_timeout_still_prices_the_batch() {
+    // Lambda's default 3 s timeout is shorter than the 10 s reserve: the reserve shrinks to a
+    // third of the time left instead of re-ingesting every record unpriced, forever
+    let h = harness(Recorder::default(), Config::default());
+    let resp = h.run_event(event(fx::FIREHOSE_KINESIS_MANY), NOW_MS as u64 + 3_000);
     assert!(resp.records.iter().all(|r| r.result == OkR));
+    assert!(h.deps.sink.calls.lock().unwrap().is_empty());
 }
