@@ -11,14 +11,22 @@ use spendguard_core::price::AssumedTtl;
 use spendguard_core::{Catalogue, Pipeline, Pricer, PricerConfig};
 use std::io::Read;
 
+/// The `--prices` overlay files as (name, text), in order.
+pub fn price_overlays(opts: &PriceOpts) -> Result<Vec<(String, String)>> {
+    opts.prices
+        .iter()
+        .map(|p| {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Ok((p.display().to_string(), text))
+        })
+        .collect()
+}
+
 /// Builds the pricer from the built-in catalogue plus overlays.
 pub fn pricer(opts: &PriceOpts) -> Result<Pricer> {
     let mut files = vec![("prices/bedrock.toml".to_string(), BUILTIN.to_string())];
-    for p in &opts.prices {
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        files.push((p.display().to_string(), text));
-    }
+    files.extend(price_overlays(opts)?);
     let refs: Vec<(&str, &str)> = files
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))

@@ -46,15 +46,9 @@ impl Sink for CliSink {
 
 /// The handler's configuration with the CLI's pricing options.
 pub fn config(opts: &PriceOpts, max_response_bytes: usize) -> Result<Config> {
-    let mut overlays = Vec::new();
-    for p in &opts.prices {
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        overlays.push((p.display().to_string(), text));
-    }
     Ok(Config {
         max_response_bytes,
-        price_overlays: overlays,
+        price_overlays: crate::input::price_overlays(opts)?,
         assumed_cache_ttl: match opts.assume_cache_ttl {
             crate::CacheTtlArg::FiveMinutes => AssumedTtl::FiveMinutes,
             crate::CacheTtlArg::OneHour => AssumedTtl::OneHour,
