@@ -3,6 +3,7 @@
 //! resolve (model id forms, principals) and price (versioned, effective-dated catalogue, exact
 //! decimals). No AWS SDK, no Lambda runtime, no tokio: a CI check proves it.
 
+pub mod budget;
 pub mod catalogue;
 pub mod clock;
 pub mod decode;
@@ -12,6 +13,7 @@ pub mod pipeline;
 pub mod price;
 pub mod principal;
 pub mod reenvelope;
+pub mod window;
 
 #[cfg(feature = "baseline")]
 pub mod baseline;

@@ -1,0 +1,216 @@
+//! Spend windows: the calendar day and month (in the budget config's time zone) of an invocation,
+//! for the three scopes, and the fold of a batch of priced invocations, de-duplicated by
+//! `requestId`, into per-(scope, key, window) deltas. Caller-supplied `requestMetadata` is never
+//! identity: keys come from `identity.arn` only. Pure: the ledger applies the deltas.
+
+use crate::budget::{BudgetConfig, Scope};
+use rust_decimal::Decimal;
+use spendguard_schemas::{PricedRow, PrincipalType};
+use std::collections::{BTreeMap, HashSet};
+
+/// A window's length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WindowKind {
+    Day,
+    Month,
+}
+
+impl WindowKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WindowKind::Day => "day",
+            WindowKind::Month => "month",
+        }
+    }
+}
+
+/// One window of one key: `start` is the window's first local date, `YYYY-MM-DD`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WindowKey {
+    pub scope: Scope,
+    pub key: String,
+    pub kind: WindowKind,
+    pub start: String,
+}
+
+/// What a batch adds to one window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delta {
+    pub cost_usd: Decimal,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub invocations: u64,
+    pub first_event_ms: i64,
+    pub last_event_ms: i64,
+}
+
+impl Delta {
+    fn add(&mut self, r: &PricedRow<'_>) {
+        if self.invocations == 0 {
+            self.first_event_ms = r.event_time;
+            self.last_event_ms = r.event_time;
+        }
+        self.cost_usd += r.cost_usd;
+        self.input_tokens += r.input_tokens;
+        self.output_tokens += r.output_tokens;
+        self.cache_read_tokens += r.cache_read_tokens;
+        self.cache_write_tokens += r.cache_write_5m_tokens + r.cache_write_1h_tokens;
+        self.invocations += 1;
+        self.first_event_ms = self.first_event_ms.min(r.event_time);
+        self.last_event_ms = self.last_event_ms.max(r.event_time);
+    }
+}
+
+/// The first local date of the day and of the month that hold `event_ms` in `tz`.
+pub fn window_starts(tz: &jiff::tz::TimeZone, event_ms: i64) -> Option<(String, String)> {
+    let ts = jiff::Timestamp::from_millisecond(event_ms).ok()?;
+    let date = ts.to_zoned(tz.clone()).date();
+    Some((date.to_string(), date.first_of_month().to_string()))
+}
+
+/// The (scope, key) pairs an invocation counts towards.
+pub fn keys_of(row: &PricedRow<'_>, cfg: &BudgetConfig) -> Vec<(Scope, String)> {
+    let mut keys = vec![(Scope::Principal, row.principal.to_string())];
+    let session = (row.principal_type == PrincipalType::AssumedRole).then(|| &*row.principal_arn);
+    if let Some(s) = session {
+        keys.push((Scope::Session, s.to_string()));
+    }
+    for t in cfg.teams_for(&row.principal, session) {
+        keys.push((Scope::Team, t.name.clone()));
+    }
+    keys
+}
+
+/// A folded batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fold {
+    pub deltas: BTreeMap<WindowKey, Delta>,
+    /// Request ids of the invocations folded, in first-seen order.
+    pub request_ids: Vec<String>,
+    /// Rows dropped because their `requestId` was already in the batch.
+    pub duplicates: usize,
+    /// Rows whose event time is outside the representable calendar (never in real logs).
+    pub unwindowed: usize,
+}
+
+/// Folds a batch: first de-duplicate by `requestId`, then add each invocation to the day and
+/// month windows of every key it counts towards.
+pub fn fold<'r>(rows: impl IntoIterator<Item = &'r PricedRow<'r>>, cfg: &BudgetConfig) -> Fold {
+    let mut out = Fold::default();
+    let mut seen: HashSet<&str> = HashSet::new();
+    for r in rows {
+        if !seen.insert(&r.request_id) {
+            out.duplicates += 1;
+            continue;
+        }
+        let Some((day, month)) = window_starts(&cfg.timezone, r.event_time) else {
+            out.unwindowed += 1;
+            continue;
+        };
+        out.request_ids.push(r.request_id.to_string());
+        for (scope, key) in keys_of(r, cfg) {
+            for (kind, start) in [(WindowKind::Day, &day), (WindowKind::Month, &month)] {
+                out.deltas
+                    .entry(WindowKey {
+                        scope,
+                        key: key.clone(),
+                        kind,
+                        start: start.clone(),
+                    })
+                    .or_default()
+                    .add(r);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Catalogue, Pricer, PricerConfig};
+    use spendguard_schemas::fixtures as fx;
+    use std::str::FromStr;
+
+    fn rows() -> Vec<PricedRow<'static>> {
+        let p = Pricer::new(Catalogue::builtin().unwrap(), PricerConfig::default());
+        [
+            fx::BEDROCK_CONVERSE_NOVA_CACHE_READ,
+            fx::BEDROCK_ASSUMED_ROLE_METADATA,
+            fx::BEDROCK_CONVERSE_GLOBAL,
+        ]
+        .iter()
+        .map(|j| {
+            p.price(crate::decode::parse_record(j).unwrap(), None)
+                .unwrap()
+                .into_owned()
+        })
+        .collect()
+    }
+
+    #[test]
+    fn days_and_months_follow_the_configured_zone() {
+        let tz = jiff::tz::TimeZone::get("America/Los_Angeles").unwrap();
+        // 2026-12-01T05:00:00Z is still 2026-11-30 in Los Angeles
+        let ms = spendguard_schemas::time::parse_rfc3339_ms("2026-12-01T05:00:00Z").unwrap();
+        assert_eq!(
+            window_starts(&tz, ms),
+            Some(("2026-11-30".to_string(), "2026-11-01".to_string()))
+        );
+        let utc = jiff::tz::TimeZone::UTC;
+        assert_eq!(
+            window_starts(&utc, ms),
+            Some(("2026-12-01".to_string(), "2026-12-01".to_string()))
+        );
+    }
+
+    #[test]
+    fn a_batch_is_deduplicated_then_folded_per_scope_key_and_window() {
+        let cfg = BudgetConfig::parse(
+            "[[team]]\nname = \"ds\"\nmembers = [\"arn:aws:sts::*:assumed-role/*\"]\n",
+        )
+        .unwrap();
+        let rs = rows();
+        let twice: Vec<&PricedRow<'_>> = rs.iter().chain(rs.iter()).collect();
+        let f = fold(twice, &cfg);
+        assert_eq!(f.duplicates, 3);
+        assert_eq!(f.request_ids.len(), 3);
+        let role = &rs[1];
+        assert_eq!(role.principal_type, PrincipalType::AssumedRole);
+        // user rows: principal day+month; role row: principal, session and team, day+month
+        let users: BTreeMap<_, _> = f
+            .deltas
+            .iter()
+            .filter(|(k, _)| k.scope == Scope::Principal && k.kind == WindowKind::Day)
+            .map(|(k, d)| (k.key.clone(), d.invocations))
+            .collect();
+        assert_eq!(users.values().sum::<u64>(), 3);
+        let team = &f.deltas[&WindowKey {
+            scope: Scope::Team,
+            key: "ds".into(),
+            kind: WindowKind::Month,
+            start: "2026-11-01".into(),
+        }];
+        assert_eq!(team.invocations, 1);
+        assert_eq!(team.cost_usd, role.cost_usd);
+        let session = f.deltas.keys().find(|k| k.scope == Scope::Session).unwrap();
+        assert_eq!(session.key, role.principal_arn);
+        // exact sums: every principal-scope day window adds up to the batch's unique cost
+        let total: Decimal = f
+            .deltas
+            .iter()
+            .filter(|(k, _)| k.scope == Scope::Principal && k.kind == WindowKind::Day)
+            .map(|(_, d)| d.cost_usd)
+            .sum();
+        assert_eq!(total, rs.iter().map(|r| r.cost_usd).sum::<Decimal>());
+        assert!(total > Decimal::from_str("0").unwrap());
+        let principals: HashSet<&str> = rs.iter().map(|r| &*r.principal).collect();
+        assert_eq!(
+            f.deltas.len(),
+            principals.len() * 2 + 2 * 2,
+            "day and month for each principal, plus the role's session and team"
+        );
+    }
+}
