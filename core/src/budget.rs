@@ -166,6 +166,9 @@ struct RawLimits {
     grace_seconds: Option<Spanned<i64>>,
 }
 
+// The limit fields repeat in RawBudget and RawTeam instead of a `#[serde(flatten)]` RawLimits:
+// serde cannot combine flatten with deny_unknown_fields, and a typo such as `daly_usd` must be an
+// error, not a silently missing limit.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBudget {
