@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod decode;
 pub mod inflate;
+pub mod ledger;
 pub mod model;
 pub mod pipeline;
 pub mod price;

@@ -47,19 +47,41 @@ pub struct Delta {
 }
 
 impl Delta {
-    fn add(&mut self, r: &PricedRow<'_>) {
-        if self.invocations == 0 {
-            self.first_event_ms = r.event_time;
-            self.last_event_ms = r.event_time;
+    /// One invocation.
+    pub fn of(r: &PricedRow<'_>) -> Delta {
+        Delta {
+            cost_usd: r.cost_usd,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            cache_read_tokens: r.cache_read_tokens,
+            cache_write_tokens: r.cache_write_5m_tokens + r.cache_write_1h_tokens,
+            invocations: 1,
+            first_event_ms: r.event_time,
+            last_event_ms: r.event_time,
         }
-        self.cost_usd += r.cost_usd;
-        self.input_tokens += r.input_tokens;
-        self.output_tokens += r.output_tokens;
-        self.cache_read_tokens += r.cache_read_tokens;
-        self.cache_write_tokens += r.cache_write_5m_tokens + r.cache_write_1h_tokens;
-        self.invocations += 1;
-        self.first_event_ms = self.first_event_ms.min(r.event_time);
-        self.last_event_ms = self.last_event_ms.max(r.event_time);
+    }
+
+    /// Adds `o` to this delta; event times widen to cover both.
+    pub fn merge(&mut self, o: &Delta) {
+        if o.invocations == 0 {
+            return;
+        }
+        if self.invocations == 0 {
+            self.first_event_ms = o.first_event_ms;
+            self.last_event_ms = o.last_event_ms;
+        }
+        self.cost_usd += o.cost_usd;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.cache_read_tokens += o.cache_read_tokens;
+        self.cache_write_tokens += o.cache_write_tokens;
+        self.invocations += o.invocations;
+        self.first_event_ms = self.first_event_ms.min(o.first_event_ms);
+        self.last_event_ms = self.last_event_ms.max(o.last_event_ms);
+    }
+
+    fn add(&mut self, r: &PricedRow<'_>) {
+        self.merge(&Delta::of(r));
     }
 }
 

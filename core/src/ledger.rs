@@ -1,0 +1,375 @@
+//! The spend ledger's contract: the [`SpendLedger`] port both stores implement (DynamoDB in the
+//! aggregator, SQLite in `spendguard-embedded`), and the pure planning they share: invocations as
+//! ledger entries, de-duplication within a batch, the dedup horizon, and the deterministic split
+//! of a batch into transactions of at most 100 distinct items.
+//!
+//! Exactly once rests on one rule, the same in both stores: an invocation's window deltas are
+//! committed in the same atomic step as its `requestId` marker, and a marker that already exists
+//! means the invocation was counted before. Nothing here is async-runtime specific.
+
+use crate::budget::BudgetConfig;
+use crate::window::{keys_of, window_starts, Delta, WindowKey, WindowKind};
+use spendguard_schemas::PricedRow;
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+
+#[cfg(feature = "test-util")]
+pub mod conformance;
+
+/// DynamoDB's limit on distinct items in one `TransactWriteItems`.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// One priced invocation as the ledger sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub request_id: String,
+    pub event_ms: i64,
+    /// Every window the invocation counts towards (day and month of each scope key).
+    pub windows: Vec<WindowKey>,
+    /// What it adds to each of them.
+    pub amount: Delta,
+    /// The caller's index of where the entry came from (the aggregator: the Kinesis record).
+    pub origin: usize,
+}
+
+impl Entry {
+    /// `None` when the event time is outside the calendar (never in real logs).
+    pub fn of(row: &PricedRow<'_>, cfg: &BudgetConfig, origin: usize) -> Option<Entry> {
+        let (day, month) = window_starts(&cfg.timezone, row.event_time)?;
+        let mut windows = Vec::new();
+        for (scope, key) in keys_of(row, cfg) {
+            windows.push(WindowKey {
+                scope,
+                key: key.clone(),
+                kind: WindowKind::Day,
+                start: day.clone(),
+            });
+            windows.push(WindowKey {
+                scope,
+                key,
+                kind: WindowKind::Month,
+                start: month.clone(),
+            });
+        }
+        Some(Entry {
+            request_id: row.request_id.to_string(),
+            event_ms: row.event_time,
+            windows,
+            amount: Delta::of(row),
+            origin,
+        })
+    }
+}
+
+/// A batch made ready to apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prepared {
+    /// Unique by `requestId`, in input order (the first occurrence wins).
+    pub fresh: Vec<Entry>,
+    /// Entries dropped because their `requestId` came earlier in the same batch.
+    pub in_batch_duplicates: usize,
+    /// Entries older than the dedup horizon: their markers may be gone, so applying them could
+    /// count them twice. They are refused and reported, never applied.
+    pub beyond_horizon: Vec<Entry>,
+}
+
+/// De-duplicates a batch by `requestId` and refuses what is older than `horizon_ms` before `now_ms`
+/// (`horizon_ms = None`: markers never expire, nothing is refused, as in the embedded store).
+pub fn prepare(entries: Vec<Entry>, now_ms: i64, horizon_ms: Option<i64>) -> Prepared {
+    let mut out = Prepared::default();
+    let mut seen: HashSet<String> = HashSet::new();
+    let oldest = horizon_ms.map(|h| now_ms.saturating_sub(h));
+    for e in entries {
+        if seen.contains(&e.request_id) {
+            out.in_batch_duplicates += 1;
+            continue;
+        }
+        seen.insert(e.request_id.clone());
+        match oldest {
+            Some(o) if e.event_ms < o => out.beyond_horizon.push(e),
+            _ => out.fresh.push(e),
+        }
+    }
+    out
+}
+
+/// One transaction: markers for `entries`, one update per window they touch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub entries: Vec<Entry>,
+    pub deltas: BTreeMap<WindowKey, Delta>,
+}
+
+impl Chunk {
+    fn new() -> Chunk {
+        Chunk {
+            entries: Vec::new(),
+            deltas: BTreeMap::new(),
+        }
+    }
+
+    fn push(&mut self, e: Entry) {
+        for w in &e.windows {
+            self.deltas.entry(w.clone()).or_default().merge(&e.amount);
+        }
+        self.entries.push(e);
+    }
+
+    /// Items the transaction writes: one marker per entry plus one per window.
+    pub fn items(&self) -> usize {
+        self.entries.len() + self.deltas.len()
+    }
+
+    /// The same chunk without the entries whose markers turned out to exist already.
+    pub fn without(self, applied: &HashSet<&str>) -> Chunk {
+        let mut c = Chunk::new();
+        for e in self.entries {
+            if !applied.contains(e.request_id.as_str()) {
+                c.push(e);
+            }
+        }
+        c
+    }
+}
+
+/// Planning failed: an entry alone needs more items than one transaction holds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invocation {request_id} counts towards {windows} windows: more than one transaction of {MAX_TRANSACTION_ITEMS} items holds")]
+pub struct PlanError {
+    pub request_id: String,
+    pub windows: usize,
+}
+
+/// Splits entries, in order, into chunks of at most `max_items` distinct items. Greedy and
+/// deterministic: an entry joins the current chunk if its marker and the windows it adds still
+/// fit. Chunks keep the input order, so a failure at chunk k means every entry before chunk k is
+/// committed: the aggregator reports the first failed record exactly.
+pub fn plan(entries: Vec<Entry>, max_items: usize) -> Result<Vec<Chunk>, PlanError> {
+    let mut chunks = Vec::new();
+    let mut cur = Chunk::new();
+    for e in entries {
+        let distinct: HashSet<&WindowKey> = e.windows.iter().collect();
+        if 1 + distinct.len() > max_items {
+            return Err(PlanError {
+                request_id: e.request_id.clone(),
+                windows: distinct.len(),
+            });
+        }
+        let new = distinct
+            .iter()
+            .filter(|w| !cur.deltas.contains_key(**w))
+            .count();
+        if cur.items() + 1 + new > max_items {
+            chunks.push(std::mem::replace(&mut cur, Chunk::new()));
+        }
+        cur.push(e);
+    }
+    if !cur.entries.is_empty() {
+        chunks.push(cur);
+    }
+    Ok(chunks)
+}
+
+/// What one `apply` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Invocations counted now.
+    pub applied: usize,
+    /// Invocations whose marker already existed: counted before, skipped now.
+    pub already: usize,
+    /// Transactions committed (the embedded store commits one per apply).
+    pub transactions: usize,
+    /// Write units the store's writes cost, computed from item sizes (DynamoDB only: emulators do
+    /// not report consumed capacity, so this is a computation, not a measurement).
+    pub computed_write_units: u64,
+}
+
+/// Whether retrying the same input can succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    Retryable,
+    Fatal,
+}
+
+/// A failed apply. Everything before `committed` (an index into the entries given) is durably
+/// counted; the rest is not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ledger: {message} ({committed} entries committed before the failure)")]
+pub struct LedgerError {
+    pub committed: usize,
+    pub disposition: Disposition,
+    pub message: String,
+    /// What was done before the failure.
+    pub partial: Applied,
+}
+
+impl LedgerError {
+    pub fn fatal(message: impl Into<String>) -> LedgerError {
+        LedgerError {
+            committed: 0,
+            disposition: Disposition::Fatal,
+            message: message.into(),
+            partial: Applied::default(),
+        }
+    }
+}
+
+/// Which windows to read back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pub key: Option<String>,
+    pub kind: Option<WindowKind>,
+}
+
+impl Query {
+    pub fn matches(&self, w: &WindowKey) -> bool {
+        self.key.as_deref().is_none_or(|k| k == w.key) && self.kind.is_none_or(|k| k == w.kind)
+    }
+}
+
+/// One window's running totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowTotal {
+    pub window: WindowKey,
+    pub totals: Delta,
+}
+
+/// The port. `apply` counts each entry exactly once per `requestId`, however often it is called
+/// with it, concurrently or not; entries must already be unique within the call (see
+/// [`prepare`]). `windows` reads totals back, sorted by window.
+pub trait SpendLedger {
+    fn apply(&self, entries: &[Entry])
+        -> impl Future<Output = Result<Applied, LedgerError>> + Send;
+    fn windows(
+        &self,
+        query: &Query,
+    ) -> impl Future<Output = Result<Vec<WindowTotal>, LedgerError>> + Send;
+}
+
+/// The totals a set of unique entries adds up to: what a ledger must hold after applying them.
+pub fn expected_totals<'e>(
+    entries: impl IntoIterator<Item = &'e Entry>,
+) -> BTreeMap<WindowKey, Delta> {
+    let mut c = Chunk::new();
+    for e in entries {
+        for w in &e.windows {
+            c.deltas.entry(w.clone()).or_default().merge(&e.amount);
+        }
+    }
+    c.deltas
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::Scope;
+    use rust_decimal::Decimal;
+
+    pub(crate) fn entry(id: &str, key: &str, cost: &str, origin: usize) -> Entry {
+        let w = |kind, start: &str| WindowKey {
+            scope: Scope::Principal,
+            key: key.to_string(),
+            kind,
+            start: start.to_string(),
+        };
+        Entry {
+            request_id: id.to_string(),
+            event_ms: 1_763_683_200_000,
+            windows: vec![
+                w(WindowKind::Day, "2025-11-21"),
+                w(WindowKind::Month, "2025-11-01"),
+            ],
+            amount: Delta {
+                cost_usd: cost.parse::<Decimal>().unwrap(),
+                input_tokens: 10,
+                output_tokens: 5,
+                invocations: 1,
+                first_event_ms: 1_763_683_200_000,
+                last_event_ms: 1_763_683_200_000,
+                ..Delta::default()
+            },
+            origin,
+        }
+    }
+
+    #[test]
+    fn prepare_drops_repeats_and_refuses_what_is_past_the_horizon() {
+        let mut old = entry("old", "a", "1", 2);
+        old.event_ms -= 15 * 86_400_000;
+        let now = 1_763_683_200_000 + 1000;
+        let p = prepare(
+            vec![
+                entry("x", "a", "1", 0),
+                entry("x", "a", "1", 1),
+                old.clone(),
+            ],
+            now,
+            Some(14 * 86_400_000),
+        );
+        assert_eq!(p.fresh.len(), 1);
+        assert_eq!(p.fresh[0].origin, 0, "the first occurrence wins");
+        assert_eq!(p.in_batch_duplicates, 1);
+        assert_eq!(p.beyond_horizon, vec![old.clone()]);
+        let p = prepare(vec![old], now, None);
+        assert_eq!(p.fresh.len(), 1, "no horizon: nothing refused");
+    }
+
+    #[test]
+    fn chunks_hold_at_most_the_limit_and_keep_the_order() {
+        // 150 entries over 30 keys: 2 windows per key
+        let es: Vec<Entry> = (0..150)
+            .map(|i| entry(&format!("r{i}"), &format!("k{}", i % 30), "0.001", i))
+            .collect();
+        let chunks = plan(es.clone(), MAX_TRANSACTION_ITEMS).unwrap();
+        assert!(chunks.len() >= 3);
+        let mut order = Vec::new();
+        for c in &chunks {
+            assert!(c.items() <= MAX_TRANSACTION_ITEMS, "{}", c.items());
+            order.extend(c.entries.iter().map(|e| e.origin));
+        }
+        assert_eq!(order, (0..150).collect::<Vec<_>>());
+        // the chunks' deltas add up to the whole
+        let mut sum: BTreeMap<WindowKey, Delta> = BTreeMap::new();
+        for c in &chunks {
+            for (w, d) in &c.deltas {
+                sum.entry(w.clone()).or_default().merge(d);
+            }
+        }
+        assert_eq!(sum, expected_totals(&es));
+        // same input, same plan
+        assert_eq!(plan(es, MAX_TRANSACTION_ITEMS).unwrap(), chunks);
+    }
+
+    #[test]
+    fn a_chunk_without_applied_ids_recomputes_its_deltas() {
+        let c = plan(
+            vec![entry("a", "k", "1.5", 0), entry("b", "k", "2.25", 1)],
+            MAX_TRANSACTION_ITEMS,
+        )
+        .unwrap()
+        .remove(0);
+        let c = c.without(&HashSet::from(["a"]));
+        assert_eq!(c.entries.len(), 1);
+        assert!(c
+            .deltas
+            .values()
+            .all(|d| d.cost_usd == "2.25".parse::<Decimal>().unwrap() && d.invocations == 1));
+    }
+
+    #[test]
+    fn an_entry_too_wide_for_a_transaction_is_an_error() {
+        let mut e = entry("wide", "k", "1", 0);
+        e.windows = (0..100)
+            .map(|i| WindowKey {
+                scope: Scope::Team,
+                key: format!("t{i}"),
+                kind: WindowKind::Day,
+                start: "2025-11-21".into(),
+            })
+            .collect();
+        assert_eq!(
+            plan(vec![e], MAX_TRANSACTION_ITEMS).unwrap_err().windows,
+            100
+        );
+    }
+}

@@ -1,0 +1,345 @@
+//! The embedded spend ledger: a durable SQLite file (compiled in with rusqlite's `bundled`), the
+//! local default behind `spendguard run --ledger PATH`. Same contract as the DynamoDB ledger and
+//! the same conformance suite: one transaction per apply inserts the `requestId` markers and adds
+//! the new invocations to their windows, so a crash leaves either all of an apply or none of it.
+//!
+//! Markers never expire here (a local file has room), so there is no dedup horizon: re-running
+//! any input, however old, never counts it twice.
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rust_decimal::Decimal;
+use spendguard_core::budget::Scope;
+use spendguard_core::ledger::{
+    Applied, Disposition, Entry, LedgerError, Query, SpendLedger, WindowTotal,
+};
+use spendguard_core::window::{Delta, WindowKey, WindowKind};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS applied (
+    request_id TEXT PRIMARY KEY,
+    event_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS windows (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    start TEXT NOT NULL,
+    spend_usd TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL,
+    invocations INTEGER NOT NULL,
+    first_event_ms INTEGER NOT NULL,
+    last_event_ms INTEGER NOT NULL,
+    PRIMARY KEY (scope, key, kind, start)
+) WITHOUT ROWID;
+";
+
+/// The SQLite ledger. One connection behind a mutex: applies in one process are serialised, and
+/// other processes wait on SQLite's lock (busy timeout) rather than fail.
+#[derive(Debug)]
+pub struct EmbeddedLedger {
+    conn: Mutex<Connection>,
+}
+
+fn err(e: rusqlite::Error) -> LedgerError {
+    let busy = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    LedgerError {
+        committed: 0,
+        disposition: if busy {
+            Disposition::Retryable
+        } else {
+            Disposition::Fatal
+        },
+        message: format!("sqlite: {e}"),
+        partial: Applied::default(),
+    }
+}
+
+fn scope_of(s: &str) -> Option<Scope> {
+    match s {
+        "principal" => Some(Scope::Principal),
+        "session" => Some(Scope::Session),
+        "team" => Some(Scope::Team),
+        _ => None,
+    }
+}
+
+fn kind_of(s: &str) -> Option<WindowKind> {
+    match s {
+        "day" => Some(WindowKind::Day),
+        "month" => Some(WindowKind::Month),
+        _ => None,
+    }
+}
+
+impl EmbeddedLedger {
+    /// Opens (creating if needed) the ledger file.
+    pub fn open(path: &Path) -> Result<EmbeddedLedger, LedgerError> {
+        let conn = Connection::open(path).map_err(err)?;
+        Self::init(conn)
+    }
+
+    /// A ledger that lives in memory only (tests, `--ledger :memory:`).
+    pub fn in_memory() -> Result<EmbeddedLedger, LedgerError> {
+        Self::init(Connection::open_in_memory().map_err(err)?)
+    }
+
+    fn init(conn: Connection) -> Result<EmbeddedLedger, LedgerError> {
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        // WAL: readers (`spendguard ledger`) do not block a running apply; synchronous=FULL keeps
+        // every committed apply across a power cut.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(EmbeddedLedger {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, LedgerError> {
+        self.conn
+            .lock()
+            .map_err(|_| LedgerError::fatal("ledger connection poisoned by an earlier panic"))
+    }
+
+    /// Applies `entries` in one transaction.
+    pub fn apply_now(&self, entries: &[Entry]) -> Result<Applied, LedgerError> {
+        if entries.is_empty() {
+            return Ok(Applied::default());
+        }
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let mut out = Applied::default();
+        let mut deltas: BTreeMap<&WindowKey, Delta> = BTreeMap::new();
+        {
+            let mut mark = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO applied (request_id, event_ms) VALUES (?1, ?2)",
+                )
+                .map_err(err)?;
+            for e in entries {
+                if mark
+                    .execute(params![e.request_id, e.event_ms])
+                    .map_err(err)?
+                    == 1
+                {
+                    out.applied += 1;
+                    for w in &e.windows {
+                        deltas.entry(w).or_default().merge(&e.amount);
+                    }
+                } else {
+                    out.already += 1;
+                }
+            }
+            let mut get = tx
+                .prepare(
+                    "SELECT spend_usd, input_tokens, output_tokens, cache_read_tokens, \
+                     cache_write_tokens, invocations, first_event_ms, last_event_ms \
+                     FROM windows WHERE scope = ?1 AND key = ?2 AND kind = ?3 AND start = ?4",
+                )
+                .map_err(err)?;
+            let mut put = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO windows VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(err)?;
+            for (w, d) in deltas {
+                let ids = params![w.scope.as_str(), w.key, w.kind.as_str(), w.start];
+                let old = get.query_row(ids, read_delta).optional().map_err(err)?;
+                let mut total = match old {
+                    Some(t) => t.map_err(LedgerError::fatal)?,
+                    None => Delta::default(),
+                };
+                total.merge(&d);
+                put.execute(params![
+                    w.scope.as_str(),
+                    w.key,
+                    w.kind.as_str(),
+                    w.start,
+                    total.cost_usd.to_string(),
+                    total.input_tokens,
+                    total.output_tokens,
+                    total.cache_read_tokens,
+                    total.cache_write_tokens,
+                    i64::try_from(total.invocations).unwrap_or(i64::MAX),
+                    total.first_event_ms,
+                    total.last_event_ms,
+                ])
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        out.transactions = 1;
+        Ok(out)
+    }
+
+    /// Reads windows back, sorted.
+    pub fn windows_now(&self, q: &Query) -> Result<Vec<WindowTotal>, LedgerError> {
+        let conn = self.lock()?;
+        let mut st = conn
+            .prepare(
+                "SELECT scope, key, kind, start, spend_usd, input_tokens, output_tokens, \
+                 cache_read_tokens, cache_write_tokens, invocations, first_event_ms, last_event_ms \
+                 FROM windows",
+            )
+            .map_err(err)?;
+        let rows = st
+            .query_map([], |r| {
+                let scope: String = r.get(0)?;
+                let key: String = r.get(1)?;
+                let kind: String = r.get(2)?;
+                let start: String = r.get(3)?;
+                Ok((scope, key, kind, start, read_delta_at(r, 4)?))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (scope_s, key, kind_s, start, totals) = row.map_err(err)?;
+            let (Some(scope), Some(kind)) = (scope_of(&scope_s), kind_of(&kind_s)) else {
+                return Err(LedgerError::fatal(format!(
+                    "ledger file holds an unknown window {scope_s}/{kind_s}"
+                )));
+            };
+            let window = WindowKey {
+                scope,
+                key,
+                kind,
+                start,
+            };
+            if q.matches(&window) {
+                out.push(WindowTotal {
+                    window,
+                    totals: totals.map_err(LedgerError::fatal)?,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.window.cmp(&b.window));
+        Ok(out)
+    }
+
+    /// How many invocations the ledger has counted (markers held).
+    pub fn counted(&self) -> Result<u64, LedgerError> {
+        let conn = self.lock()?;
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM applied", [], |r| r.get(0))
+            .map_err(err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+type Totals = Result<Delta, String>;
+
+fn read_delta(r: &rusqlite::Row<'_>) -> rusqlite::Result<Totals> {
+    read_delta_at(r, 0)
+}
+
+fn read_delta_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Totals> {
+    let spend: String = r.get(at)?;
+    let invocations: i64 = r.get(at + 5)?;
+    let delta = |cost_usd| Delta {
+        cost_usd,
+        input_tokens: 0,
+        output_tokens: 0,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        invocations: u64::try_from(invocations).unwrap_or(0),
+        first_event_ms: 0,
+        last_event_ms: 0,
+    };
+    let Ok(cost) = spend.parse::<Decimal>() else {
+        return Ok(Err(format!(
+            "ledger file holds a spend that is not a decimal: {spend:?}"
+        )));
+    };
+    let mut d = delta(cost);
+    d.input_tokens = r.get(at + 1)?;
+    d.output_tokens = r.get(at + 2)?;
+    d.cache_read_tokens = r.get(at + 3)?;
+    d.cache_write_tokens = r.get(at + 4)?;
+    d.first_event_ms = r.get(at + 6)?;
+    d.last_event_ms = r.get(at + 7)?;
+    Ok(Ok(d))
+}
+
+impl SpendLedger for EmbeddedLedger {
+    fn apply(
+        &self,
+        entries: &[Entry],
+    ) -> impl Future<Output = Result<Applied, LedgerError>> + Send {
+        std::future::ready(self.apply_now(entries))
+    }
+
+    fn windows(
+        &self,
+        query: &Query,
+    ) -> impl Future<Output = Result<Vec<WindowTotal>, LedgerError>> + Send {
+        std::future::ready(self.windows_now(query))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spendguard_core::ledger::conformance;
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn passes_the_conformance_suite_in_memory_and_on_disk() {
+        let cases = block_on(conformance::run(|_| async {
+            EmbeddedLedger::in_memory().unwrap()
+        }));
+        assert_eq!(cases, 6);
+        let dir = std::env::temp_dir().join(format!("sg-embedded-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        block_on(conformance::run(|name| {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = dir.join(format!("{name}-{i}.db"));
+            let _ = std::fs::remove_file(&path);
+            async move { EmbeddedLedger::open(&path).unwrap() }
+        }));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_reopened_file_keeps_totals_and_markers() {
+        let dir = std::env::temp_dir().join(format!("sg-reopen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("l.db");
+        let es = conformance::entries(50, 3, "re");
+        {
+            let l = EmbeddedLedger::open(&path).unwrap();
+            assert_eq!(l.apply_now(&es).unwrap().applied, 50);
+        }
+        let l = EmbeddedLedger::open(&path).unwrap();
+        let a = l.apply_now(&es).unwrap();
+        assert_eq!((a.applied, a.already), (0, 50));
+        assert_eq!(l.counted().unwrap(), 50);
+        block_on(conformance::assert_totals(
+            &l,
+            &spendguard_core::ledger::expected_totals(&es),
+            "reopened",
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
