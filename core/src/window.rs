@@ -92,6 +92,21 @@ pub fn window_starts(tz: &jiff::tz::TimeZone, event_ms: i64) -> Option<(String, 
     Some((date.to_string(), date.first_of_month().to_string()))
 }
 
+/// Epoch seconds of the UTC midnight after the window that starts on `start` ends (for TTLs:
+/// a day of slack covers every time zone). `None` for a malformed date.
+pub fn window_end_epoch_s(kind: WindowKind, start: &str) -> Option<i64> {
+    let d: jiff::civil::Date = start.parse().ok()?;
+    let end = match kind {
+        WindowKind::Day => d.checked_add(jiff::Span::new().days(2)).ok()?,
+        WindowKind::Month => d
+            .checked_add(jiff::Span::new().months(1))
+            .ok()?
+            .checked_add(jiff::Span::new().days(1))
+            .ok()?,
+    };
+    Some(end.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp().as_second())
+}
+
 /// The (scope, key) pairs an invocation counts towards.
 pub fn keys_of(row: &PricedRow<'_>, cfg: &BudgetConfig) -> Vec<(Scope, String)> {
     let mut keys = vec![(Scope::Principal, row.principal.to_string())];
@@ -170,6 +185,19 @@ mod tests {
                 .into_owned()
         })
         .collect()
+    }
+
+    #[test]
+    fn window_ends_leave_a_day_of_slack() {
+        assert_eq!(
+            window_end_epoch_s(WindowKind::Day, "2026-11-30"),
+            Some(1_796_169_600) // 2026-12-02T00:00:00Z
+        );
+        assert_eq!(
+            window_end_epoch_s(WindowKind::Month, "2026-12-01"),
+            Some(1_798_848_000) // 2027-01-02T00:00:00Z
+        );
+        assert_eq!(window_end_epoch_s(WindowKind::Day, "nope"), None);
     }
 
     #[test]

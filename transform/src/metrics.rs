@@ -40,24 +40,30 @@ impl TransformMetrics {
             ("DecompressedBytes", "Bytes", self.decompressed_bytes as u64),
             ("HandlerDuration", "Milliseconds", self.duration_ms),
         ];
-        let mut root = Map::new();
-        root.insert(
-            "_aws".into(),
-            json!({
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [["Function"]],
-                    "Metrics": metrics.iter().map(|(n, u, _)| json!({"Name": n, "Unit": u})).collect::<Vec<_>>(),
-                }],
-            }),
-        );
-        root.insert("Function".into(), Value::from(function));
-        for (name, _, v) in metrics {
-            root.insert(name.into(), Value::from(v));
-        }
-        Value::Object(root).to_string()
+        emf_line(function, timestamp_ms, &metrics)
     }
+}
+
+/// One EMF line: every metric declared under [`NAMESPACE`] with the `Function` dimension, and its
+/// value at the root (shared with the aggregator).
+pub fn emf_line(function: &str, timestamp_ms: i64, metrics: &[(&str, &str, u64)]) -> String {
+    let mut root = Map::new();
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Function"]],
+                "Metrics": metrics.iter().map(|(n, u, _)| json!({"Name": n, "Unit": u})).collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    root.insert("Function".into(), Value::from(function));
+    for (name, _, v) in metrics {
+        root.insert((*name).into(), Value::from(*v));
+    }
+    Value::Object(root).to_string()
 }
 
 #[cfg(test)]

@@ -1,0 +1,514 @@
+//! The DynamoDB adapter: the [`SpendLedger`] port on one table (`pk`, `sk` strings, TTL on
+//! `expires_at`). Each chunk of a batch is one `TransactWriteItems`: a conditional Put of a marker
+//! per `requestId` (`attribute_not_exists(pk)`) and one `ADD` per window it touches. A cancelled
+//! transaction's reasons name the markers that already exist: those invocations were counted
+//! before, so they leave the chunk and the rest is retried. All SDK calls live here, behind the
+//! small [`Transact`] port so that tests can inject faults around the real client.
+//!
+//! Layout:
+//! - marker: `pk = "req#<requestId>"`, `sk = "req"`, `expires_at` (now + the dedup horizon);
+//! - window: `pk = "<scope>#<key>"`, `sk = "<day|month>#<start>"`, `spend_usd` (Number: an exact
+//!   decimal), token and invocation counters, `first_event_ms` (of the first batch applied),
+//!   `last_event_ms` (of the latest batch applied: update expressions have no min/max), and
+//!   `expires_at` 400 days after the window ends.
+//!
+//! Kinesis sequence numbers are never stored (they have up to 129 digits; Numbers hold 38).
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use rust_decimal::Decimal;
+use spendguard_core::budget::Scope;
+use spendguard_core::ledger::{
+    plan, Applied, Chunk, Disposition, Entry, LedgerError, Query, SpendLedger, WindowTotal,
+    MAX_TRANSACTION_ITEMS,
+};
+use spendguard_core::window::{window_end_epoch_s, Delta, WindowKey, WindowKind};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::time::Duration;
+
+/// Window items outlive their window by this much (reports look back a year).
+pub const WINDOW_TTL_AFTER_END_S: i64 = 400 * 86_400;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Why a transaction did not commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxError {
+    /// `TransactionCanceledException`: one reason code per action, in order ("None" when fine).
+    Cancelled(Vec<String>),
+    /// Throttling, a 5xx, a timeout: the transaction may or may not have committed.
+    Retryable(String),
+    /// Validation, a missing table, access denied: retrying the same call cannot help.
+    Fatal(String),
+}
+
+/// The one write the ledger needs.
+pub trait Transact: Send + Sync {
+    fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> impl Future<Output = Result<(), TxError>> + Send;
+}
+
+/// Codes (error or cancellation reason) worth retrying.
+const RETRYABLE: &[&str] = &[
+    "TransactionConflict",
+    "TransactionConflictException",
+    "ThrottlingError",
+    "ThrottlingException",
+    "ProvisionedThroughputExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionInProgressException",
+    "InternalServerError",
+    "ServiceUnavailable",
+];
+
+impl Transact for aws_sdk_dynamodb::Client {
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        match self
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) => match e.err() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    Err(TxError::Cancelled(
+                        c.cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code().unwrap_or("None").to_string())
+                            .collect(),
+                    ))
+                }
+                other => {
+                    let code = other.code().unwrap_or("Unknown").to_string();
+                    let text = format!("{code}: {}", other.message().unwrap_or(""));
+                    if RETRYABLE.contains(&code.as_str()) {
+                        Err(TxError::Retryable(text))
+                    } else {
+                        Err(TxError::Fatal(text))
+                    }
+                }
+            },
+            // timeouts, dispatch and response errors: the outcome is unknown, and markers make
+            // a retry safe
+            Err(e) => Err(TxError::Retryable(
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+            )),
+        }
+    }
+}
+
+/// Retry behaviour for retryable transaction failures.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            max_attempts: 8,
+            base: Duration::from_millis(25),
+            cap: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The DynamoDB ledger.
+#[derive(Debug, Clone)]
+pub struct DynamoLedger<T = aws_sdk_dynamodb::Client> {
+    pub tx: T,
+    pub reader: aws_sdk_dynamodb::Client,
+    pub table: String,
+    /// How long markers live: at least the stream's retention plus the longest backfill.
+    pub horizon_s: i64,
+    pub retry: Retry,
+    /// Epoch seconds now (for marker TTLs); injected so tests control time.
+    pub now_s: fn() -> i64,
+}
+
+fn system_now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl DynamoLedger<aws_sdk_dynamodb::Client> {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String, horizon_s: i64) -> Self {
+        DynamoLedger::with_transact(client.clone(), client, table, horizon_s)
+    }
+}
+
+impl<T: Transact> DynamoLedger<T> {
+    /// Writes through `tx` (tests wrap the real client to inject faults), reads through `reader`.
+    pub fn with_transact(
+        tx: T,
+        reader: aws_sdk_dynamodb::Client,
+        table: String,
+        horizon_s: i64,
+    ) -> Self {
+        DynamoLedger {
+            tx,
+            reader,
+            table,
+            horizon_s,
+            retry: Retry::default(),
+            now_s: system_now_s,
+        }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// `pk` and `sk` of a window item.
+pub fn window_key(w: &WindowKey) -> (String, String) {
+    (
+        format!("{}#{}", w.scope.as_str(), w.key),
+        format!("{}#{}", w.kind.as_str(), w.start),
+    )
+}
+
+/// DynamoDB's item size rule: attribute name bytes plus value bytes; a Number is about one byte
+/// per two significant digits plus one.
+fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(x) => x.len(),
+        AttributeValue::N(x) => {
+            let digits = x
+                .trim_start_matches(['-', '0', '.'])
+                .chars()
+                .filter(char::is_ascii_digit)
+                .count();
+            digits.div_ceil(2) + 1
+        }
+        _ => 1,
+    }
+}
+
+/// Write units of one transactional write of an item this size: 2 per started KiB.
+pub fn transactional_wcu(item_bytes: usize) -> u64 {
+    2 * item_bytes.div_ceil(1024).max(1) as u64
+}
+
+struct Built {
+    items: Vec<TransactWriteItem>,
+    wcu: u64,
+}
+
+impl<T: Transact> DynamoLedger<T> {
+    fn build(&self, c: &Chunk) -> Result<Built, LedgerError> {
+        let now = (self.now_s)();
+        let marker_ttl = now.saturating_add(self.horizon_s);
+        let mut items = Vec::with_capacity(c.items());
+        let mut wcu = 0;
+        let bad = |e: aws_sdk_dynamodb::error::BuildError| LedgerError::fatal(e.to_string());
+        for e in &c.entries {
+            let item: Item = HashMap::from([
+                ("pk".to_string(), s(format!("req#{}", e.request_id))),
+                ("sk".to_string(), s("req")),
+                ("expires_at".to_string(), n(marker_ttl)),
+            ]);
+            wcu += transactional_wcu(item.iter().map(|(k, v)| k.len() + value_size(v)).sum());
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(bad)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        for (w, d) in &c.deltas {
+            let (pk, sk) = window_key(w);
+            let ttl = window_end_epoch_s(w.kind, &w.start)
+                .ok_or_else(|| LedgerError::fatal(format!("bad window start {:?}", w.start)))?
+                .saturating_add(WINDOW_TTL_AFTER_END_S);
+            let values: Item = HashMap::from([
+                (":c".to_string(), n(d.cost_usd)),
+                (":i".to_string(), n(d.input_tokens)),
+                (":o".to_string(), n(d.output_tokens)),
+                (":cr".to_string(), n(d.cache_read_tokens)),
+                (":cw".to_string(), n(d.cache_write_tokens)),
+                (":n".to_string(), n(d.invocations)),
+                (":f".to_string(), n(d.first_event_ms)),
+                (":l".to_string(), n(d.last_event_ms)),
+                (":s".to_string(), s(w.scope.as_str())),
+                (":k".to_string(), s(w.key.clone())),
+                (":w".to_string(), s(w.kind.as_str())),
+                (":ws".to_string(), s(w.start.clone())),
+                (":t".to_string(), n(ttl)),
+            ]);
+            // the item as it will be stored, for the size rule
+            let stored = [
+                ("pk", s(pk.clone())),
+                ("sk", s(sk.clone())),
+                ("spend_usd", n(d.cost_usd)),
+                ("input_tokens", n(d.input_tokens)),
+                ("output_tokens", n(d.output_tokens)),
+                ("cache_read_tokens", n(d.cache_read_tokens)),
+                ("cache_write_tokens", n(d.cache_write_tokens)),
+                ("invocations", n(d.invocations)),
+                ("first_event_ms", n(d.first_event_ms)),
+                ("last_event_ms", n(d.last_event_ms)),
+                ("scope", s(w.scope.as_str())),
+                ("key", s(w.key.clone())),
+                ("window", s(w.kind.as_str())),
+                ("window_start", s(w.start.clone())),
+                ("expires_at", n(ttl)),
+            ];
+            wcu += transactional_wcu(stored.iter().map(|(k, v)| k.len() + value_size(v)).sum());
+            let names = HashMap::from([
+                ("#scope".to_string(), "scope".to_string()),
+                ("#key".to_string(), "key".to_string()),
+                ("#window".to_string(), "window".to_string()),
+            ]);
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .update_expression(
+                    "ADD spend_usd :c, input_tokens :i, output_tokens :o, cache_read_tokens :cr, \
+                     cache_write_tokens :cw, invocations :n \
+                     SET first_event_ms = if_not_exists(first_event_ms, :f), last_event_ms = :l, \
+                     #scope = :s, #key = :k, #window = :w, window_start = :ws, expires_at = :t",
+                )
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .build()
+                .map_err(bad)?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        Ok(Built { items, wcu })
+    }
+
+    async fn backoff(&self, attempt: u32) {
+        let exp = self
+            .retry
+            .base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.retry.cap);
+        // full jitter without a RNG dependency: the clock's nanoseconds are random enough here
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let f = u64::from(nanos % 1000);
+        let wait = Duration::from_micros(exp.as_micros() as u64 * f / 1000);
+        tokio::time::sleep(wait).await;
+    }
+
+    /// Commits one chunk; returns (applied, already, transactions, wcu).
+    async fn commit(&self, mut c: Chunk, out: &mut Applied) -> Result<(), (Disposition, String)> {
+        let mut attempt = 0u32;
+        loop {
+            if c.entries.is_empty() {
+                return Ok(());
+            }
+            let built = self.build(&c).map_err(|e| (e.disposition, e.message))?;
+            out.computed_write_units += built.wcu;
+            match self.tx.transact(built.items).await {
+                Ok(()) => {
+                    out.applied += c.entries.len();
+                    out.transactions += 1;
+                    return Ok(());
+                }
+                Err(TxError::Cancelled(codes)) => {
+                    let markers = c.entries.len();
+                    let mut exists: HashSet<&str> = HashSet::new();
+                    let mut retry = None;
+                    for (i, code) in codes.iter().enumerate() {
+                        match code.as_str() {
+                            "None" | "" => {}
+                            "ConditionalCheckFailed" if i < markers => {
+                                exists.insert(c.entries[i].request_id.as_str());
+                            }
+                            x if RETRYABLE.contains(&x) => retry = Some(x.to_string()),
+                            x => {
+                                return Err((
+                                    Disposition::Fatal,
+                                    format!("transaction cancelled: item {i}: {x}"),
+                                ))
+                            }
+                        }
+                    }
+                    if !exists.is_empty() {
+                        // progress: those invocations were counted before; retry the rest now
+                        out.already += exists.len();
+                        let owned: HashSet<String> = exists.iter().map(|x| x.to_string()).collect();
+                        let keep: HashSet<&str> = owned.iter().map(String::as_str).collect();
+                        c = c.without(&keep);
+                        continue;
+                    }
+                    let why =
+                        retry.unwrap_or_else(|| format!("cancelled without a reason: {codes:?}"));
+                    attempt += 1;
+                    if attempt >= self.retry.max_attempts {
+                        return Err((Disposition::Retryable, why));
+                    }
+                    self.backoff(attempt).await;
+                }
+                Err(TxError::Retryable(why)) => {
+                    attempt += 1;
+                    if attempt >= self.retry.max_attempts {
+                        return Err((Disposition::Retryable, why));
+                    }
+                    self.backoff(attempt).await;
+                }
+                Err(TxError::Fatal(why)) => return Err((Disposition::Fatal, why)),
+            }
+        }
+    }
+
+    async fn apply_all(&self, entries: &[Entry]) -> Result<Applied, LedgerError> {
+        let chunks = plan(entries.to_vec(), MAX_TRANSACTION_ITEMS)
+            .map_err(|e| LedgerError::fatal(e.to_string()))?;
+        let mut out = Applied::default();
+        let mut committed = 0;
+        for c in chunks {
+            let len = c.entries.len();
+            if let Err((disposition, message)) = self.commit(c, &mut out).await {
+                return Err(LedgerError {
+                    committed,
+                    disposition,
+                    message,
+                    partial: out,
+                });
+            }
+            committed += len;
+        }
+        Ok(out)
+    }
+
+    async fn read(&self, q: &Query) -> Result<Vec<WindowTotal>, LedgerError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .reader
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| LedgerError {
+                    committed: 0,
+                    disposition: Disposition::Retryable,
+                    message: aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+                    partial: Applied::default(),
+                })?;
+            for item in page.items() {
+                if item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    == Some("req")
+                {
+                    continue;
+                }
+                let w = parse_window(item).map_err(LedgerError::fatal)?;
+                if q.matches(&w.window) {
+                    out.push(w);
+                }
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| a.window.cmp(&b.window));
+        Ok(out)
+    }
+}
+
+fn get_s<'i>(item: &'i Item, name: &str) -> Result<&'i str, String> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| format!("window item without string {name}"))
+}
+
+fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, String> {
+    let v = item
+        .get(name)
+        .and_then(|v| v.as_n().ok())
+        .ok_or_else(|| format!("window item without number {name}"))?;
+    v.parse()
+        .map_err(|_| format!("window item {name} = {v:?} does not fit"))
+}
+
+/// A window item back into totals.
+pub fn parse_window(item: &Item) -> Result<WindowTotal, String> {
+    let scope = match get_s(item, "scope")? {
+        "principal" => Scope::Principal,
+        "session" => Scope::Session,
+        "team" => Scope::Team,
+        x => return Err(format!("unknown scope {x:?}")),
+    };
+    let kind = match get_s(item, "window")? {
+        "day" => WindowKind::Day,
+        "month" => WindowKind::Month,
+        x => return Err(format!("unknown window {x:?}")),
+    };
+    Ok(WindowTotal {
+        window: WindowKey {
+            scope,
+            key: get_s(item, "key")?.to_string(),
+            kind,
+            start: get_s(item, "window_start")?.to_string(),
+        },
+        totals: Delta {
+            cost_usd: get_n::<Decimal>(item, "spend_usd")?,
+            input_tokens: get_n(item, "input_tokens")?,
+            output_tokens: get_n(item, "output_tokens")?,
+            cache_read_tokens: get_n(item, "cache_read_tokens")?,
+            cache_write_tokens: get_n(item, "cache_write_tokens")?,
+            invocations: get_n(item, "invocations")?,
+            first_event_ms: get_n(item, "first_event_ms")?,
+            last_event_ms: get_n(item, "last_event_ms")?,
+        },
+    })
+}
+
+impl<T: Transact> SpendLedger for DynamoLedger<T> {
+    fn apply(
+        &self,
+        entries: &[Entry],
+    ) -> impl Future<Output = Result<Applied, LedgerError>> + Send {
+        self.apply_all(entries)
+    }
+
+    fn windows(
+        &self,
+        query: &Query,
+    ) -> impl Future<Output = Result<Vec<WindowTotal>, LedgerError>> + Send {
+        self.read(query)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_follow_the_dynamodb_rule() {
+        assert_eq!(value_size(&n("12345")), 4);
+        assert_eq!(value_size(&n("0.000123")), 3);
+        assert_eq!(value_size(&s("abc")), 3);
+        assert_eq!(transactional_wcu(60), 2);
+        assert_eq!(transactional_wcu(1024), 2);
+        assert_eq!(transactional_wcu(1025), 4);
+    }
+}

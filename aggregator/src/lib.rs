@@ -1,0 +1,333 @@
+//! The aggregator Lambda (Kinesis event source): each record, a gzip CloudWatch Logs envelope of
+//! Bedrock invocation logs, is decoded and priced by the core, folded per (scope, key, window)
+//! and applied to the spend ledger exactly once per `requestId`.
+//!
+//! The handler never fails as a whole. A record that cannot be read is logged, counted and
+//! skipped (retrying cannot make it readable, and it must not block the shard). When the ledger
+//! fails part-way, everything before the failed transaction is committed, and the response names
+//! the first record with an uncommitted invocation in `batchItemFailures`; Lambda retries from
+//! there, and the `requestId` markers make the re-delivered invocations count once.
+
+pub mod dynamo;
+pub mod process;
+#[cfg(feature = "test-util")]
+pub mod testkit;
+
+use base64_simd::STANDARD as B64;
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use spendguard_core::budget::BudgetConfig;
+use spendguard_core::clock::{Clock, DEFAULT_DEDUP_HORIZON_DAYS};
+use spendguard_core::ledger::{prepare, Applied, Disposition, SpendLedger};
+use spendguard_core::Pipeline;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The Kinesis event as Lambda delivers it. Our own type rather than aws_lambda_events': its
+/// `data` is decoded while deserialising, so one bad record would fail the whole batch.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct KinesisEvent {
+    #[serde(rename = "Records", default)]
+    pub records: Vec<KinesisEventRecord>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct KinesisEventRecord {
+    pub kinesis: KinesisRecord,
+    #[serde(rename = "eventID", default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(
+        rename = "eventSourceARN",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub event_source_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KinesisRecord {
+    /// Base64 of the record's bytes.
+    pub data: String,
+    /// Up to 129 decimal digits: kept as a string, never a number.
+    pub sequence_number: String,
+    #[serde(default)]
+    pub partition_key: String,
+}
+
+/// `{"batchItemFailures":[{"itemIdentifier":"<sequenceNumber>"}]}`; an empty list is success.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse {
+    pub batch_item_failures: Vec<BatchItemFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItemFailure {
+    pub item_identifier: String,
+}
+
+/// Configuration from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Decoding and pricing, shared with the transform (`SPENDGUARD_PRICE_OVERLAY`, ...).
+    pub pricing: spendguard_transform::Config,
+    pub table: String,
+    /// `SPENDGUARD_DEDUP_HORIZON_DAYS`: how long `requestId` markers live. Must cover the stream's
+    /// retention plus the longest backfill; older input is refused, never double-counted.
+    pub horizon_days: u32,
+    /// `SPENDGUARD_BUDGETS`: the budget TOML (time zone and teams decide the windows).
+    pub budgets: BudgetConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{name}={value:?}: {why}")]
+    Bad {
+        name: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error(transparent)]
+    Pricing(#[from] spendguard_transform::ConfigError),
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let table = std::env::var("SPENDGUARD_LEDGER_TABLE")
+            .map_err(|_| ConfigError::Missing("SPENDGUARD_LEDGER_TABLE"))?;
+        let horizon_days = match std::env::var("SPENDGUARD_DEDUP_HORIZON_DAYS") {
+            Err(_) => DEFAULT_DEDUP_HORIZON_DAYS,
+            Ok(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|d| (1..=3650).contains(d))
+                .ok_or_else(|| ConfigError::Bad {
+                    name: "SPENDGUARD_DEDUP_HORIZON_DAYS",
+                    value: v.clone(),
+                    why: "expected whole days, 1 to 3650".into(),
+                })?,
+        };
+        let text = std::env::var("SPENDGUARD_BUDGETS").unwrap_or_default();
+        let budgets = BudgetConfig::parse(&text).map_err(|e| ConfigError::Bad {
+            name: "SPENDGUARD_BUDGETS",
+            value: String::new(),
+            why: e.to_string(),
+        })?;
+        Ok(Config {
+            pricing: spendguard_transform::Config::from_env()?,
+            table,
+            horizon_days,
+            budgets,
+        })
+    }
+
+    pub fn horizon_ms(&self) -> i64 {
+        i64::from(self.horizon_days) * 86_400_000
+    }
+}
+
+pub type LogFn = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Everything the handler needs.
+pub struct Deps<L> {
+    pipeline: Mutex<Pipeline>,
+    pub budgets: BudgetConfig,
+    pub ledger: L,
+    pub clock: Arc<dyn Clock>,
+    /// `None`: no horizon (markers never expire, as in the embedded ledger).
+    pub horizon_ms: Option<i64>,
+    pub log: LogFn,
+    pub function_name: String,
+}
+
+impl<L> std::fmt::Debug for Deps<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps")
+            .field("horizon_ms", &self.horizon_ms)
+            .field("function_name", &self.function_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L: SpendLedger> Deps<L> {
+    pub fn new(
+        pipeline: Pipeline,
+        budgets: BudgetConfig,
+        ledger: L,
+        clock: Arc<dyn Clock>,
+        horizon_ms: Option<i64>,
+        log: LogFn,
+    ) -> Self {
+        Deps {
+            pipeline: Mutex::new(pipeline),
+            budgets,
+            ledger,
+            clock,
+            horizon_ms,
+            log,
+            function_name: "spendguard-aggregator".into(),
+        }
+    }
+}
+
+/// One batch's figures, for the EMF line and for callers (CLI, tests, bench).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub stats: process::Stats,
+    pub applied: Applied,
+    pub in_batch_duplicates: usize,
+    pub beyond_horizon: usize,
+    /// Invocations that will never be counted: refused past the horizon, bad events, no window.
+    pub spend_dropped: usize,
+    /// Index of the record reported in `batchItemFailures`.
+    pub failed_at: Option<usize>,
+    pub duration_ms: u64,
+}
+
+impl BatchReport {
+    pub fn emf(&self, function: &str, timestamp_ms: i64) -> String {
+        let m: [(&str, &str, u64); 13] = [
+            ("RecordsIn", "Count", self.stats.records as u64),
+            (
+                "ControlMessages",
+                "Count",
+                self.stats.control_messages as u64,
+            ),
+            (
+                "UndecodableRecords",
+                "Count",
+                self.stats.undecodable_records as u64,
+            ),
+            ("BadEvents", "Count", self.stats.bad_events as u64),
+            ("InvocationsApplied", "Count", self.applied.applied as u64),
+            (
+                "DuplicatesSkipped",
+                "Count",
+                (self.applied.already + self.in_batch_duplicates) as u64,
+            ),
+            ("BeyondHorizon", "Count", self.beyond_horizon as u64),
+            ("spend_dropped", "Count", self.spend_dropped as u64),
+            ("Transactions", "Count", self.applied.transactions as u64),
+            // computed from item sizes: emulators do not report consumed capacity
+            (
+                "ComputedWriteUnits",
+                "Count",
+                self.applied.computed_write_units,
+            ),
+            (
+                "FailedRecords",
+                "Count",
+                u64::from(self.failed_at.is_some()),
+            ),
+            ("BatchLatency", "Milliseconds", self.duration_ms),
+            ("Invocations", "Count", self.stats.priced as u64),
+        ];
+        spendguard_transform::metrics::emf_line(function, timestamp_ms, &m)
+    }
+}
+
+/// Decodes, prices, folds and applies one batch; returns the response and the figures.
+pub async fn handle<L: SpendLedger>(
+    event: &KinesisEvent,
+    deps: &Deps<L>,
+) -> (BatchResponse, BatchReport) {
+    let started = Instant::now();
+    let decoded: Vec<Option<Vec<u8>>> = event
+        .records
+        .iter()
+        .map(|r| B64.decode_to_vec(r.kinesis.data.as_bytes()).ok())
+        .collect();
+    let records: Vec<process::InRecord<'_>> = event
+        .records
+        .iter()
+        .zip(&decoded)
+        .map(|(r, d)| process::InRecord {
+            sequence_number: &r.kinesis.sequence_number,
+            data: d.as_deref(),
+        })
+        .collect();
+    let mut lines = Vec::new();
+    let (entries, stats) = {
+        // a poisoned lock only means an earlier batch panicked; the decoder keeps no state
+        let mut p = deps.pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        process::entries_of_batch(&mut p, &deps.budgets, &records, &mut |v| lines.push(v))
+    };
+    for l in &lines {
+        (deps.log)(&l.to_string());
+    }
+    let prepared = prepare(entries, deps.clock.now_ms(), deps.horizon_ms);
+    let mut report = BatchReport {
+        stats,
+        in_batch_duplicates: prepared.in_batch_duplicates,
+        beyond_horizon: prepared.beyond_horizon.len(),
+        spend_dropped: prepared.beyond_horizon.len() + stats.bad_events + stats.unwindowed,
+        ..BatchReport::default()
+    };
+    for e in &prepared.beyond_horizon {
+        (deps.log)(
+            &json!({"level": "error", "msg": "invocation older than the dedup horizon refused",
+                    "requestId": e.request_id, "eventTimeMs": e.event_ms,
+                    "sequenceNumber": records[e.origin].sequence_number,
+                    "horizonMs": deps.horizon_ms})
+            .to_string(),
+        );
+    }
+    let mut response = BatchResponse::default();
+    match deps.ledger.apply(&prepared.fresh).await {
+        Ok(a) => report.applied = a,
+        Err(e) => {
+            report.applied = e.partial.clone();
+            // every entry before `committed` is durable; the first uncommitted one names the
+            // record to retry from (entries are in record order)
+            let at = prepared
+                .fresh
+                .get(e.committed)
+                .map(|x| x.origin)
+                .unwrap_or(0);
+            if let Some(r) = records.get(at) {
+                response.batch_item_failures.push(BatchItemFailure {
+                    item_identifier: r.sequence_number.to_string(),
+                });
+                report.failed_at = Some(at);
+            }
+            (deps.log)(
+                &json!({"level": "error", "msg": "ledger apply failed",
+                        "retryable": e.disposition == Disposition::Retryable,
+                        "error": e.message, "committedInvocations": e.committed,
+                        "failedSequenceNumber": records.get(at).map(|r| r.sequence_number)})
+                .to_string(),
+            );
+        }
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    (response, report)
+}
+
+/// The Lambda handler: never fails as a whole (see the module docs).
+pub async fn function_handler<L: SpendLedger>(
+    event: LambdaEvent<Value>,
+    deps: &Deps<L>,
+) -> Result<BatchResponse, std::convert::Infallible> {
+    let parsed: Result<KinesisEvent, _> = serde_json::from_value(event.payload);
+    let event = match parsed {
+        Ok(e) => e,
+        Err(e) => {
+            // Not a Kinesis event at all: nothing to retry from and nothing that a retry could
+            // read. Say so loudly; an empty response acknowledges it.
+            (deps.log)(
+                &json!({"level": "error", "msg": "event is not a Kinesis batch", "error": e.to_string()})
+                    .to_string(),
+            );
+            return Ok(BatchResponse::default());
+        }
+    };
+    let (response, report) = handle(&event, deps).await;
+    (deps.log)(&report.emf(&deps.function_name, deps.clock.now_ms()));
+    Ok(response)
+}

@@ -1,0 +1,40 @@
+//! The aggregator Lambda's entry point: wires configuration, the DynamoDB client and the clock,
+//! then hands each Kinesis batch to `function_handler`.
+
+use spendguard_aggregator::dynamo::DynamoLedger;
+use spendguard_aggregator::{function_handler, Config, Deps};
+use spendguard_core::clock::SystemClock;
+use spendguard_core::Pipeline;
+use spendguard_transform::aws::sdk_config;
+use std::sync::Arc;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let config = Config::from_env()?;
+    let conf = sdk_config(None).await;
+    let horizon_ms = config.horizon_ms();
+    let ledger = DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&conf),
+        config.table.clone(),
+        horizon_ms / 1000,
+    );
+    let pipeline = Pipeline::new(config.pricing.pricer()?, config.pricing.max_decompressed)?;
+    // stdout is the function's CloudWatch log stream: problems and the EMF metrics line go there.
+    let log: spendguard_aggregator::LogFn = Box::new(|line| println!("{line}"));
+    let mut deps = Deps::new(
+        pipeline,
+        config.budgets,
+        ledger,
+        Arc::new(SystemClock),
+        Some(horizon_ms),
+        log,
+    );
+    if let Ok(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
+        deps.function_name = name;
+    }
+    let deps = &deps;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
+        function_handler(event, deps).await
+    }))
+    .await
+}

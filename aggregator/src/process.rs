@@ -1,0 +1,100 @@
+//! The pure part of the aggregator: a Kinesis batch (each record one gzip CloudWatch Logs
+//! envelope) into ledger entries in record order, with counts of what could not be counted and
+//! why. Decoding, parsing, pricing and windows come from the core; no SDK and no async here.
+
+use serde_json::{json, Value};
+use spendguard_core::budget::BudgetConfig;
+use spendguard_core::ledger::Entry;
+use spendguard_core::pipeline::RecordOutcome;
+use spendguard_core::Pipeline;
+use spendguard_schemas::MessageType;
+
+/// One Kinesis record, unpacked.
+#[derive(Debug, Clone, Copy)]
+pub struct InRecord<'a> {
+    pub sequence_number: &'a str,
+    /// `None`: the record's `data` was not valid base64.
+    pub data: Option<&'a [u8]>,
+}
+
+/// What a batch held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub records: usize,
+    pub control_messages: usize,
+    /// Records that are not a readable envelope (bad base64, not gzip, truncated, not JSON).
+    pub undecodable_records: usize,
+    pub events: usize,
+    /// Events that are not a priceable Bedrock record (logged with their event id).
+    pub bad_events: usize,
+    pub priced: usize,
+    /// Priced invocations whose time has no calendar window (never in real logs).
+    pub unwindowed: usize,
+}
+
+/// Decodes and prices every record; entries carry their record's index as `origin`. Skipped
+/// records and events are logged (one JSON line each) and counted, never silently lost: a poison
+/// record must not block the shard, and retrying it cannot make it readable.
+pub fn entries_of_batch(
+    pipeline: &mut Pipeline,
+    cfg: &BudgetConfig,
+    records: &[InRecord<'_>],
+    log: &mut dyn FnMut(Value),
+) -> (Vec<Entry>, Stats) {
+    let mut st = Stats {
+        records: records.len(),
+        ..Stats::default()
+    };
+    let mut entries = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let Some(data) = r.data else {
+            st.undecodable_records += 1;
+            log(
+                json!({"level": "error", "msg": "undecodable record skipped",
+                       "sequenceNumber": r.sequence_number, "reason": "invalid base64"}),
+            );
+            continue;
+        };
+        let mut bad = Vec::new();
+        let res = pipeline.process_gzip(data, &mut |out| match out {
+            RecordOutcome::Priced(row) => match Entry::of(&row, cfg, i) {
+                Some(e) => entries.push(e),
+                None => bad.push(json!({"level": "error", "msg": "invocation outside the calendar",
+                                        "requestId": &*row.request_id, "eventTime": row.event_time})),
+            },
+            RecordOutcome::Bad {
+                event_index,
+                event_id,
+                error,
+            } => bad.push(json!({"level": "error", "msg": "bad event skipped",
+                                 "eventIndex": event_index, "eventId": event_id,
+                                 "reason": error.reason(), "detail": error.to_string()})),
+        });
+        match res {
+            Err(e) => {
+                st.undecodable_records += 1;
+                log(
+                    json!({"level": "error", "msg": "undecodable record skipped",
+                           "sequenceNumber": r.sequence_number, "reason": e.to_string()}),
+                );
+            }
+            Ok(sum) => {
+                if sum.message_type == MessageType::Control {
+                    st.control_messages += 1;
+                    continue;
+                }
+                st.events += sum.events;
+                st.priced += sum.priced;
+                st.bad_events += sum.bad;
+                for mut b in bad {
+                    if b["msg"] == "invocation outside the calendar" {
+                        st.unwindowed += 1;
+                    }
+                    b["sequenceNumber"] = Value::from(r.sequence_number);
+                    log(b);
+                }
+            }
+        }
+    }
+    (entries, st)
+}

@@ -1,0 +1,58 @@
+//! Test support (feature `test-util`): a fresh ledger table on moto server, shaped as the SAM
+//! template declares it (`pk`/`sk` strings, on-demand, TTL on `expires_at`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support
+
+use crate::dynamo::DynamoLedger;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+pub use spendguard_transform::testkit::{emulator, emulator_config, unique, MOTO_VAR};
+
+/// Creates the ledger table.
+pub async fn create_table(d: &aws_sdk_dynamodb::Client, name: &str) {
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    d.create_table()
+        .table_name(name)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    d.update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expires_at")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A DynamoDB ledger on a new table of the emulator at `endpoint`.
+pub async fn ledger(endpoint: &str, prefix: &str) -> DynamoLedger {
+    let d = aws_sdk_dynamodb::Client::new(&emulator_config(endpoint).await);
+    let table = unique(prefix);
+    create_table(&d, &table).await;
+    DynamoLedger::new(d, table, 14 * 86_400)
+}

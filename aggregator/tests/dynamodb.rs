@@ -1,0 +1,114 @@
+//! The DynamoDB ledger against moto server: the shared conformance suite, and the fault paths
+//! (cancellation reasons, ambiguous commits, throttling, a fatal error part-way) with exact totals.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::Flaky;
+use spendguard_aggregator::dynamo::DynamoLedger;
+use spendguard_aggregator::testkit::{
+    self, create_table, emulator, emulator_config, unique, MOTO_VAR,
+};
+use spendguard_core::ledger::{conformance, expected_totals, Disposition, SpendLedger};
+
+async fn flaky(moto: &str, prefix: &str) -> DynamoLedger<Flaky<aws_sdk_dynamodb::Client>> {
+    let d = aws_sdk_dynamodb::Client::new(&emulator_config(moto).await);
+    let table = unique(prefix);
+    create_table(&d, &table).await;
+    let mut l = DynamoLedger::with_transact(Flaky::new(d.clone()), d, table, 14 * 86_400);
+    l.retry.base = std::time::Duration::from_millis(1);
+    l
+}
+
+#[tokio::test]
+async fn dynamodb_passes_the_conformance_suite() {
+    let Some(moto) = emulator(MOTO_VAR) else {
+        return;
+    };
+    let cases = conformance::run(|name| {
+        let moto = moto.clone();
+        async move { testkit::ledger(&moto, &format!("conf-{name}")).await }
+    })
+    .await;
+    assert_eq!(cases, 6);
+}
+
+#[tokio::test]
+async fn an_ambiguous_commit_is_resolved_by_the_markers_and_throttling_is_retried() {
+    let Some(moto) = emulator(MOTO_VAR) else {
+        return;
+    };
+    let l = flaky(&moto, "ambiguous").await;
+    // the second transaction commits but its answer is lost; the fourth call is throttled
+    l.tx.lost_after_commit.lock().unwrap().insert(1);
+    l.tx.fail_before.lock().unwrap().insert(3);
+    let es = conformance::entries(260, 11, "amb");
+    let a = l.apply(&es).await.unwrap();
+    assert!(a.transactions >= 3, "{a:?}");
+    // the lost commit's invocations come back as already counted when retried
+    assert_eq!(a.applied + a.already, es.len());
+    assert!(
+        a.already > 0,
+        "the retried transaction met its own markers: {a:?}"
+    );
+    conformance::assert_totals(&l, &expected_totals(&es), "ambiguous").await;
+    assert!(a.computed_write_units >= 2 * es.len() as u64);
+}
+
+#[tokio::test]
+async fn a_fatal_error_part_way_reports_what_was_committed() {
+    let Some(moto) = emulator(MOTO_VAR) else {
+        return;
+    };
+    let mut l = flaky(&moto, "fatal").await;
+    l.tx.fatal_from = Some(1);
+    let es = conformance::entries(260, 12, "fat");
+    let e = l.apply(&es).await.unwrap_err();
+    assert_eq!(e.disposition, Disposition::Fatal);
+    assert!(e.committed > 0 && e.committed < es.len(), "{e:?}");
+    assert_eq!(e.partial.applied, e.committed);
+    // exactly the committed prefix is in the ledger
+    conformance::assert_totals(&l, &expected_totals(&es[..e.committed]), "prefix").await;
+    // once the fault is gone, applying everything again completes the ledger exactly
+    l.tx.fatal_from = None;
+    let a = l.apply(&es).await.unwrap();
+    assert_eq!(
+        (a.applied, a.already),
+        (es.len() - e.committed, e.committed)
+    );
+    conformance::assert_totals(&l, &expected_totals(&es), "completed").await;
+}
+
+#[tokio::test]
+async fn items_hold_exact_numbers_and_ttls_and_no_sequence_numbers() {
+    let Some(moto) = emulator(MOTO_VAR) else {
+        return;
+    };
+    let l = testkit::ledger(&moto, "layout").await;
+    let es = conformance::entries(30, 13, "lay");
+    l.apply(&es).await.unwrap();
+    let items = l.reader.scan().table_name(&l.table).send().await.unwrap();
+    let mut markers = 0;
+    for it in items.items() {
+        let sk = it["sk"].as_s().unwrap();
+        let ttl: i64 = it["expires_at"].as_n().unwrap().parse().unwrap();
+        assert!(ttl > 1_790_000_000, "TTL in epoch seconds: {ttl}");
+        if sk == "req" {
+            markers += 1;
+            assert!(it["pk"].as_s().unwrap().starts_with("req#"));
+            continue;
+        }
+        // spend is a Number holding the exact decimal
+        let spend = it["spend_usd"].as_n().unwrap();
+        assert!(spend.parse::<rust_decimal::Decimal>().is_ok(), "{spend}");
+        for (k, v) in it {
+            if let Ok(n) = v.as_n() {
+                assert!(
+                    n.len() < 39,
+                    "{k} = {n}: no 38+ digit numbers (sequence numbers are never stored)"
+                );
+            }
+        }
+    }
+    assert_eq!(markers, 30);
+}
