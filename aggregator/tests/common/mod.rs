@@ -182,25 +182,21 @@ impl<L> HalfWay<L> {
 }
 
 impl<L: SpendLedger + Sync> SpendLedger for HalfWay<L> {
-    fn apply(
-        &self,
-        entries: &[Entry],
-    ) -> impl Future<Output = Result<Applied, LedgerError>> + Send {
-        async move {
-            if entries.len() >= 2 && self.armed.swap(0, Ordering::SeqCst) == 1 {
-                self.fired.fetch_add(1, Ordering::SeqCst);
-                let half = entries.len() / 2;
-                let partial = self.inner.apply(&entries[..half]).await?;
-                return Err(LedgerError {
-                    committed: half,
-                    disposition: Disposition::Retryable,
-                    message: "injected: failed half-way".into(),
-                    partial,
-                });
-            }
-            self.inner.apply(entries).await
+    async fn apply(&self, entries: &[Entry]) -> Result<Applied, LedgerError> {
+        if entries.len() >= 2 && self.armed.swap(0, Ordering::SeqCst) == 1 {
+            self.fired.fetch_add(1, Ordering::SeqCst);
+            let half = entries.len() / 2;
+            let partial = self.inner.apply(&entries[..half]).await?;
+            return Err(LedgerError {
+                committed: half,
+                disposition: Disposition::Retryable,
+                message: "injected: failed half-way".into(),
+                partial,
+            });
         }
+        self.inner.apply(entries).await
     }
+
     fn windows(
         &self,
         q: &Query,
@@ -232,23 +228,21 @@ impl<T> Flaky<T> {
 }
 
 impl<T: Transact> Transact for Flaky<T> {
-    fn transact(
+    async fn transact(
         &self,
         items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
-    ) -> impl Future<Output = Result<(), TxError>> + Send {
-        async move {
-            let n = self.calls.fetch_add(1, Ordering::SeqCst);
-            if self.fatal_from.is_some_and(|f| n >= f) {
-                return Err(TxError::Fatal("injected: AccessDeniedException".into()));
-            }
-            if self.fail_before.lock().unwrap().remove(&n) {
-                return Err(TxError::Retryable("injected: ThrottlingException".into()));
-            }
-            let r = self.inner.transact(items).await;
-            if r.is_ok() && self.lost_after_commit.lock().unwrap().remove(&n) {
-                return Err(TxError::Retryable("injected: timeout after commit".into()));
-            }
-            r
+    ) -> Result<(), TxError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.fatal_from.is_some_and(|f| n >= f) {
+            return Err(TxError::Fatal("injected: AccessDeniedException".into()));
         }
+        if self.fail_before.lock().unwrap().remove(&n) {
+            return Err(TxError::Retryable("injected: ThrottlingException".into()));
+        }
+        let r = self.inner.transact(items).await;
+        if r.is_ok() && self.lost_after_commit.lock().unwrap().remove(&n) {
+            return Err(TxError::Retryable("injected: timeout after commit".into()));
+        }
+        r
     }
 }
