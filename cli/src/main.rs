@@ -5,6 +5,7 @@ mod bench;
 mod gen;
 mod input;
 mod lake;
+mod ledger_cmd;
 mod price_cmd;
 mod replay;
 mod report;
@@ -48,6 +49,12 @@ pub enum CacheTtlArg {
     FiveMinutes,
     #[value(name = "1h")]
     OneHour,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum WindowArg {
+    Day,
+    Month,
 }
 
 #[derive(Subcommand, Debug)]
@@ -100,12 +107,22 @@ enum Cmd {
         event_mb: f64,
     },
     /// [local] Price every invocation in the inputs (any mix of formats, files or directories)
-    /// and write the Parquet lake LAKE/dt=YYYY-MM-DD/part-*.parquet. Idempotent by request_id.
+    /// and write the Parquet lake LAKE/dt=YYYY-MM-DD/part-*.parquet and/or apply them to the
+    /// embedded spend ledger. Both are idempotent by request_id: re-running is safe.
     Run {
         #[arg(long = "input", required = true, num_args = 1..)]
         inputs: Vec<PathBuf>,
-        #[arg(long)]
-        lake: PathBuf,
+        /// The Parquet lake directory.
+        #[arg(long, required_unless_present = "ledger")]
+        lake: Option<PathBuf>,
+        /// The embedded spend ledger (a SQLite file, created if missing): every invocation is
+        /// counted exactly once per (principal|session|team, day|month) window.
+        #[arg(long, value_name = "PATH")]
+        ledger: Option<PathBuf>,
+        /// The budget config (TOML): its time zone sets the window boundaries, its teams the
+        /// team windows. Default: UTC, no teams.
+        #[arg(long, value_name = "FILE")]
+        budgets: Option<PathBuf>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -124,6 +141,9 @@ enum Cmd {
         to: Option<String>,
         #[arg(long, value_enum, default_value = "principal")]
         by: report::By,
+        /// The budget config whose [[team]] members `--by team` groups by.
+        #[arg(long, value_name = "FILE")]
+        budgets: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "table")]
         format: report::Format,
         /// Rows in the table.
@@ -161,6 +181,46 @@ enum Cmd {
     /// Prints achieved records/s and MB/s as JSON. Kinesis `PutRecords` (kinesis:STREAM) or, for
     /// a DirectPut delivery stream only, Firehose `PutRecordBatch` (firehose:STREAM).
     Replay(replay::ReplayArgs),
+    /// [local] Spend per window from the embedded ledger (`run --ledger`): one line per
+    /// (scope, key, day|month window).
+    Ledger {
+        #[arg(long, value_name = "PATH")]
+        ledger: PathBuf,
+        /// Only this key: an IAM user or role ARN, a session ARN, or a team name.
+        #[arg(long, value_name = "ARN")]
+        key: Option<String>,
+        #[arg(long, value_enum)]
+        window: Option<WindowArg>,
+        /// A JSON list of {scope, key, window, window_start, spend_usd, invocations}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-apply Kinesis batches the aggregator gave up on: its event source mapping's S3
+    /// on-failure records (files or directories, e.g. after `aws s3 cp --recursive`), or bare
+    /// Kinesis event files. [local] with --ledger PATH; [AWS] with --table NAME (the DynamoDB
+    /// ledger table; --endpoint-url for an emulator). Safe to repeat: each requestId counts once.
+    Redrive {
+        #[arg(long = "input", required = true, num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        #[arg(
+            long,
+            value_name = "PATH",
+            conflicts_with = "table",
+            required_unless_present = "table"
+        )]
+        ledger: Option<PathBuf>,
+        #[arg(long, value_name = "NAME")]
+        table: Option<String>,
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        budgets: Option<PathBuf>,
+        /// DynamoDB only: the dedup horizon the stack runs with (markers' lifetime).
+        #[arg(long, default_value_t = ledger_cmd::DEFAULT_HORIZON_DAYS)]
+        dedup_horizon_days: u32,
+        #[command(flatten)]
+        opts: PriceOpts,
+    },
     /// [local] Print the priced-row column table (name, Arrow type, Glue type, nullable,
     /// partition) as JSON: the contract of the JSON rows, the Parquet files and the Glue table.
     Columns,
@@ -214,12 +274,16 @@ fn run() -> Result<ExitCode> {
         Cmd::Run {
             inputs,
             lake,
+            ledger,
+            budgets,
             json,
             opts,
         } => {
             let s = run::run(&run::RunArgs {
                 inputs: &inputs,
-                lake: &lake,
+                lake: lake.as_deref(),
+                ledger: ledger.as_deref(),
+                budgets: budgets.as_deref(),
                 json,
                 opts: &opts,
             })?;
@@ -241,10 +305,17 @@ fn run() -> Result<ExitCode> {
             from,
             to,
             by,
+            budgets,
             format,
             top,
         } => {
-            let r = report::build(&lake, from.as_deref(), to.as_deref(), by)?;
+            let teams = match (by, &budgets) {
+                (report::By::Team, None) => {
+                    anyhow::bail!("--by team needs --budgets FILE (the teams are defined there)")
+                }
+                (_, b) => ledger_cmd::budgets(b.as_deref())?,
+            };
+            let r = report::build(&lake, from.as_deref(), to.as_deref(), by, &teams)?;
             report::print(&r, format, top)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -257,6 +328,54 @@ fn run() -> Result<ExitCode> {
         } => {
             transform_cmd::run(&event, reingest.as_deref(), max_response_bytes, &opts)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Ledger {
+            ledger,
+            key,
+            window,
+            json,
+        } => {
+            let kind = window.map(|w| match w {
+                WindowArg::Day => spendguard_core::window::WindowKind::Day,
+                WindowArg::Month => spendguard_core::window::WindowKind::Month,
+            });
+            ledger_cmd::show(&ledger, key.as_deref(), kind, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Redrive {
+            inputs,
+            ledger,
+            table,
+            endpoint_url,
+            budgets,
+            dedup_horizon_days,
+            opts,
+        } => {
+            let target = match (ledger, table) {
+                (Some(p), _) => ledger_cmd::Target::Embedded(p),
+                (None, Some(table)) => ledger_cmd::Target::Dynamo {
+                    table,
+                    endpoint_url,
+                },
+                (None, None) => anyhow::bail!("give --ledger PATH or --table NAME"),
+            };
+            let pipeline = spendguard_core::Pipeline::new(
+                input::pricer(&opts)?,
+                opts.max_decompressed_mib << 20,
+            )?;
+            let r = ledger_cmd::redrive(
+                &inputs,
+                target,
+                budgets.as_deref(),
+                pipeline,
+                dedup_horizon_days,
+            )?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(if r["failed"].as_array().is_some_and(|f| !f.is_empty()) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Cmd::Replay(args) => replay::run(&args, &spendguard_core::clock::SystemClock),
         Cmd::Columns => {
@@ -302,18 +421,22 @@ fn demo(invocations: usize, dir: Option<PathBuf>) -> Result<ExitCode> {
         logs.display()
     );
     println!(
-        "2/3 spendguard run --input {} --lake {}",
+        "2/3 spendguard run --input {} --lake {} --ledger {}",
         logs.display(),
-        lake.display()
+        lake.display(),
+        root.join("ledger.db").display()
     );
     let opts = PriceOpts {
         prices: Vec::new(),
         assume_cache_ttl: CacheTtlArg::FiveMinutes,
         max_decompressed_mib: 4096,
     };
+    let ledger = root.join("ledger.db");
     let s = run::run(&run::RunArgs {
         inputs: std::slice::from_ref(&logs),
-        lake: &lake,
+        lake: Some(&lake),
+        ledger: Some(&ledger),
+        budgets: None,
         json: false,
         opts: &opts,
     })?;
@@ -322,9 +445,10 @@ fn demo(invocations: usize, dir: Option<PathBuf>) -> Result<ExitCode> {
         "3/3 spendguard report --lake {} --by principal",
         lake.display()
     );
-    let r = report::build(&lake, None, None, report::By::Principal)?;
+    let none = ledger_cmd::budgets(None)?;
+    let r = report::build(&lake, None, None, report::By::Principal, &none)?;
     report::print(&r, report::Format::Table, 10)?;
-    let r = report::build(&lake, None, None, report::By::Model)?;
+    let r = report::build(&lake, None, None, report::By::Model, &none)?;
     report::print(&r, report::Format::Table, 20)?;
     if temp {
         std::fs::remove_dir_all(&root).ok();

@@ -6,6 +6,7 @@ use crate::lake::{self, LakeRow};
 use anyhow::{bail, Result};
 use rust_decimal::Decimal;
 use serde_json::json;
+use spendguard_core::budget::BudgetConfig;
 use spendguard_schemas::time;
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +17,9 @@ pub enum By {
     Session,
     Model,
     Day,
+    /// The `[[team]]`s of `--budgets` (an invocation counts for every team it belongs to;
+    /// "(no team)" holds the rest).
+    Team,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +39,17 @@ struct Group {
     cache_write: i64,
 }
 
+impl Group {
+    fn add(&mut self, r: &LakeRow) {
+        self.invocations += 1;
+        self.cost += r.cost;
+        self.input += r.input_tokens;
+        self.output += r.output_tokens;
+        self.cache_read += r.cache_read_tokens;
+        self.cache_write += r.cache_write_tokens;
+    }
+}
+
 fn day_number(dt: &str) -> Result<i64> {
     Ok(time::parse_rfc3339_ms(&format!("{dt}T00:00:00Z"))
         .map_err(|e| anyhow::anyhow!("{dt:?} is not a YYYY-MM-DD date: {e}"))?
@@ -45,8 +60,26 @@ fn money(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
+fn keys(r: &LakeRow, by: By, teams: &BudgetConfig) -> Vec<String> {
+    if by == By::Team {
+        let session = r.session_name.as_ref().map(|_| r.principal_arn.as_str());
+        let ts: Vec<String> = teams
+            .teams_for(&r.principal, session)
+            .into_iter()
+            .map(|t| t.name.clone())
+            .collect();
+        return if ts.is_empty() {
+            vec!["(no team)".into()]
+        } else {
+            ts
+        };
+    }
+    vec![key(r, by)]
+}
+
 fn key(r: &LakeRow, by: By) -> String {
     match by {
+        By::Team => String::new(),
         By::Principal => r.principal.clone(),
         // A session is its full assumed-role ARN; an IAM user has no sessions.
         By::Session => match &r.session_name {
@@ -64,6 +97,7 @@ pub fn build(
     from: Option<&str>,
     to: Option<&str>,
     by: By,
+    teams: &BudgetConfig,
 ) -> Result<serde_json::Value> {
     for d in [from, to].into_iter().flatten() {
         day_number(d)?;
@@ -84,14 +118,10 @@ pub fn build(
     let mut total = Group::default();
     let mut fallback = 0u64;
     for r in &rows {
-        for g in [groups.entry(key(r, by)).or_default(), &mut total] {
-            g.invocations += 1;
-            g.cost += r.cost;
-            g.input += r.input_tokens;
-            g.output += r.output_tokens;
-            g.cache_read += r.cache_read_tokens;
-            g.cache_write += r.cache_write_tokens;
+        for k in keys(r, by, teams) {
+            groups.entry(k).or_default().add(r);
         }
+        total.add(r);
         if r.price_status == "fallback" {
             fallback += 1;
         }

@@ -73,7 +73,9 @@ fn money(d: Decimal) -> String {
 
 pub struct RunArgs<'a> {
     pub inputs: &'a [PathBuf],
-    pub lake: &'a Path,
+    pub lake: Option<&'a Path>,
+    pub ledger: Option<&'a Path>,
+    pub budgets: Option<&'a Path>,
     pub json: bool,
     pub opts: &'a PriceOpts,
 }
@@ -81,6 +83,9 @@ pub struct RunArgs<'a> {
 /// Runs the pipeline; returns the summary JSON.
 pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     let t0 = Instant::now();
+    // the budget config and the ledger first: a bad config fails before any work
+    let budgets = crate::ledger_cmd::budgets(a.budgets)?;
+    let ledger = a.ledger.map(crate::ledger_cmd::open).transpose()?;
     let pricer = input::pricer(a.opts)?;
     let mut pipe = Pipeline::new(pricer, a.opts.max_decompressed_mib << 20)?;
     let (files, skipped_files) = input_files(a.inputs)?;
@@ -173,6 +178,19 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     }
     let read_s = t0.elapsed().as_secs_f64();
 
+    // The ledger: every unique invocation, counted once per window (markers make re-runs safe).
+    let ledger_summary = match &ledger {
+        None => serde_json::Value::Null,
+        Some(l) => {
+            let (applied, unwindowed) =
+                crate::ledger_cmd::apply_rows(l, &budgets, by_dt.values().flatten())?;
+            json!({"path": a.ledger.map(|p| p.display().to_string()),
+                   "applied": applied.applied, "already_counted": applied.already,
+                   "unwindowed": unwindowed, "timezone": budgets.timezone_name,
+                   "windows": l.windows_now(&Default::default())?.len()})
+        }
+    };
+
     // Idempotence: a row whose request_id is already in its partition is not written again.
     let tag = format!(
         "{}-{}",
@@ -186,7 +204,8 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
         (0usize, 0usize, 0u64, Vec::new());
     let partitions: Vec<String> = by_dt.keys().cloned().collect();
     for (dt, rows) in by_dt {
-        let existing = lake::existing_request_ids(&lake::partition_dir(a.lake, &dt))?;
+        let Some(lake_dir) = a.lake else { break };
+        let existing = lake::existing_request_ids(&lake::partition_dir(lake_dir, &dt))?;
         let read = rows.len();
         let fresh: Vec<PricedRow<'static>> = rows
             .into_iter()
@@ -196,7 +215,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
         if fresh.is_empty() {
             continue;
         }
-        let (path, size) = lake::write_part(a.lake, &dt, &fresh, &tag)?;
+        let (path, size) = lake::write_part(lake_dir, &dt, &fresh, &tag)?;
         rows_written += fresh.len();
         parquet_bytes += size;
         files_written.push(path.display().to_string());
@@ -223,6 +242,8 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
         "unreadable_by_reason": unreadable,
         "duplicates_in_input": duplicates_in_input,
         "already_in_lake": already,
+        "lake": a.lake.map(|p| p.display().to_string()),
+        "ledger": ledger_summary,
         "rows_written": rows_written,
         "files_written": files_written,
         "partitions": partitions,
@@ -249,14 +270,27 @@ pub fn print_summary(s: &serde_json::Value) {
         g("estimated"),
         g("unreadable")
     );
-    println!(
-        "lake: {} rows written to {} partition(s) ({} already present, {} duplicates in input), {} B/row",
-        g("rows_written"),
-        g("partitions").as_array().map_or(0, Vec::len),
-        g("already_in_lake"),
-        g("duplicates_in_input"),
-        g("parquet_bytes_per_row")
-    );
+    if !g("lake").is_null() {
+        println!(
+            "lake: {} rows written to {} partition(s) ({} already present, {} duplicates in input), {} B/row",
+            g("rows_written"),
+            g("partitions").as_array().map_or(0, Vec::len),
+            g("already_in_lake"),
+            g("duplicates_in_input"),
+            g("parquet_bytes_per_row")
+        );
+    }
+    let l = g("ledger");
+    if !l.is_null() {
+        println!(
+            "ledger {}: {} invocations counted now, {} already counted, {} windows ({})",
+            l["path"].as_str().unwrap_or(""),
+            l["applied"],
+            l["already_counted"],
+            l["windows"],
+            l["timezone"].as_str().unwrap_or("UTC")
+        );
+    }
     println!(
         "read {} MB decompressed at {} MB/s, {} invocations/s, {} s",
         g("decompressed_mb"),

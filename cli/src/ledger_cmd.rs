@@ -1,0 +1,257 @@
+//! The spend ledger from the CLI: applying priced rows to the embedded ledger (`run --ledger`),
+//! reading it back (`ledger`), and `redrive`, which re-applies Kinesis batches that the
+//! aggregator's event source mapping gave up on (its S3 on-failure records) to the embedded
+//! ledger or to the DynamoDB ledger table.
+
+use anyhow::{bail, Context, Result};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use spendguard_aggregator::dynamo::DynamoLedger;
+use spendguard_aggregator::{handle, BatchReport, Deps, KinesisEvent};
+use spendguard_core::budget::BudgetConfig;
+use spendguard_core::clock::{Clock, SystemClock, DEFAULT_DEDUP_HORIZON_DAYS};
+use spendguard_core::ledger::{Applied, Entry, Query, SpendLedger};
+use spendguard_core::window::WindowKind;
+use spendguard_core::Pipeline;
+use spendguard_embedded::EmbeddedLedger;
+use spendguard_schemas::PricedRow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Reads and validates the budget config (`None`: UTC, no teams).
+pub fn budgets(path: Option<&Path>) -> Result<BudgetConfig> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?,
+        None => String::new(),
+    };
+    BudgetConfig::parse(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e}",
+            path.map_or("budgets".into(), |p| p.display().to_string())
+        )
+    })
+}
+
+pub fn open(path: &Path) -> Result<EmbeddedLedger> {
+    EmbeddedLedger::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Applies rows (already unique by request id) to the embedded ledger, in transactions of at
+/// most 20,000 invocations. Returns what was applied and how many rows had no window.
+pub fn apply_rows<'r>(
+    ledger: &EmbeddedLedger,
+    cfg: &BudgetConfig,
+    rows: impl IntoIterator<Item = &'r PricedRow<'r>>,
+) -> Result<(Applied, usize)> {
+    let mut total = Applied::default();
+    let mut unwindowed = 0;
+    let mut batch: Vec<Entry> = Vec::new();
+    let flush = |batch: &mut Vec<Entry>, total: &mut Applied| -> Result<()> {
+        let a = ledger.apply_now(batch)?;
+        total.applied += a.applied;
+        total.already += a.already;
+        total.transactions += a.transactions;
+        batch.clear();
+        Ok(())
+    };
+    for r in rows {
+        match Entry::of(r, cfg, 0) {
+            Some(e) => batch.push(e),
+            None => unwindowed += 1,
+        }
+        if batch.len() >= 20_000 {
+            flush(&mut batch, &mut total)?;
+        }
+    }
+    flush(&mut batch, &mut total)?;
+    Ok((total, unwindowed))
+}
+
+fn money(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+/// `spendguard ledger`: the windows, as a table or as the JSON list the issue defines.
+pub fn show(
+    path: &Path,
+    key: Option<&str>,
+    window: Option<WindowKind>,
+    as_json: bool,
+) -> Result<()> {
+    if !path.exists() {
+        bail!(
+            "{}: no ledger here (create one with `spendguard run --ledger`)",
+            path.display()
+        );
+    }
+    let l = open(path)?;
+    let ws = l.windows_now(&Query {
+        key: key.map(str::to_string),
+        kind: window,
+    })?;
+    if as_json {
+        let v: Vec<Value> = ws
+            .iter()
+            .map(|w| {
+                json!({"scope": w.window.scope.as_str(), "key": w.window.key,
+                       "window": w.window.kind.as_str(), "window_start": w.window.start,
+                       "spend_usd": money(w.totals.cost_usd), "invocations": w.totals.invocations})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "{:<9} {:<6} {:<10} {:>14} {:>11}  key",
+        "scope", "window", "start", "spend_usd", "invocations"
+    );
+    for w in &ws {
+        println!(
+            "{:<9} {:<6} {:<10} {:>14} {:>11}  {}",
+            w.window.scope.as_str(),
+            w.window.kind.as_str(),
+            w.window.start,
+            money(w.totals.cost_usd),
+            w.totals.invocations,
+            w.window.key
+        );
+    }
+    println!("{} windows, {} invocations counted", ws.len(), l.counted()?);
+    Ok(())
+}
+
+/// The Kinesis batches in an on-failure record (the whole invocation record, as S3 destinations
+/// keep it: `payload` holds the event, as JSON text or as an object) or in a bare event file.
+pub fn events_in(text: &str) -> Result<Vec<KinesisEvent>> {
+    let v: Value = serde_json::from_str(text).context("not JSON")?;
+    let payload = match v.get("payload") {
+        Some(Value::String(s)) => serde_json::from_str(s).context("payload is not JSON")?,
+        Some(p) => p.clone(),
+        None => v.clone(),
+    };
+    if payload.get("Records").is_none() {
+        if v.get("KinesisBatchInfo").is_some() {
+            bail!(
+                "this on-failure record holds only metadata (an SQS or SNS destination): the \
+                 records must be read from the stream; use an S3 destination, which keeps them"
+            );
+        }
+        bail!("neither a Kinesis event nor an on-failure record with a payload");
+    }
+    Ok(vec![
+        serde_json::from_value(payload).context("not a Kinesis event")?
+    ])
+}
+
+/// Where `redrive` applies.
+#[derive(Debug)]
+pub enum Target {
+    Embedded(PathBuf),
+    Dynamo {
+        table: String,
+        endpoint_url: Option<String>,
+    },
+}
+
+fn files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for i in inputs {
+        if i.is_dir() {
+            let mut v: Vec<PathBuf> = walk(i)?;
+            v.sort();
+            out.extend(v);
+        } else {
+            out.push(i.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(d: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).with_context(|| d.display().to_string())? {
+        let p = e?.path();
+        if p.is_dir() {
+            out.extend(walk(&p)?);
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+async fn redrive_with<L: SpendLedger>(deps: &Deps<L>, inputs: &[PathBuf]) -> Result<Value> {
+    let mut totals = BatchReport::default();
+    let mut failed = Vec::new();
+    let mut batches = 0;
+    for f in files(inputs)? {
+        let text = std::fs::read_to_string(&f).with_context(|| f.display().to_string())?;
+        for ev in events_in(&text).with_context(|| f.display().to_string())? {
+            let (resp, r) = handle(&ev, deps).await;
+            batches += 1;
+            totals.stats.records += r.stats.records;
+            totals.stats.priced += r.stats.priced;
+            totals.stats.undecodable_records += r.stats.undecodable_records;
+            totals.stats.bad_events += r.stats.bad_events;
+            totals.applied.applied += r.applied.applied;
+            totals.applied.already += r.applied.already;
+            totals.applied.computed_write_units += r.applied.computed_write_units;
+            totals.beyond_horizon += r.beyond_horizon;
+            totals.spend_dropped += r.spend_dropped;
+            if let Some(fl) = resp.batch_item_failures.first() {
+                failed.push(json!({"file": f.display().to_string(), "from_sequence_number": fl.item_identifier}));
+            }
+        }
+    }
+    Ok(json!({
+        "batches": batches, "records": totals.stats.records, "invocations": totals.stats.priced,
+        "applied": totals.applied.applied, "already_counted": totals.applied.already,
+        "beyond_horizon": totals.beyond_horizon, "spend_dropped": totals.spend_dropped,
+        "undecodable_records": totals.stats.undecodable_records, "bad_events": totals.stats.bad_events,
+        "computed_write_units": totals.applied.computed_write_units,
+        "failed": failed,
+    }))
+}
+
+/// `spendguard redrive`: re-applies on-failure records; safe to repeat (the markers de-duplicate).
+pub fn redrive(
+    inputs: &[PathBuf],
+    target: Target,
+    budgets_file: Option<&Path>,
+    pipeline: Pipeline,
+    horizon_days: u32,
+) -> Result<Value> {
+    let cfg = budgets(budgets_file)?;
+    let log: spendguard_aggregator::LogFn = Box::new(|line| {
+        // problems on stderr; the per-batch metrics line is for CloudWatch, not a terminal
+        if !line.contains("\"_aws\"") {
+            eprintln!("{line}")
+        }
+    });
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match target {
+        Target::Embedded(path) => {
+            let deps = Deps::new(pipeline, cfg, open(&path)?, clock, None, log);
+            rt.block_on(redrive_with(&deps, inputs))
+        }
+        Target::Dynamo {
+            table,
+            endpoint_url,
+        } => rt.block_on(async {
+            let conf = spendguard_transform::aws::sdk_config(endpoint_url.as_deref()).await;
+            let horizon_ms = i64::from(horizon_days) * 86_400_000;
+            let ledger = DynamoLedger::new(
+                aws_sdk_dynamodb::Client::new(&conf),
+                table,
+                horizon_ms / 1000,
+            );
+            let deps = Deps::new(pipeline, cfg, ledger, clock, Some(horizon_ms), log);
+            redrive_with(&deps, inputs).await
+        }),
+    }
+}
+
+pub const DEFAULT_HORIZON_DAYS: u32 = DEFAULT_DEDUP_HORIZON_DAYS;
