@@ -16,15 +16,17 @@ cargo fmt --all -- --check
 step "clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "dependency rules: schemas and core free of AWS SDK, Lambda runtime and tokio; Lambdas free of arrow/parquet"
-for crate in spendguard-schemas spendguard-core; do
+step "dependency rules: schemas, core and the embedded ledger free of AWS SDK, Lambda runtime and tokio; Lambdas free of arrow/parquet"
+for crate in spendguard-schemas spendguard-core spendguard-embedded; do
   if cargo tree -p "$crate" -e normal --prefix none --locked | grep -E '^(aws-sdk-|aws-config|aws-smithy|lambda_runtime|lambda_http|aws_lambda_events|tokio) ' ; then
     echo "FAIL: $crate depends on a crate it must not (see above)"; exit 1
   fi
 done
-if cargo tree -p spendguard-transform -e normal --prefix none --locked | grep -E '^(arrow|parquet)' ; then
-  echo "FAIL: the transform Lambda links arrow/parquet (see above)"; exit 1
-fi
+for crate in spendguard-transform spendguard-aggregator; do
+  if cargo tree -p "$crate" -e normal --prefix none --locked | grep -E '^(arrow|parquet|rusqlite)' ; then
+    echo "FAIL: the $crate Lambda links arrow/parquet/rusqlite (see above)"; exit 1
+  fi
+done
 echo "ok"
 
 step "tools: Python venv (PyPI) and kinesalite (npm)"
@@ -77,7 +79,7 @@ echo "moto $SPENDGUARD_TEST_MOTO, kinesalite $SPENDGUARD_TEST_KINESIS"
 step "cargo test (emulator tests included)"
 cargo test --workspace --locked
 
-step "the transform binary under cargo lambda (Lambda runtime API emulator + invoke)"
+step "the transform and aggregator binaries under cargo lambda (Lambda runtime API emulator + invoke)"
 scripts/lambda_smoke.sh "$TOOLS"
 
 step "price catalogue vs genai-prices 0.2.3"

@@ -2,7 +2,11 @@
 //! (a) our pipeline (base64 -> libdeflate -> simd-json envelope -> typed messages -> price),
 //! (b) libdeflate inflate alone (the physical ceiling), (c) the naive flate2 `GzDecoder` +
 //! `serde_json::Value` path, (d) the transform Lambda's whole handler on Firehose events of up to
-//! 3 MB (event JSON parse, base64, the pipeline, rows as JSON, base64 out, response JSON).
+//! 3 MB (event JSON parse, base64, the pipeline, rows as JSON, base64 out, response JSON), and
+//! (e) the aggregator's whole batch path on Kinesis events of up to 6 MB (event JSON parse,
+//! base64, the pipeline, windows, dedup, transaction planning and the DynamoDB request items),
+//! with the transaction call itself answered in-process: no emulator in the timing. It also
+//! reports the write units those transactions cost, computed from the item sizes.
 //! Throughput is MB/s of decompressed envelope bytes.
 #![allow(clippy::float_arithmetic)] // timings, not money
 
@@ -29,6 +33,42 @@ impl Sink for NullSink {
     async fn put(&self, _: &Target, e: &[&Entry]) -> Result<Vec<Option<String>>, PutError> {
         Ok(vec![None; e.len()])
     }
+}
+
+/// Commits every transaction at once: the aggregator benchmark measures our work, not a network.
+struct NullTransact;
+
+impl spendguard_aggregator::dynamo::Transact for NullTransact {
+    async fn transact(
+        &self,
+        _: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> Result<(), spendguard_aggregator::dynamo::TxError> {
+        Ok(())
+    }
+}
+
+/// Kinesis events (JSON) over the envelopes, each under Lambda's 6 MB payload limit.
+fn kinesis_events(envelopes: &[Vec<u8>]) -> Vec<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut out = Vec::new();
+    let mut cur: Vec<serde_json::Value> = Vec::new();
+    let mut size = 0usize;
+    for (i, g) in envelopes.iter().enumerate() {
+        let data = b64.encode(g);
+        if size + data.len() + 300 > 6_000_000 && !cur.is_empty() {
+            out.push(serde_json::json!({ "Records": std::mem::take(&mut cur) }).to_string());
+            size = 0;
+        }
+        size += data.len() + 300;
+        cur.push(
+            serde_json::json!({"kinesis": {"data": data, "partitionKey": "111122223333",
+            "sequenceNumber": format!("49590338271490256608559692538361571095921575989{i:09}")}}),
+        );
+    }
+    if !cur.is_empty() {
+        out.push(serde_json::json!({ "Records": cur }).to_string());
+    }
+    out
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -77,6 +117,30 @@ pub fn run(json: bool, invocations: usize, passes: usize, seed: u64) -> Result<E
     )?;
     let mut t_handler = Vec::new();
     let (mut handler_rows, mut handler_not_ok) = (0usize, 0usize);
+
+    // (e) the aggregator over the same envelopes as Kinesis events
+    let k_events = kinesis_events(&corpus.envelopes_gz);
+    let dummy = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .build(),
+    );
+    let agg = spendguard_aggregator::Deps::new(
+        Pipeline::new(pricer.clone(), 64 << 20)?,
+        spendguard_core::budget::BudgetConfig::parse("")?,
+        spendguard_aggregator::dynamo::DynamoLedger::with_transact(
+            NullTransact,
+            dummy,
+            "bench".into(),
+            14 * 86_400,
+        ),
+        Arc::new(SystemClock),
+        None,
+        Box::new(|_| {}),
+    );
+    let mut t_agg = Vec::new();
+    let mut agg_last = (0usize, 0u64, 0usize, 0usize);
 
     // one warm-up pass of each, then `passes` timed passes, interleaved so drift hits all three
     for pass in 0..=passes {
@@ -141,6 +205,22 @@ pub fn run(json: bool, invocations: usize, passes: usize, seed: u64) -> Result<E
         }
         let el_handler = t.elapsed().as_secs_f64();
 
+        let t = Instant::now();
+        let (mut applied, mut wcu, mut txs, mut windows) = (0usize, 0u64, 0usize, 0usize);
+        for ev in &k_events {
+            let event: spendguard_aggregator::KinesisEvent = serde_json::from_str(ev)?;
+            let (resp, r) = rt.block_on(spendguard_aggregator::handle(&event, &agg));
+            if !resp.batch_item_failures.is_empty() {
+                bail!("the aggregator reported a failure on generated data");
+            }
+            applied += r.applied.applied;
+            wcu += r.applied.computed_write_units;
+            txs += r.applied.transactions;
+            windows += r.stats.priced;
+        }
+        let el_agg = t.elapsed().as_secs_f64();
+        agg_last = (applied, wcu, txs, windows);
+
         if inflated != corpus.decompressed_bytes {
             bail!(
                 "inflate-only produced {inflated} bytes, expected {}",
@@ -152,6 +232,7 @@ pub fn run(json: bool, invocations: usize, passes: usize, seed: u64) -> Result<E
             t_inflate.push(el_inflate);
             t_naive.push(el_naive);
             t_handler.push(el_handler);
+            t_agg.push(el_agg);
         }
         handler_rows = rows_h;
         handler_not_ok = not_ok;
@@ -161,10 +242,13 @@ pub fn run(json: bool, invocations: usize, passes: usize, seed: u64) -> Result<E
     }
     let (p, i, n) = (median(t_pipe), median(t_inflate), median(t_naive));
     let h = median(t_handler);
+    let a = median(t_agg);
+    let (agg_applied, agg_wcu, agg_txs, agg_priced) = agg_last;
     let totals_match = pipe_cost == naive_totals.cost
         && pipe_rows == naive_totals.rows
         && handler_rows == pipe_rows
-        && handler_not_ok == 0;
+        && handler_not_ok == 0
+        && agg_priced == pipe_rows;
     let report = serde_json::json!({
         "pipeline_mb_per_s": round1(mb / p),
         "inflate_only_mb_per_s": round1(mb / i),
@@ -179,6 +263,12 @@ pub fn run(json: bool, invocations: usize, passes: usize, seed: u64) -> Result<E
         "handler_event_mb_avg": round3(event_mb_avg),
         "handler_rows": handler_rows,
         "handler_records_not_ok": handler_not_ok,
+        "aggregator_invocations_per_s": (agg_applied as f64 / a).round(),
+        "aggregator_vs_pipeline": round3(p / a),
+        "aggregator_events": k_events.len(),
+        "aggregator_invocations": agg_applied,
+        "aggregator_transactions": agg_txs,
+        "computed_wcu_per_invocation": if agg_applied > 0 { round3(agg_wcu as f64 / agg_applied as f64) } else { 0.0 },
         "decompressed_mb": round1(mb),
         "compressed_mb": round1(corpus.envelopes_gz.iter().map(Vec::len).sum::<usize>() as f64 / 1e6),
         "envelopes": corpus.envelopes_gz.len(),

@@ -104,7 +104,12 @@ pub fn window_end_epoch_s(kind: WindowKind, start: &str) -> Option<i64> {
             .checked_add(jiff::Span::new().days(1))
             .ok()?,
     };
-    Some(end.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp().as_second())
+    Some(
+        end.to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()?
+            .timestamp()
+            .as_second(),
+    )
 }
 
 /// The (scope, key) pairs an invocation counts towards.

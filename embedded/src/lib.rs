@@ -127,9 +127,7 @@ impl EmbeddedLedger {
         let mut deltas: BTreeMap<&WindowKey, Delta> = BTreeMap::new();
         {
             let mut mark = tx
-                .prepare(
-                    "INSERT OR IGNORE INTO applied (request_id, event_ms) VALUES (?1, ?2)",
-                )
+                .prepare("INSERT OR IGNORE INTO applied (request_id, event_ms) VALUES (?1, ?2)")
                 .map_err(err)?;
             for e in entries {
                 if mark
