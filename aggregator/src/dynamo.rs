@@ -20,8 +20,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use rust_decimal::Decimal;
 use spendguard_core::budget::Scope;
 use spendguard_core::ledger::{
-    plan, Applied, Chunk, Disposition, Entry, LedgerError, Query, SpendLedger, WindowTotal,
-    MAX_TRANSACTION_ITEMS,
+    group_order, plan, Applied, Chunk, Disposition, Entry, LedgerError, Query, SpendLedger,
+    WindowTotal, MAX_TRANSACTION_ITEMS,
 };
 use spendguard_core::window::{window_end_epoch_s, Delta, WindowKey, WindowKind};
 use std::collections::{HashMap, HashSet};
@@ -373,21 +373,26 @@ impl<T: Transact> DynamoLedger<T> {
     }
 
     async fn apply_all(&self, entries: &[Entry]) -> Result<Applied, LedgerError> {
-        let chunks = plan(entries.to_vec(), MAX_TRANSACTION_ITEMS)
-            .map_err(|e| LedgerError::fatal(e.to_string()))?;
+        let order = group_order(entries);
+        let chunks = plan(
+            order.iter().map(|&i| entries[i].clone()).collect(),
+            MAX_TRANSACTION_ITEMS,
+        )
+        .map_err(|e| LedgerError::fatal(e.to_string()))?;
         let mut out = Applied::default();
-        let mut committed = 0;
+        let mut start = 0;
         for c in chunks {
             let len = c.entries.len();
             if let Err((disposition, message)) = self.commit(c, &mut out).await {
+                // this chunk and every later one are not known to be counted
                 return Err(LedgerError {
-                    committed,
+                    pending: Some(order[start..].to_vec()),
                     disposition,
                     message,
                     partial: out,
                 });
             }
-            committed += len;
+            start += len;
         }
         Ok(out)
     }
@@ -404,7 +409,7 @@ impl<T: Transact> DynamoLedger<T> {
                 .send()
                 .await
                 .map_err(|e| LedgerError {
-                    committed: 0,
+                    pending: None,
                     disposition: Disposition::Retryable,
                     message: aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
                     partial: Applied::default(),

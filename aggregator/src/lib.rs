@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use spendguard_core::budget::BudgetConfig;
 use spendguard_core::clock::{Clock, DEFAULT_DEDUP_HORIZON_DAYS};
-use spendguard_core::ledger::{prepare, Applied, Disposition, SpendLedger};
+use spendguard_core::ledger::{first_pending_origin, prepare, Applied, Disposition, SpendLedger};
 use spendguard_core::Pipeline;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -283,24 +283,21 @@ pub async fn handle<L: SpendLedger>(
         Ok(a) => report.applied = a,
         Err(e) => {
             report.applied = e.partial.clone();
-            // every entry before `committed` is durable; the first uncommitted one names the
-            // record to retry from (entries are in record order)
-            let at = prepared
-                .fresh
-                .get(e.committed)
-                .map(|x| x.origin)
-                .unwrap_or(0);
-            if let Some(r) = records.get(at) {
+            // the earliest record with an invocation not known to be counted is where Lambda
+            // must retry from; everything after it is re-delivered and de-duplicated
+            let at = first_pending_origin(&prepared.fresh, &e);
+            if let Some(r) = at.and_then(|a| records.get(a)) {
                 response.batch_item_failures.push(BatchItemFailure {
                     item_identifier: r.sequence_number.to_string(),
                 });
-                report.failed_at = Some(at);
+                report.failed_at = at;
             }
             (deps.log)(
                 &json!({"level": "error", "msg": "ledger apply failed",
                         "retryable": e.disposition == Disposition::Retryable,
-                        "error": e.message, "committedInvocations": e.committed,
-                        "failedSequenceNumber": records.get(at).map(|r| r.sequence_number)})
+                        "error": e.message,
+                        "pendingInvocations": e.pending.as_ref().map_or(prepared.fresh.len(), Vec::len),
+                        "failedSequenceNumber": at.and_then(|a| records.get(a)).map(|r| r.sequence_number)})
                 .to_string(),
             );
         }

@@ -9,7 +9,7 @@ use common::*;
 use spendguard_aggregator::dynamo::DynamoLedger;
 use spendguard_aggregator::testkit::{create_table, emulator, emulator_config, unique, MOTO_VAR};
 use spendguard_aggregator::{function_handler, handle};
-use spendguard_core::ledger::{plan, prepare, Entry, MAX_TRANSACTION_ITEMS};
+use spendguard_core::ledger::{group_order, plan, prepare, Entry, MAX_TRANSACTION_ITEMS};
 use spendguard_transform::testkit::{create_stream, read_stream, KINESIS_VAR};
 
 #[tokio::test]
@@ -48,12 +48,53 @@ async fn batch_item_failures_carry_real_sequence_numbers() {
         .iter()
         .all(|(s, _)| s.len() >= 56 && s.bytes().all(|b| b.is_ascii_digit())));
 
-    // the ledger: the second transaction fails for good (access denied)
+    // the plan the ledger will follow: pick the failing transaction k whose pending part
+    // (chunks k..) starts latest in the batch, so the report is not trivially the first record
+    let p = pipeline();
+    let cfg = budgets();
+    let mut entries = Vec::new();
+    for (i, (_, data)) in records.iter().enumerate() {
+        let mut dec = spendguard_core::Decoder::new(64 << 20).unwrap();
+        if let Ok((env, _)) = dec.envelope_from_gzip(data) {
+            for (j, ev) in env.log_events.iter().enumerate() {
+                if let spendguard_core::RecordOutcome::Priced(row) =
+                    spendguard_core::pipeline::price_event(&p.pricer, ev, j)
+                {
+                    entries.push(Entry::of(&row, &cfg, i).unwrap());
+                }
+            }
+        }
+    }
+    let fresh = prepare(entries, NOW_MS, None).fresh;
+    let order = group_order(&fresh);
+    let chunks = plan(
+        order.iter().map(|&i| fresh[i].clone()).collect(),
+        MAX_TRANSACTION_ITEMS,
+    )
+    .unwrap();
+    assert!(chunks.len() >= 3);
+    let min_origin = |k: usize| -> usize {
+        chunks[k..]
+            .iter()
+            .flat_map(|c| &c.entries)
+            .map(|e| e.origin)
+            .min()
+            .unwrap()
+    };
+    let k = (1..chunks.len())
+        .max_by_key(|&k| (min_origin(k), k))
+        .unwrap();
+    let at = min_origin(k);
+    assert!(
+        at > 0,
+        "the data must let a failure land past the first record"
+    );
+    // the ledger: transaction k fails for good (access denied)
     let d = aws_sdk_dynamodb::Client::new(&emulator_config(&moto).await);
     let table = unique("agg");
     create_table(&d, &table).await;
     let mut flaky = Flaky::new(d.clone());
-    flaky.fatal_from = Some(1);
+    flaky.fatal_from = Some(k);
     let (deps, logs) = deps(DynamoLedger::with_transact(
         flaky,
         d.clone(),
@@ -72,30 +113,9 @@ async fn batch_item_failures_carry_real_sequence_numbers() {
         .as_str()
         .unwrap();
 
-    // which record should it be? the first one with an entry in the second chunk
-    let p = pipeline();
-    let cfg = budgets();
-    let mut entries = Vec::new();
-    for (i, (_, data)) in records.iter().enumerate() {
-        let mut dec = spendguard_core::Decoder::new(64 << 20).unwrap();
-        if let Ok((env, _)) = dec.envelope_from_gzip(data) {
-            for (j, ev) in env.log_events.iter().enumerate() {
-                if let spendguard_core::RecordOutcome::Priced(row) =
-                    spendguard_core::pipeline::price_event(&p.pricer, ev, j)
-                {
-                    entries.push(Entry::of(&row, &cfg, i).unwrap());
-                }
-            }
-        }
-    }
-    let fresh = prepare(entries, NOW_MS, None).fresh;
-    let chunks = plan(fresh, MAX_TRANSACTION_ITEMS).unwrap();
-    assert!(chunks.len() >= 3);
-    let at = chunks[1].entries[0].origin;
-    assert!(at > 0);
     assert_eq!(
         failed, records[at].0,
-        "the first record with an uncommitted invocation"
+        "the earliest record with an invocation not known to be counted"
     );
     let logs = logs.lock().unwrap().clone();
     assert!(logs

@@ -54,7 +54,7 @@ fn err(e: rusqlite::Error) -> LedgerError {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
     );
     LedgerError {
-        committed: 0,
+        pending: None,
         disposition: if busy {
             Disposition::Retryable
         } else {

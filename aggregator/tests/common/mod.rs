@@ -188,7 +188,7 @@ impl<L: SpendLedger + Sync> SpendLedger for HalfWay<L> {
             let half = entries.len() / 2;
             let partial = self.inner.apply(&entries[..half]).await?;
             return Err(LedgerError {
-                committed: half,
+                pending: Some((half..entries.len()).collect()),
                 disposition: Disposition::Retryable,
                 message: "injected: failed half-way".into(),
                 partial,
