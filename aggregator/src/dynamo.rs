@@ -86,8 +86,10 @@ impl Transact for aws_sdk_dynamodb::Client {
                 }
                 other => {
                     let code = other.code().unwrap_or("Unknown").to_string();
-                    let text = format!("{code}: {}", other.message().unwrap_or(""));
-                    if RETRYABLE.contains(&code.as_str()) {
+                    let status = e.raw().status().as_u16();
+                    let text = format!("{code} (HTTP {status}): {}", other.message().unwrap_or(""));
+                    // a 5xx is the service's fault, whatever its code: retry it
+                    if RETRYABLE.contains(&code.as_str()) || status >= 500 {
                         Err(TxError::Retryable(text))
                     } else {
                         Err(TxError::Fatal(text))

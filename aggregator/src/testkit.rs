@@ -2,7 +2,7 @@
 //! template declares it (`pk`/`sk` strings, on-demand, TTL on `expires_at`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support
 
-use crate::dynamo::DynamoLedger;
+use crate::dynamo::{DynamoLedger, Transact, TxError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     TimeToLiveSpecification,
@@ -49,10 +49,42 @@ pub async fn create_table(d: &aws_sdk_dynamodb::Client, name: &str) {
         .unwrap();
 }
 
+/// moto applies a transaction by deep-copying the table and restoring the copy when it cancels:
+/// two requests at once can fail (HTTP 500) or, worse, a cancelled one can restore over the
+/// other's commit. DynamoDB's transactions are serialisable, so the tests send one transaction
+/// at a time per client: applies still interleave at transaction boundaries, as they do on AWS.
+#[derive(Debug)]
+pub struct OneAtATime<T> {
+    pub inner: T,
+    gate: tokio::sync::Mutex<()>,
+}
+
+impl<T> OneAtATime<T> {
+    pub fn new(inner: T) -> Self {
+        OneAtATime {
+            inner,
+            gate: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl<T: Transact> Transact for OneAtATime<T> {
+    async fn transact(
+        &self,
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> Result<(), TxError> {
+        let _one = self.gate.lock().await;
+        self.inner.transact(items).await
+    }
+}
+
 /// A DynamoDB ledger on a new table of the emulator at `endpoint`.
-pub async fn ledger(endpoint: &str, prefix: &str) -> DynamoLedger {
+pub async fn ledger(
+    endpoint: &str,
+    prefix: &str,
+) -> DynamoLedger<OneAtATime<aws_sdk_dynamodb::Client>> {
     let d = aws_sdk_dynamodb::Client::new(&emulator_config(endpoint).await);
     let table = unique(prefix);
     create_table(&d, &table).await;
-    DynamoLedger::new(d, table, 14 * 86_400)
+    DynamoLedger::with_transact(OneAtATime::new(d.clone()), d, table, 14 * 86_400)
 }

@@ -7,15 +7,23 @@ mod common;
 use common::Flaky;
 use spendguard_aggregator::dynamo::DynamoLedger;
 use spendguard_aggregator::testkit::{
-    self, create_table, emulator, emulator_config, unique, MOTO_VAR,
+    self, create_table, emulator, emulator_config, unique, OneAtATime, MOTO_VAR,
 };
 use spendguard_core::ledger::{conformance, expected_totals, Disposition, SpendLedger};
 
-async fn flaky(moto: &str, prefix: &str) -> DynamoLedger<Flaky<aws_sdk_dynamodb::Client>> {
+async fn flaky(
+    moto: &str,
+    prefix: &str,
+) -> DynamoLedger<Flaky<OneAtATime<aws_sdk_dynamodb::Client>>> {
     let d = aws_sdk_dynamodb::Client::new(&emulator_config(moto).await);
     let table = unique(prefix);
     create_table(&d, &table).await;
-    let mut l = DynamoLedger::with_transact(Flaky::new(d.clone()), d, table, 14 * 86_400);
+    let mut l = DynamoLedger::with_transact(
+        Flaky::new(OneAtATime::new(d.clone())),
+        d,
+        table,
+        14 * 86_400,
+    );
     l.retry.base = std::time::Duration::from_millis(1);
     l
 }

@@ -12,7 +12,9 @@ mod common;
 
 use common::*;
 use spendguard_aggregator::dynamo::DynamoLedger;
-use spendguard_aggregator::testkit::{create_table, emulator, emulator_config, unique, MOTO_VAR};
+use spendguard_aggregator::testkit::{
+    create_table, emulator, emulator_config, unique, OneAtATime, MOTO_VAR,
+};
 use spendguard_aggregator::{handle, Deps};
 use spendguard_core::ledger::conformance::join2;
 use spendguard_core::ledger::SpendLedger;
@@ -62,7 +64,7 @@ impl Faults for EmbeddedLedger {
     fn arm(&self, _: &mut Rng) {}
 }
 
-impl Faults for DynamoLedger<Flaky<aws_sdk_dynamodb::Client>> {
+impl Faults for DynamoLedger<Flaky<OneAtATime<aws_sdk_dynamodb::Client>>> {
     fn arm(&self, rng: &mut Rng) {
         let f = &self.tx;
         let next = f.calls.load(std::sync::atomic::Ordering::SeqCst);
@@ -182,8 +184,12 @@ async fn totals_are_exact_under_every_schedule_on_dynamodb() {
         let records = stream(part, &mut rng);
         let table = unique("prop");
         create_table(&d, &table).await;
-        let mut l =
-            DynamoLedger::with_transact(Flaky::new(d.clone()), d.clone(), table, 14 * 86_400);
+        let mut l = DynamoLedger::with_transact(
+            Flaky::new(OneAtATime::new(d.clone())),
+            d.clone(),
+            table,
+            14 * 86_400,
+        );
         l.retry.base = std::time::Duration::from_millis(1);
         let (deps, _) = deps(HalfWay::new(l));
         deliveries += run_schedule(&deps, &records, &mut rng).await;
