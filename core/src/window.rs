@@ -79,10 +79,6 @@ impl Delta {
         self.first_event_ms = self.first_event_ms.min(o.first_event_ms);
         self.last_event_ms = self.last_event_ms.max(o.last_event_ms);
     }
-
-    fn add(&mut self, r: &PricedRow<'_>) {
-        self.merge(&Delta::of(r));
-    }
 }
 
 /// The first local date of the day and of the month that hold `event_ms` in `tz`.
@@ -147,24 +143,15 @@ pub fn fold<'r>(rows: impl IntoIterator<Item = &'r PricedRow<'r>>, cfg: &BudgetC
             out.duplicates += 1;
             continue;
         }
-        let Some((day, month)) = window_starts(&cfg.timezone, r.event_time) else {
+        // the windows of one invocation are the ledger's: one definition for both
+        let Some(e) = crate::ledger::Entry::of(r, cfg, 0) else {
             out.unwindowed += 1;
             continue;
         };
-        out.request_ids.push(r.request_id.to_string());
-        for (scope, key) in keys_of(r, cfg) {
-            for (kind, start) in [(WindowKind::Day, &day), (WindowKind::Month, &month)] {
-                out.deltas
-                    .entry(WindowKey {
-                        scope,
-                        key: key.clone(),
-                        kind,
-                        start: start.clone(),
-                    })
-                    .or_default()
-                    .add(r);
-            }
+        for w in e.windows {
+            out.deltas.entry(w).or_default().merge(&e.amount);
         }
+        out.request_ids.push(e.request_id);
     }
     out
 }
