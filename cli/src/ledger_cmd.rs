@@ -153,38 +153,11 @@ pub enum Target {
     },
 }
 
-fn files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for i in inputs {
-        if i.is_dir() {
-            let mut v: Vec<PathBuf> = walk(i)?;
-            v.sort();
-            out.extend(v);
-        } else {
-            out.push(i.clone());
-        }
-    }
-    Ok(out)
-}
-
-fn walk(d: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(d).with_context(|| d.display().to_string())? {
-        let p = e?.path();
-        if p.is_dir() {
-            out.extend(walk(&p)?);
-        } else {
-            out.push(p);
-        }
-    }
-    Ok(out)
-}
-
 async fn redrive_with<L: SpendLedger>(deps: &Deps<L>, inputs: &[PathBuf]) -> Result<Value> {
     let mut totals = BatchReport::default();
     let mut failed = Vec::new();
     let mut batches = 0;
-    for f in files(inputs)? {
+    for f in crate::run::input_files(inputs)?.0 {
         let text = std::fs::read_to_string(&f).with_context(|| f.display().to_string())?;
         for ev in events_in(&text).with_context(|| f.display().to_string())? {
             let (resp, r) = handle(&ev, deps).await;
