@@ -1,0 +1,35 @@
+//! Helpers shared by the CLI tests that drive the built binary on local files.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::path::PathBuf;
+use std::process::Command;
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_spendguard"))
+}
+
+pub struct Tmp(pub PathBuf);
+impl Tmp {
+    pub fn new(name: &str) -> Tmp {
+        let p = std::env::temp_dir().join(format!("sg-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Tmp(p)
+    }
+}
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
