@@ -9,16 +9,20 @@ PY="$TOOLS/venv/bin/python"
 export PATH="$TOOLS/venv/bin:$PATH"
 BIN=target/debug/spendguard-transform
 test -x "$BIN" || cargo build -p spendguard-transform --locked
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 PIDS=""
 cleanup() { if [ -n "$PIDS" ]; then kill $PIDS 2>/dev/null || true; fi; }
 trap cleanup EXIT
-cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$PORT" --timeout 60 >"$TOOLS/watch.log" 2>&1 &
-PIDS="$!"
-for _ in $(seq 1 150); do
-  "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null && break
-  sleep 0.1
-done
+# Starts cargo lambda's runtime API emulator on a free port (sets PORT; logs to $TOOLS/$1).
+start_runtime_api() {
+  PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$PORT" --timeout 60 >"$TOOLS/$1" 2>&1 &
+  PIDS="$PIDS $!"
+  for _ in $(seq 1 150); do
+    "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null && break
+    sleep 0.1
+  done
+}
+start_runtime_api watch.log
 AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024 AWS_LAMBDA_FUNCTION_NAME=_ \
 AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$PORT/.rt" AWS_REGION=us-east-1 \
 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$BIN" >"$TOOLS/transform.log" 2>&1 &
@@ -66,13 +70,7 @@ for f in ("kinesis-many", "kinesis-bad"):
                      "eventSource": "aws:kinesis", "eventName": "aws:kinesis:record"})
 json.dump({"Records": recs}, open(f"{tools}/kinesis-event.json", "w"))
 PY
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$PORT" --timeout 60 >"$TOOLS/watch-agg.log" 2>&1 &
-PIDS="$PIDS $!"
-for _ in $(seq 1 150); do
-  "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null && break
-  sleep 0.1
-done
+start_runtime_api watch-agg.log
 AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512 AWS_LAMBDA_FUNCTION_NAME=_ \
 AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$PORT/.rt" AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$SPENDGUARD_TEST_MOTO" \
 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test SPENDGUARD_LEDGER_TABLE="$TABLE" \
