@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use spendguard_aggregator::dynamo::DynamoLedger;
 use spendguard_aggregator::{handle, BatchReport, Deps, KinesisEvent};
 use spendguard_core::budget::BudgetConfig;
-use spendguard_core::clock::{Clock, SystemClock, DEFAULT_DEDUP_HORIZON_DAYS};
+use spendguard_core::clock::{Clock, SystemClock};
 use spendguard_core::ledger::{Applied, Entry, Query, SpendLedger};
 use spendguard_core::window::WindowKind;
 use spendguard_core::Pipeline;
@@ -226,5 +226,3 @@ pub fn redrive(
         }),
     }
 }
-
-pub const DEFAULT_HORIZON_DAYS: u32 = DEFAULT_DEDUP_HORIZON_DAYS;

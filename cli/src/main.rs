@@ -216,7 +216,7 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         budgets: Option<PathBuf>,
         /// DynamoDB only: the dedup horizon the stack runs with (markers' lifetime).
-        #[arg(long, default_value_t = ledger_cmd::DEFAULT_HORIZON_DAYS)]
+        #[arg(long, default_value_t = spendguard_core::clock::DEFAULT_DEDUP_HORIZON_DAYS)]
         dedup_horizon_days: u32,
         #[command(flatten)]
         opts: PriceOpts,
