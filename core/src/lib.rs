@@ -7,6 +7,7 @@ pub mod budget;
 pub mod catalogue;
 pub mod clock;
 pub mod decode;
+pub mod enforce;
 pub mod inflate;
 pub mod ledger;
 pub mod model;

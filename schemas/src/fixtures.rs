@@ -34,4 +34,5 @@ fixtures! {
     FIREHOSE_KINESIS_MIDNIGHT => "example-firehose-kinesis-midnight.json",
     FIREHOSE_DIRECTPUT_MIDNIGHT => "example-firehose-directput-midnight.json",
     FIREHOSE_KINESIS_EMPTY => "example-firehose-kinesis-empty.json",
+    EVENTBRIDGE_THRESHOLD => "example-eventbridge-threshold.json",
 }

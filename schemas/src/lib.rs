@@ -8,6 +8,7 @@
 //! No I/O, no async: these are types and constants only.
 
 pub mod envelope;
+pub mod event;
 pub mod record;
 pub mod row;
 pub mod time;

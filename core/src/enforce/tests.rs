@@ -1,0 +1,339 @@
+//! Tests of the pure budget state and decisions.
+
+use super::*;
+use crate::ledger::WindowTotal;
+use crate::window::Delta;
+use std::str::FromStr;
+
+const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
+const ROLE: &str = "arn:aws:iam::111122223333:role/DataScience";
+const BOB: &str = "arn:aws:sts::111122223333:assumed-role/DataScience/bob@example.com";
+// 2026-11-22T10:00:00Z
+const NOW: i64 = 1_795_341_600_000;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn cfg(extra: &str) -> BudgetConfig {
+    BudgetConfig::parse(&format!(
+        "[defaults]\ndaily_usd = \"10\"\nmonthly_usd = \"100\"\nthresholds_pct = [50, 80, 100]\ngrace_seconds = 60\n{extra}"
+    ))
+    .unwrap()
+}
+
+fn total(scope: Scope, key: &str, kind: WindowKind, start: &str, usd: &str) -> WindowTotal {
+    WindowTotal {
+        window: WindowKey {
+            scope,
+            key: key.into(),
+            kind,
+            start: start.into(),
+        },
+        totals: Delta {
+            cost_usd: d(usd),
+            invocations: 1,
+            ..Delta::default()
+        },
+    }
+}
+
+fn day(scope: Scope, key: &str, usd: &str) -> WindowTotal {
+    total(scope, key, WindowKind::Day, "2026-11-22", usd)
+}
+
+fn actions(o: &Outcome) -> Vec<(&'static str, Option<u32>)> {
+    o.decisions
+        .iter()
+        .map(|d| (d.action.as_str(), d.threshold_pct))
+        .collect()
+}
+
+#[test]
+fn thresholds_and_over_are_exact_at_the_boundary() {
+    let c = cfg("");
+    let w = day(Scope::Principal, ALICE, "9.999999999").window;
+    let below = window_status(&c, &w, d("9.999999999")).unwrap();
+    assert_eq!(below.reached_pct, vec![50, 80]);
+    assert!(!below.over);
+    let at = window_status(&c, &w, d("10")).unwrap();
+    assert_eq!(at.reached_pct, vec![50, 80, 100]);
+    assert!(at.over, "at 100% is over");
+    assert_eq!(at.percent(), d("100"));
+    // a session without a session budget has no limits of its own
+    let s = day(Scope::Session, BOB, "50").window;
+    assert_eq!(window_status(&c, &s, d("50")), None);
+    // a zero limit is over once anything is spent
+    let z =
+        cfg("[[budget]]\nprincipal = \"arn:aws:iam::111122223333:user/zero\"\ndaily_usd = \"0\"\n");
+    let zw = day(Scope::Principal, "arn:aws:iam::111122223333:user/zero", "0").window;
+    assert!(!window_status(&z, &zw, d("0")).unwrap().over);
+    assert!(window_status(&z, &zw, d("0.000001")).unwrap().over);
+}
+
+#[test]
+fn evaluation_counts_only_current_windows_and_includes_teams() {
+    let c = cfg(
+        "[[team]]\nname = \"ds\"\nmembers = [\"arn:aws:sts::111122223333:assumed-role/DataScience/*\"]\ndaily_usd = \"20\"\nmode = \"shadow\"\n",
+    );
+    let key = KeyRef::new(Scope::Session, BOB);
+    let totals = vec![
+        day(Scope::Session, BOB, "3"),
+        total(Scope::Team, "ds", WindowKind::Day, "2026-11-21", "500"), // yesterday: ended
+        day(Scope::Team, "ds", "25"),
+        day(Scope::Team, "other", "999"),
+        day(Scope::Principal, ALICE, "999"),
+    ];
+    let ev = evaluate(&c, &key, &totals, NOW);
+    assert_eq!(ev.windows.len(), 1, "{ev:?}");
+    let w = &ev.windows[0];
+    assert_eq!((w.window.scope, w.window.key.as_str()), (Scope::Team, "ds"));
+    assert!(ev.over());
+    assert_eq!(ev.deciding().unwrap().mode, Mode::Shadow);
+    // the team mode applies to its member
+    let o = decide(&ev, &KeyState::default(), &HashSet::new(), NOW);
+    assert_eq!(
+        actions(&o),
+        vec![
+            ("alert", Some(50)),
+            ("alert", Some(80)),
+            ("alert", Some(100)),
+            ("pending", None)
+        ]
+    );
+    let later = decide(&ev, &o.next, &HashSet::new(), NOW + 60_000);
+    assert!(actions(&later).contains(&("would_suspend", None)));
+    assert_eq!(later.next.status, Status::ShadowSuspended);
+}
+
+#[test]
+fn grace_then_suspend_then_restore_when_the_window_resets() {
+    let c = cfg("");
+    let key = KeyRef::new(Scope::Principal, ALICE);
+    let over = evaluate(&c, &key, &[day(Scope::Principal, ALICE, "12")], NOW);
+    let o1 = decide(&over, &KeyState::default(), &HashSet::new(), NOW);
+    assert_eq!(
+        o1.next.status,
+        Status::Pending {
+            due_ms: NOW + 60_000
+        }
+    );
+    assert_eq!(o1.decisions.last().unwrap().due_ms, Some(NOW + 60_000));
+    let alerted: HashSet<(WindowKey, u32)> = o1
+        .decisions
+        .iter()
+        .filter(|d| d.action == Action::Alert)
+        .map(|d| (d.window.clone().unwrap(), d.threshold_pct.unwrap()))
+        .collect();
+    // before the grace runs out: nothing new, and no alert twice
+    let o2 = decide(&over, &o1.next, &alerted, NOW + 59_999);
+    assert!(o2.decisions.is_empty(), "{o2:?}");
+    assert_eq!(o2.next, o1.next);
+    let o3 = decide(&over, &o2.next, &alerted, NOW + 60_000);
+    assert_eq!(actions(&o3), vec![("suspend", None)]);
+    assert_eq!(o3.next.status, Status::Suspended);
+    let s = &o3.decisions[0];
+    assert_eq!((s.spend_usd, s.limit_usd), (Some(d("12")), Some(d("10"))));
+    // idempotent: still over, already suspended
+    assert!(decide(&over, &o3.next, &alerted, NOW + 61_000)
+        .decisions
+        .is_empty());
+    // the next day the day window is not current any more: restore
+    let tomorrow = NOW + 86_400_000;
+    let next_day = evaluate(&c, &key, &[day(Scope::Principal, ALICE, "12")], tomorrow);
+    assert!(!next_day.over());
+    let o4 = decide(&next_day, &o3.next, &alerted, tomorrow);
+    assert_eq!(actions(&o4), vec![("restore", None)]);
+    assert_eq!(o4.next.status, Status::Ok);
+    assert!(!o4.next.watched());
+}
+
+#[test]
+fn back_under_before_the_grace_period_cancels() {
+    let c = cfg("");
+    let key = KeyRef::new(Scope::Principal, ALICE);
+    let over = evaluate(&c, &key, &[day(Scope::Principal, ALICE, "10")], NOW);
+    let o1 = decide(&over, &KeyState::default(), &HashSet::new(), NOW);
+    // the budget is raised before the grace period ends
+    let raised = cfg(
+        "[[budget]]\nprincipal = \"arn:aws:iam::111122223333:user/alice\"\ndaily_usd = \"40\"\n",
+    );
+    let ev = evaluate(
+        &raised,
+        &key,
+        &[day(Scope::Principal, ALICE, "10")],
+        NOW + 1000,
+    );
+    let o2 = decide(&ev, &o1.next, &HashSet::new(), NOW + 1000);
+    assert_eq!(
+        actions(&o2),
+        vec![("cancel", None)],
+        "25% of the new limit: no threshold"
+    );
+    assert_eq!(o2.next.status, Status::Ok);
+}
+
+#[test]
+fn a_budget_lowered_mid_window_is_caught_by_state_not_edges() {
+    let key = KeyRef::new(Scope::Principal, ALICE);
+    let totals = [day(Scope::Principal, ALICE, "6")];
+    let before = evaluate(&cfg(""), &key, &totals, NOW);
+    let o1 = decide(&before, &KeyState::default(), &HashSet::new(), NOW);
+    assert_eq!(actions(&o1), vec![("alert", Some(50))]);
+    // same spend, no new invocation: the limit drops to 5 with no grace
+    let lowered = cfg(
+        "[[budget]]\nprincipal = \"arn:aws:iam::111122223333:user/alice\"\ndaily_usd = \"5\"\ngrace_seconds = 0\n",
+    );
+    let after = evaluate(&lowered, &key, &totals, NOW + 5);
+    let alerted = HashSet::from([(totals[0].window.clone(), 50)]);
+    let o2 = decide(&after, &o1.next, &alerted, NOW + 5);
+    assert_eq!(
+        actions(&o2),
+        vec![("alert", Some(80)), ("alert", Some(100)), ("suspend", None)]
+    );
+}
+
+#[test]
+fn protected_and_alert_only_keys_are_alerted_never_suspended() {
+    let key = KeyRef::new(Scope::Principal, ALICE);
+    let totals = [day(Scope::Principal, ALICE, "50")];
+    for extra in ["protected = true\n", "mode = \"alert_only\"\n"] {
+        let c = cfg(&format!(
+            "[[budget]]\nprincipal = \"arn:aws:iam::111122223333:user/alice\"\n{extra}"
+        ));
+        let ev = evaluate(&c, &key, &totals, NOW);
+        let o = decide(&ev, &KeyState::default(), &HashSet::new(), NOW + 3_600_000);
+        assert!(
+            o.decisions.iter().all(|d| d.action == Action::Alert),
+            "{extra}: {o:?}"
+        );
+        assert_eq!(o.decisions.len(), 3);
+        assert_eq!(o.decisions[0].protected, extra.starts_with("protected"));
+        // becoming protected while suspended lifts the suspension
+        let suspended = KeyState {
+            status: Status::Suspended,
+            ..KeyState::default()
+        };
+        let lifted = decide(&ev, &suspended, &HashSet::new(), NOW);
+        assert_eq!(lifted.next.status, Status::Ok);
+        assert!(lifted.decisions.iter().any(|d| d.action == Action::Restore));
+    }
+}
+
+#[test]
+fn operator_overrides_hold_until_they_expire() {
+    let c = cfg(
+        "[[budget]]\nprincipal = \"arn:aws:iam::111122223333:user/alice\"\ngrace_seconds = 0\n",
+    );
+    let key = KeyRef::new(Scope::Principal, ALICE);
+    let under = evaluate(&c, &key, &[day(Scope::Principal, ALICE, "1")], NOW);
+    let manual = KeyState {
+        status: Status::Suspended,
+        manual_until_ms: Some(NOW + 1000),
+        ..KeyState::default()
+    };
+    assert!(decide(&under, &manual, &HashSet::new(), NOW)
+        .decisions
+        .is_empty());
+    let expired = decide(&under, &manual, &HashSet::new(), NOW + 1000);
+    assert_eq!(actions(&expired), vec![("restore", None)]);
+    assert_eq!(expired.next.manual_until_ms, None);
+    let over = evaluate(&c, &key, &[day(Scope::Principal, ALICE, "11")], NOW);
+    let protected = KeyState {
+        protected_until_ms: Some(NOW + 1000),
+        ..KeyState::default()
+    };
+    let o = decide(&over, &protected, &HashSet::new(), NOW);
+    assert!(o
+        .decisions
+        .iter()
+        .all(|d| d.action == Action::Alert && d.protected));
+    let after = decide(&over, &o.next, &HashSet::new(), NOW + 1000);
+    assert!(actions(&after).contains(&("suspend", None)));
+}
+
+#[test]
+fn a_mode_change_while_suspended_switches_at_once() {
+    let key = KeyRef::new(Scope::Principal, ALICE);
+    let totals = [day(Scope::Principal, ALICE, "11")];
+    let shadow = cfg(
+        "[[budget]]\nprincipal = \"arn:aws:iam::111122223333:user/alice\"\nmode = \"shadow\"\n",
+    );
+    let ev = evaluate(&shadow, &key, &totals, NOW);
+    let suspended = KeyState {
+        status: Status::Suspended,
+        ..KeyState::default()
+    };
+    let o = decide(&ev, &suspended, &HashSet::new(), NOW);
+    let acts: Vec<_> = o
+        .decisions
+        .iter()
+        .filter(|d| d.action != Action::Alert)
+        .map(|d| d.action)
+        .collect();
+    assert_eq!(acts, vec![Action::Restore, Action::WouldSuspend]);
+    assert_eq!(o.next.status, Status::ShadowSuspended);
+}
+
+#[test]
+fn targets_and_documents() {
+    assert_eq!(
+        target_of(&KeyRef::new(
+            Scope::Principal,
+            "arn:aws:iam::111122223333:user/dev/alice"
+        )),
+        Ok(Target::User {
+            name: "alice".into(),
+            arn: "arn:aws:iam::111122223333:user/dev/alice".into()
+        })
+    );
+    assert_eq!(
+        target_of(&KeyRef::new(Scope::Principal, ROLE)),
+        Ok(Target::Role {
+            name: "DataScience".into(),
+            arn: ROLE.into()
+        })
+    );
+    assert_eq!(
+        target_of(&KeyRef::new(Scope::Session, BOB)),
+        Ok(Target::Session {
+            role_name: "DataScience".into(),
+            role_arn: ROLE.into(),
+            session: "bob@example.com".into()
+        })
+    );
+    assert!(target_of(&KeyRef::new(
+        Scope::Principal,
+        "arn:aws:iam::111122223333:root"
+    ))
+    .is_err());
+    assert!(target_of(&KeyRef::new(Scope::Team, "ds")).is_err());
+
+    let doc = role_inline_document(
+        ROLE,
+        &["AROA1:b".into(), "AROA1:a".into(), "AROA1:b".into()],
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        parse_role_inline(&doc),
+        (vec!["AROA1:a".to_string(), "AROA1:b".to_string()], false)
+    );
+    let whole = role_inline_document(ROLE, &[], true).unwrap();
+    assert_eq!(parse_role_inline(&whole), (vec![], true));
+    assert_eq!(role_inline_document(ROLE, &[], false), None);
+    let v: serde_json::Value = serde_json::from_str(&deny_policy_document(
+        "arn:aws:iam::1:policy/p",
+        Some("arn:aws:iam::1:group/g"),
+    ))
+    .unwrap();
+    let denied: Vec<&str> = v["Statement"][0]["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(denied, DENIED_BEDROCK_ACTIONS);
+    assert_eq!(v["Statement"].as_array().unwrap().len(), 5);
+    assert_eq!(policy_chars("{ \"a\" :\n\t\"b c\" }"), 10);
+}
