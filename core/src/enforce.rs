@@ -642,3 +642,25 @@ pub fn parse_role_inline(doc: &str) -> (Vec<String>, bool) {
 
 #[cfg(test)]
 mod tests;
+
+impl Decision {
+    /// The decision as the CLI and the Lambdas report it: `principal` is the key the budget
+    /// applies to (a user, role or session ARN, or a team name), money as decimal strings.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "principal": self.key.key,
+            "scope": self.key.scope.as_str(),
+            "window": self.window.as_ref().map(|w| w.kind.as_str()),
+            "window_start": self.window.as_ref().map(|w| w.start.as_str()),
+            "window_scope": self.window.as_ref().map(|w| w.scope.as_str()),
+            "window_key": self.window.as_ref().map(|w| w.key.as_str()),
+            "threshold_pct": self.threshold_pct,
+            "spend_usd": self.spend_usd.map(|d| d.to_string()),
+            "limit_usd": self.limit_usd.map(|d| d.to_string()),
+            "action": self.action.as_str(),
+            "mode": self.mode.as_str(),
+            "protected": self.protected,
+            "due_ms": self.due_ms,
+        })
+    }
+}

@@ -53,6 +53,9 @@ pub struct BudgetStateChanged {
     pub limit_usd: Decimal,
     pub mode: String,
     pub at: String,
+    /// Set when the key is over because a team it belongs to is: the team's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 /// One enforcement action or failure, as written to the audit table and sent to the alert topic.

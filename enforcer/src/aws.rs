@@ -1,0 +1,922 @@
+//! The AWS adapters of the ports: IAM, the enforcement table and the ledger table (DynamoDB),
+//! the alert topic (SNS) and the event bus (EventBridge). Every SDK call of the enforcer and the
+//! evaluator is in this file.
+//!
+//! The enforcement table (`pk`, `sk` strings; TTL `expires_at`; sparse GSI `watching` on `watch`):
+//! - `<scope>#<key>` / `state`: the key's [`Stored`] state; `watch = "1"` while watched.
+//! - `<scope>#<key>` / `alert#<kind>#<start>#<pct>`: one per alert sent (window and threshold).
+//! - `<scope>#<key>` / `level#<kind>#<start>`: the highest threshold the evaluator published.
+//! - `<scope>#<key>` / `audit#<epoch ms>#<n>`: one audit record (JSON in `record`).
+//! - `config` / `budgets` and `config` / `evaluated`: the budgets document and the version the
+//!   last full re-evaluation used.
+
+use crate::ports::{
+    BudgetsDoc, Bus, BusEvent, Entity, ErrorKind, Iam, Notifier, PortError, PortResult, Store,
+    Stored, Windows,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use spendguard_core::budget::Scope;
+use spendguard_core::enforce::{KeyRef, KeyState, Status};
+use spendguard_core::ledger::WindowTotal;
+use spendguard_core::window::{window_end_epoch_s, WindowKey, WindowKind};
+use spendguard_schemas::event::AuditRecord;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The GSI over watched state rows.
+pub const WATCH_INDEX: &str = "watching";
+
+/// Maps an SDK error to a port error by its code.
+fn classify<E, R>(service: &'static str, op: &'static str, e: SdkError<E, R>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let kind = match &e {
+        SdkError::ServiceError(se) => match se.err().code().unwrap_or_default() {
+            "NoSuchEntity" | "NotFound" | "ResourceNotFoundException" => ErrorKind::NotFound,
+            "LimitExceeded" => ErrorKind::LimitExceeded,
+            "ConditionalCheckFailedException" | "TransactionConflictException" => {
+                ErrorKind::Conflict
+            }
+            "Throttling"
+            | "ThrottlingException"
+            | "ThrottledException"
+            | "ServiceFailure"
+            | "ServiceUnavailable"
+            | "InternalFailure"
+            | "InternalServerError"
+            | "InternalException"
+            | "ProvisionedThroughputExceededException"
+            | "RequestLimitExceeded"
+            | "ConcurrentModification" => ErrorKind::Retryable,
+            _ => ErrorKind::Fatal,
+        },
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            ErrorKind::Retryable
+        }
+        _ => ErrorKind::Fatal,
+    };
+    PortError::new(
+        service,
+        op,
+        kind,
+        aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+    )
+}
+
+/// SDK clients with the SDK's standard retries (throttling on IAM is common); the shared config
+/// turns them off for the hot-path Lambdas, which retry through their event sources.
+pub fn retrying(conf: &aws_config::SdkConfig) -> aws_config::SdkConfig {
+    conf.to_builder()
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .build()
+}
+
+/// IAM through the SDK.
+#[derive(Debug, Clone)]
+pub struct AwsIam(pub aws_sdk_iam::Client);
+
+/// IAM returns policy documents URL-encoded (RFC 3986).
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn ok_if_absent(r: PortResult<()>) -> PortResult<()> {
+    match r {
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
+
+#[async_trait]
+impl Iam for AwsIam {
+    async fn role_id(&self, role: &str) -> PortResult<String> {
+        let out = self
+            .0
+            .get_role()
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| classify("iam", "GetRole", e))?;
+        out.role()
+            .map(|r| r.role_id().to_string())
+            .ok_or_else(|| PortError::new("iam", "GetRole", ErrorKind::Fatal, "no role in reply"))
+    }
+
+    async fn attached(&self, who: Entity<'_>) -> PortResult<Vec<String>> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let (arns, next) = match who {
+                Entity::User(u) => {
+                    let r = self
+                        .0
+                        .list_attached_user_policies()
+                        .user_name(u)
+                        .set_marker(marker.take())
+                        .send()
+                        .await
+                        .map_err(|e| classify("iam", "ListAttachedUserPolicies", e))?;
+                    let arns: Vec<String> = r
+                        .attached_policies()
+                        .iter()
+                        .filter_map(|p| p.policy_arn().map(str::to_string))
+                        .collect();
+                    (arns, r.is_truncated().then(|| r.marker().map(str::to_string)).flatten())
+                }
+                Entity::Role(n) => {
+                    let r = self
+                        .0
+                        .list_attached_role_policies()
+                        .role_name(n)
+                        .set_marker(marker.take())
+                        .send()
+                        .await
+                        .map_err(|e| classify("iam", "ListAttachedRolePolicies", e))?;
+                    let arns: Vec<String> = r
+                        .attached_policies()
+                        .iter()
+                        .filter_map(|p| p.policy_arn().map(str::to_string))
+                        .collect();
+                    (arns, r.is_truncated().then(|| r.marker().map(str::to_string)).flatten())
+                }
+            };
+            out.extend(arns);
+            match next {
+                Some(m) => marker = Some(m),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn attach(&self, who: Entity<'_>, policy_arn: &str) -> PortResult<()> {
+        match who {
+            Entity::User(u) => self
+                .0
+                .attach_user_policy()
+                .user_name(u)
+                .policy_arn(policy_arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("iam", "AttachUserPolicy", e)),
+            Entity::Role(r) => self
+                .0
+                .attach_role_policy()
+                .role_name(r)
+                .policy_arn(policy_arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("iam", "AttachRolePolicy", e)),
+        }
+    }
+
+    async fn detach(&self, who: Entity<'_>, policy_arn: &str) -> PortResult<()> {
+        ok_if_absent(match who {
+            Entity::User(u) => self
+                .0
+                .detach_user_policy()
+                .user_name(u)
+                .policy_arn(policy_arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("iam", "DetachUserPolicy", e)),
+            Entity::Role(r) => self
+                .0
+                .detach_role_policy()
+                .role_name(r)
+                .policy_arn(policy_arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("iam", "DetachRolePolicy", e)),
+        })
+    }
+
+    async fn role_inline(&self, role: &str) -> PortResult<Vec<(String, String)>> {
+        let mut names = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let r = self
+                .0
+                .list_role_policies()
+                .role_name(role)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| classify("iam", "ListRolePolicies", e))?;
+            names.extend(r.policy_names().iter().cloned());
+            match r.is_truncated().then(|| r.marker().map(str::to_string)).flatten() {
+                Some(m) => marker = Some(m),
+                None => break,
+            }
+        }
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            let r = self
+                .0
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(&n)
+                .send()
+                .await
+                .map_err(|e| classify("iam", "GetRolePolicy", e))?;
+            out.push((n, percent_decode(r.policy_document())));
+        }
+        Ok(out)
+    }
+
+    async fn put_role_inline(&self, role: &str, name: &str, doc: &str) -> PortResult<()> {
+        self.0
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .policy_document(doc)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("iam", "PutRolePolicy", e))
+    }
+
+    async fn delete_role_inline(&self, role: &str, name: &str) -> PortResult<()> {
+        ok_if_absent(
+            self.0
+                .delete_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("iam", "DeleteRolePolicy", e)),
+        )
+    }
+
+    async fn groups(&self, user: &str) -> PortResult<Vec<String>> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let r = self
+                .0
+                .list_groups_for_user()
+                .user_name(user)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| classify("iam", "ListGroupsForUser", e))?;
+            out.extend(r.groups().iter().map(|g| g.group_name().to_string()));
+            match r.is_truncated().then(|| r.marker().map(str::to_string)).flatten() {
+                Some(m) => marker = Some(m),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn add_to_group(&self, user: &str, group: &str) -> PortResult<()> {
+        self.0
+            .add_user_to_group()
+            .user_name(user)
+            .group_name(group)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("iam", "AddUserToGroup", e))
+    }
+
+    async fn remove_from_group(&self, user: &str, group: &str) -> PortResult<()> {
+        ok_if_absent(
+            self.0
+                .remove_user_from_group()
+                .user_name(user)
+                .group_name(group)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("iam", "RemoveUserFromGroup", e)),
+        )
+    }
+}
+
+/// The enforcement table.
+#[derive(Debug)]
+pub struct DynamoStore {
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
+    /// Days an audit record is kept (TTL).
+    pub audit_retention_days: i64,
+    seq: AtomicU64,
+}
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String, audit_retention_days: i64) -> Self {
+        DynamoStore {
+            client,
+            table,
+            audit_retention_days,
+            seq: AtomicU64::new(0),
+        }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s<'i>(item: &'i Item, k: &str) -> Option<&'i str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn get_n<T: std::str::FromStr>(item: &Item, k: &str) -> Option<T> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|x| x.parse().ok())
+}
+
+/// `<scope>#<key>`: the partition of a key in both tables.
+pub fn key_pk(k: &KeyRef) -> String {
+    format!("{}#{}", k.scope.as_str(), k.key)
+}
+
+fn window_pk(w: &WindowKey) -> String {
+    format!("{}#{}", w.scope.as_str(), w.key)
+}
+
+/// A `<scope>#<key>` partition back into a key.
+pub fn parse_pk(pk: &str) -> Option<KeyRef> {
+    let (scope, key) = pk.split_once('#')?;
+    Some(KeyRef::new(Scope::parse(scope)?, key))
+}
+
+fn now_s() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+fn state_item(key: &KeyRef, st: &Stored) -> Item {
+    let mut item: Item = HashMap::new();
+    item.insert("pk".into(), s(key_pk(key)));
+    item.insert("sk".into(), s("state"));
+    item.insert("status".into(), s(st.state.status.as_str()));
+    if let Status::Pending { due_ms } = st.state.status {
+        item.insert("due_ms".into(), n(due_ms));
+    }
+    if let Some(v) = st.state.since_ms {
+        item.insert("since_ms".into(), n(v));
+    }
+    if let Some(w) = &st.state.window {
+        item.insert("w_scope".into(), s(w.scope.as_str()));
+        item.insert("w_key".into(), s(w.key.clone()));
+        item.insert("w_kind".into(), s(w.kind.as_str()));
+        item.insert("w_start".into(), s(w.start.clone()));
+    }
+    if let Some(v) = st.state.manual_until_ms {
+        item.insert("manual_until_ms".into(), n(v));
+    }
+    if let Some(v) = st.state.protected_until_ms {
+        item.insert("protected_until_ms".into(), n(v));
+    }
+    if !st.mechanism.is_empty() {
+        item.insert("mechanism".into(), s(st.mechanism.clone()));
+    }
+    item.insert("version".into(), n(st.version));
+    if st.state.watched() {
+        item.insert("watch".into(), s("1"));
+    }
+    item
+}
+
+fn parse_state(item: &Item) -> Result<Stored, String> {
+    let status = match get_s(item, "status").unwrap_or("ok") {
+        "ok" => Status::Ok,
+        "pending" => Status::Pending {
+            due_ms: get_n(item, "due_ms").ok_or("pending state without due_ms")?,
+        },
+        "suspended" => Status::Suspended,
+        "shadow_suspended" => Status::ShadowSuspended,
+        x => return Err(format!("unknown status {x:?}")),
+    };
+    let window = match (
+        get_s(item, "w_scope").and_then(Scope::parse),
+        get_s(item, "w_key"),
+        get_s(item, "w_kind").and_then(WindowKind::parse),
+        get_s(item, "w_start"),
+    ) {
+        (Some(scope), Some(key), Some(kind), Some(start)) => Some(WindowKey {
+            scope,
+            key: key.into(),
+            kind,
+            start: start.into(),
+        }),
+        _ => None,
+    };
+    Ok(Stored {
+        state: KeyState {
+            status,
+            since_ms: get_n(item, "since_ms"),
+            window,
+            manual_until_ms: get_n(item, "manual_until_ms"),
+            protected_until_ms: get_n(item, "protected_until_ms"),
+        },
+        mechanism: get_s(item, "mechanism").unwrap_or_default().to_string(),
+        version: get_n(item, "version").unwrap_or(0),
+    })
+}
+
+fn alert_sk(w: &WindowKey, pct: u32) -> String {
+    format!("alert#{}#{}#{pct:04}", w.kind.as_str(), w.start)
+}
+
+fn level_sk(w: &WindowKey) -> String {
+    format!("level#{}#{}", w.kind.as_str(), w.start)
+}
+
+/// Marker TTL: well after the window ended (a month window plus slack).
+fn marker_expiry(w: &WindowKey) -> i64 {
+    window_end_epoch_s(w.kind, &w.start).unwrap_or_else(now_s) + 35 * 86_400
+}
+
+impl DynamoStore {
+    async fn get(&self, pk: String, sk: &str) -> PortResult<Option<Item>> {
+        let r = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", "GetItem", e))?;
+        Ok(r.item().cloned())
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn state(&self, key: &KeyRef) -> PortResult<Stored> {
+        match self.get(key_pk(key), "state").await? {
+            None => Ok(Stored::default()),
+            Some(item) => parse_state(&item)
+                .map_err(|m| PortError::new("dynamodb", "GetItem", ErrorKind::Fatal, m)),
+        }
+    }
+
+    async fn put_state(&self, key: &KeyRef, st: &Stored, expected: u64) -> PortResult<bool> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(state_item(key, st)));
+        req = if expected == 0 {
+            req.condition_expression("attribute_not_exists(pk)")
+        } else {
+            req.condition_expression("version = :v")
+                .expression_attribute_values(":v", n(expected))
+        };
+        match req.send().await.map_err(|e| classify("dynamodb", "PutItem", e)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == ErrorKind::Conflict => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn watched(&self) -> PortResult<Vec<KeyRef>> {
+        let mut out = BTreeSet::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let r = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(WATCH_INDEX)
+                .key_condition_expression("watch = :w")
+                .expression_attribute_values(":w", s("1"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb", "Query", e))?;
+            out.extend(
+                r.items()
+                    .iter()
+                    .filter_map(|i| get_s(i, "pk").and_then(parse_pk)),
+            );
+            match r.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    async fn mark_alert(&self, w: &WindowKey, pct: u32) -> PortResult<bool> {
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(window_pk(w)))
+            .item("sk", s(alert_sk(w, pct)))
+            .item("at", n(now_s()))
+            .item("expires_at", n(marker_expiry(w)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", "PutItem", e));
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == ErrorKind::Conflict => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn unmark_alert(&self, w: &WindowKey, pct: u32) -> PortResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(window_pk(w)))
+            .key("sk", s(alert_sk(w, pct)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("dynamodb", "DeleteItem", e))
+    }
+
+    async fn level(&self, w: &WindowKey) -> PortResult<u32> {
+        Ok(self
+            .get(window_pk(w), &level_sk(w))
+            .await?
+            .and_then(|i| get_n(&i, "level"))
+            .unwrap_or(0))
+    }
+
+    async fn set_level(&self, w: &WindowKey, pct: u32) -> PortResult<()> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(window_pk(w)))
+            .key("sk", s(level_sk(w)))
+            .update_expression("SET #l = :l, expires_at = :e")
+            .condition_expression("attribute_not_exists(#l) OR #l < :l")
+            .expression_attribute_names("#l", "level")
+            .expression_attribute_values(":l", n(pct))
+            .expression_attribute_values(":e", n(marker_expiry(w)))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", "UpdateItem", e));
+        match r {
+            // a concurrent evaluator already recorded a level at least as high
+            Err(e) if e.kind == ErrorKind::Conflict => Ok(()),
+            r => r.map(|_| ()),
+        }
+    }
+
+    async fn audit(&self, r: &AuditRecord) -> PortResult<()> {
+        let key = KeyRef::new(Scope::parse(&r.scope).unwrap_or(Scope::Principal), &r.key);
+        let at_ms = spendguard_schemas::time::parse_rfc3339_ms(&r.at).unwrap_or(0);
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let nonce = format!("{:x}{:04x}", std::process::id(), seq % 0x10000);
+        let json = serde_json::to_string(r)
+            .map_err(|e| PortError::new("dynamodb", "PutItem", ErrorKind::Fatal, e.to_string()))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(key_pk(&key)))
+            .item("sk", s(format!("audit#{at_ms:013}#{nonce}")))
+            .item("action", s(r.action.clone()))
+            .item("record", s(json))
+            .item(
+                "expires_at",
+                n(now_s() + self.audit_retention_days * 86_400),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("dynamodb", "PutItem", e))
+    }
+
+    async fn audit_of(&self, key: &KeyRef) -> PortResult<Vec<AuditRecord>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let r = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :a)")
+                .expression_attribute_values(":p", s(key_pk(key)))
+                .expression_attribute_values(":a", s("audit#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb", "Query", e))?;
+            for i in r.items() {
+                if let Some(rec) = get_s(i, "record").and_then(|j| serde_json::from_str(j).ok()) {
+                    out.push(rec);
+                }
+            }
+            match r.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn budgets(&self) -> PortResult<Option<BudgetsDoc>> {
+        Ok(self.get("config".into(), "budgets").await?.and_then(|i| {
+            Some(BudgetsDoc {
+                version: get_n(&i, "version")?,
+                text: get_s(&i, "text")?.to_string(),
+            })
+        }))
+    }
+
+    async fn put_budgets(&self, text: &str) -> PortResult<u64> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s("config"))
+            .key("sk", s("budgets"))
+            .update_expression("SET #t = :t, updated_at = :u ADD version :one")
+            .expression_attribute_names("#t", "text")
+            .expression_attribute_values(":t", s(text))
+            .expression_attribute_values(":u", n(now_s()))
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", "UpdateItem", e))?;
+        r.attributes()
+            .and_then(|a| get_n(a, "version"))
+            .ok_or_else(|| {
+                PortError::new("dynamodb", "UpdateItem", ErrorKind::Fatal, "no version back")
+            })
+    }
+
+    async fn evaluated_version(&self) -> PortResult<u64> {
+        Ok(self
+            .get("config".into(), "evaluated")
+            .await?
+            .and_then(|i| get_n(&i, "version"))
+            .unwrap_or(0))
+    }
+
+    async fn set_evaluated_version(&self, v: u64) -> PortResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s("config"))
+            .item("sk", s("evaluated"))
+            .item("version", n(v))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("dynamodb", "PutItem", e))
+    }
+}
+
+/// The ledger table, read by key.
+#[derive(Debug, Clone)]
+pub struct DynamoWindows {
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
+}
+
+#[async_trait]
+impl Windows for DynamoWindows {
+    async fn of_key(&self, key: &KeyRef) -> PortResult<Vec<WindowTotal>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            // window items are the only items in a key's partition (markers are `req#<id>`)
+            let r = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s(key_pk(key)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb", "Query", e))?;
+            for i in r.items() {
+                out.push(spendguard_aggregator::dynamo::parse_window(i).map_err(|m| {
+                    PortError::new("dynamodb", "Query", ErrorKind::Fatal, m)
+                })?);
+            }
+            match r.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn keys_with_windows(&self, day: &str, month: &str) -> PortResult<Vec<KeyRef>> {
+        let mut out = BTreeSet::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let r = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("window_start IN (:d, :m)")
+                .projection_expression("#s, #k")
+                .expression_attribute_names("#s", "scope")
+                .expression_attribute_names("#k", "key")
+                .expression_attribute_values(":d", s(day))
+                .expression_attribute_values(":m", s(month))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb", "Scan", e))?;
+            for i in r.items() {
+                if let (Some(scope), Some(key)) =
+                    (get_s(i, "scope").and_then(Scope::parse), get_s(i, "key"))
+                {
+                    out.insert(KeyRef::new(scope, key));
+                }
+            }
+            match r.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+/// The SNS alert topic.
+#[derive(Debug, Clone)]
+pub struct SnsTopic {
+    pub client: aws_sdk_sns::Client,
+    pub topic_arn: String,
+}
+
+#[async_trait]
+impl Notifier for SnsTopic {
+    async fn publish(&self, subject: &str, message: &str) -> PortResult<()> {
+        // SNS subjects: ASCII, no line breaks, at most 100 characters
+        let subject: String = subject
+            .chars()
+            .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+            .take(100)
+            .collect();
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject)
+            .message(message)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("sns", "Publish", e))
+    }
+}
+
+/// The EventBridge bus.
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    pub client: aws_sdk_eventbridge::Client,
+    pub bus_name: String,
+}
+
+#[async_trait]
+impl Bus for EventBus {
+    async fn put(&self, events: &[BusEvent]) -> PortResult<()> {
+        use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+        // at most 10 entries per call; failed entries are retried a few times, then the caller
+        // fails the stream record so Lambda retries it (a duplicate event is harmless)
+        for chunk in events.chunks(10) {
+            let mut pending: Vec<&BusEvent> = chunk.iter().collect();
+            for attempt in 0..4u32 {
+                let entries: Vec<PutEventsRequestEntry> = pending
+                    .iter()
+                    .map(|e| {
+                        PutEventsRequestEntry::builder()
+                            .event_bus_name(&self.bus_name)
+                            .source(spendguard_schemas::event::EVENT_SOURCE)
+                            .detail_type(e.detail_type)
+                            .detail(&e.detail)
+                            .build()
+                    })
+                    .collect();
+                let r = self
+                    .client
+                    .put_events()
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| classify("events", "PutEvents", e))?;
+                if r.failed_entry_count() == 0 {
+                    pending.clear();
+                    break;
+                }
+                let results = r.entries();
+                let mut last = String::new();
+                pending = pending
+                    .into_iter()
+                    .zip(results.iter())
+                    .filter(|(_, res)| {
+                        if res.error_code().is_some() {
+                            last = format!(
+                                "{}: {}",
+                                res.error_code().unwrap_or_default(),
+                                res.error_message().unwrap_or_default()
+                            );
+                            true
+                        } else {
+                            false
+                        }
+                    })
+                    .map(|(e, _)| e)
+                    .collect();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == 3 {
+                    return Err(PortError::new(
+                        "events",
+                        "PutEvents",
+                        ErrorKind::Retryable,
+                        format!("{} entries failed: {last}", pending.len()),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_documents_come_back_decoded() {
+        assert_eq!(
+            percent_decode("%7B%22Version%22%3A%20%222012-10-17%22%7D"),
+            "{\"Version\": \"2012-10-17\"}"
+        );
+        assert_eq!(percent_decode("{\"a\":1}"), "{\"a\":1}");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn state_rows_round_trip_and_mark_watched_keys() {
+        let key = KeyRef::new(Scope::Session, "arn:aws:sts::1:assumed-role/R/s");
+        let st = Stored {
+            state: KeyState {
+                status: Status::Pending { due_ms: 42 },
+                since_ms: Some(7),
+                window: Some(WindowKey {
+                    scope: Scope::Team,
+                    key: "ds".into(),
+                    kind: WindowKind::Month,
+                    start: "2026-11-01".into(),
+                }),
+                manual_until_ms: None,
+                protected_until_ms: Some(99),
+            },
+            mechanism: "session-inline".into(),
+            version: 3,
+        };
+        let item = state_item(&key, &st);
+        assert_eq!(get_s(&item, "watch"), Some("1"));
+        assert_eq!(parse_state(&item), Ok(st));
+        assert_eq!(parse_pk(&key_pk(&key)), Some(key));
+        let ok = state_item(&KeyRef::new(Scope::Principal, "k"), &Stored::default());
+        assert!(!ok.contains_key("watch"));
+    }
+}

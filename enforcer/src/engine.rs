@@ -1,0 +1,953 @@
+//! The enforcer's engine: evaluate a key from the ledger, decide with the core, and carry the
+//! decisions out through the ports: alerts once per window and threshold, the IAM deny (user,
+//! role, or one session) and its exact removal, shadow and protected keys, the audit trail, the
+//! scheduled tick (grace, restoration, budgets changes, drift repair) and the tamper response.
+//!
+//! Order of effects, so a crash or a retry never loses or doubles anything that matters: IAM is
+//! changed first and the state row last (a retry re-decides and the IAM calls are idempotent);
+//! an alert marker is written before the alert is sent and removed again if sending fails.
+
+use crate::ports::{Entity, ErrorKind, Iam, Notifier, PortError, Store, Stored, Windows};
+use spendguard_core::budget::{BudgetConfig, Mode, Scope};
+use spendguard_core::clock::Clock;
+use spendguard_core::enforce::{
+    self, decide, evaluate, is_current, parse_role_inline, policy_chars, role_inline_document,
+    target_of, teams_of_key, Action, Decision, Evaluation, KeyRef, KeyState, Status, Target,
+    ROLE_INLINE_LIMIT, ROLE_INLINE_POLICY,
+};
+use spendguard_core::window::WindowKind;
+use spendguard_schemas::event::AuditRecord;
+use std::collections::{BTreeSet, HashSet};
+
+/// What to do when a role has no inline-policy room for a session deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// Deny the whole role instead (every session), and say so.
+    Role,
+    /// Do not suspend; alert loudly (audited as `fail`).
+    Alert,
+}
+
+/// Deployment settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// spendguard's managed deny policy (see `enforce::deny_policy_document`).
+    pub deny_policy_arn: String,
+    /// spendguard's "suspended" group (its policy is the deny), for users whose managed-policy
+    /// slots are full. `None`: such a user cannot be suspended, loudly.
+    pub suspended_group: Option<String>,
+    pub session_overflow: Overflow,
+    /// Managed policies per user or role (10 unless raised by a quota increase).
+    pub managed_quota: usize,
+}
+
+/// What started an evaluation, for the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    Event,
+    Schedule,
+    Tamper,
+    Reconcile,
+    Cli,
+}
+
+impl Cause {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Cause::Event => "event",
+            Cause::Schedule => "schedule",
+            Cause::Tamper => "tamper",
+            Cause::Reconcile => "reconcile",
+            Cause::Cli => "cli",
+        }
+    }
+}
+
+/// An enforcement failure.
+#[derive(Debug, thiserror::Error)]
+pub enum EnforceError {
+    #[error(transparent)]
+    Port(#[from] PortError),
+    /// The key cannot be suspended as configured (root, no room, unknown ARN): alerted and audited.
+    #[error("cannot suspend {key}: {why}")]
+    Unsuspendable { key: String, why: String },
+    #[error("the state of {0} kept changing under us")]
+    Contended(String),
+}
+
+impl EnforceError {
+    /// Whether the invocation should fail so that EventBridge or the schedule retries it.
+    pub fn retryable(&self) -> bool {
+        match self {
+            EnforceError::Port(e) => e.retryable() || e.kind == ErrorKind::Retryable,
+            EnforceError::Unsuspendable { .. } => false,
+            EnforceError::Contended(_) => true,
+        }
+    }
+}
+
+/// The ports and settings of one enforcer.
+pub struct Enforcer<'a> {
+    pub cfg: &'a BudgetConfig,
+    pub settings: &'a Settings,
+    pub windows: &'a dyn Windows,
+    pub store: &'a dyn Store,
+    pub iam: &'a dyn Iam,
+    pub notify: &'a dyn Notifier,
+    pub clock: &'a dyn Clock,
+}
+
+impl std::fmt::Debug for Enforcer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enforcer")
+            .field("settings", self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one run did, for logs, metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub decisions: Vec<Decision>,
+    /// Alerts skipped because they were already sent for that window and threshold.
+    pub alerts_already_sent: usize,
+    /// Keys whose recorded suspension was missing in IAM and was re-applied.
+    pub reapplied: Vec<KeyRef>,
+    pub failures: Vec<String>,
+}
+
+impl Report {
+    fn merge(&mut self, o: Report) {
+        self.decisions.extend(o.decisions);
+        self.alerts_already_sent += o.alerts_already_sent;
+        self.reapplied.extend(o.reapplied);
+        self.failures.extend(o.failures);
+    }
+}
+
+pub(crate) fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+fn money(d: rust_decimal::Decimal) -> String {
+    format!("${}", d.round_dp(2))
+}
+
+const MAX_ATTEMPTS: usize = 4;
+
+impl Enforcer<'_> {
+    /// The key's current evaluation: its own windows and its teams'.
+    pub async fn evaluate(&self, key: &KeyRef) -> Result<Evaluation, PortError> {
+        let mut totals = self.windows.of_key(key).await?;
+        for t in teams_of_key(self.cfg, key) {
+            totals.extend(
+                self.windows
+                    .of_key(&KeyRef::new(Scope::Team, t.name.clone()))
+                    .await?,
+            );
+        }
+        Ok(evaluate(self.cfg, key, &totals, self.clock.now_ms()))
+    }
+
+    /// When the suspension of an evaluated key lifts at the latest: the reset of its last over
+    /// window (budgets change, operator actions and protection can lift it sooner).
+    pub fn lifts_at(&self, ev: &Evaluation) -> Option<i64> {
+        ev.windows
+            .iter()
+            .filter(|w| w.over)
+            .filter_map(|w| window_reset_ms(self.cfg, w.window.kind, &w.window.start))
+            .max()
+    }
+
+    /// Evaluates a key and carries out the decisions. A team over its limit enforces its
+    /// members (the exact ARNs in `members`, and every key with spend in a current window that a
+    /// member pattern matches).
+    pub async fn enforce_key(&self, key: &KeyRef, cause: Cause) -> Result<Report, EnforceError> {
+        let mut report = Report::default();
+        let mut attempt = 0;
+        let ev = loop {
+            attempt += 1;
+            let ev = self.evaluate(key).await?;
+            let stored = self.store.state(key).await?;
+            let now = self.clock.now_ms();
+            let outcome = decide(&ev, &stored.state, &HashSet::new(), now);
+            let mut next = Stored {
+                state: outcome.next.clone(),
+                mechanism: stored.mechanism.clone(),
+                version: stored.version + 1,
+            };
+            for d in &outcome.decisions {
+                self.carry_out(d, &ev, &stored, &mut next, cause, &mut report)
+                    .await?;
+            }
+            if next.state == stored.state && next.mechanism == stored.mechanism {
+                break ev;
+            }
+            if self.store.put_state(key, &next, stored.version).await? {
+                break ev;
+            }
+            if attempt >= MAX_ATTEMPTS {
+                return Err(EnforceError::Contended(key.key.clone()));
+            }
+        };
+        if key.scope == Scope::Team && ev.over() {
+            for member in self.team_members(&key.key).await? {
+                match Box::pin(self.enforce_key(&member, cause)).await {
+                    Ok(r) => report.merge(r),
+                    Err(e) => report.failures.push(e.to_string()),
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn team_members(&self, team: &str) -> Result<Vec<KeyRef>, PortError> {
+        let Some(t) = self.cfg.teams.iter().find(|t| t.name == team) else {
+            return Ok(Vec::new());
+        };
+        let mut out = BTreeSet::new();
+        for m in t.members.iter().filter(|m| m.is_exact()) {
+            let scope = if m.text.contains(":assumed-role/") {
+                Scope::Session
+            } else {
+                Scope::Principal
+            };
+            out.insert(KeyRef::new(scope, m.text.clone()));
+        }
+        if t.members.iter().any(|m| !m.is_exact()) {
+            let Some((day, month)) = enforce::current_starts(self.cfg, self.clock.now_ms()) else {
+                return Ok(out.into_iter().collect());
+            };
+            for k in self.windows.keys_with_windows(&day, &month).await? {
+                if k.scope != Scope::Team
+                    && teams_of_key(self.cfg, &k).iter().any(|x| x.name == team)
+                {
+                    out.insert(k);
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    async fn carry_out(
+        &self,
+        d: &Decision,
+        ev: &Evaluation,
+        prior: &Stored,
+        next: &mut Stored,
+        cause: Cause,
+        report: &mut Report,
+    ) -> Result<(), EnforceError> {
+        let key = &d.key;
+        let lifts = self.lifts_at(ev);
+        let mut rec = self.record(d, cause, lifts);
+        let team = key.scope == Scope::Team;
+        match d.action {
+            Action::Alert => {
+                let (Some(w), Some(pct)) = (&d.window, d.threshold_pct) else {
+                    return Ok(());
+                };
+                if !self.store.mark_alert(w, pct).await? {
+                    report.alerts_already_sent += 1;
+                    return Ok(());
+                }
+                rec.message = alert_message(d, ev, lifts, self.cfg);
+                if let Err(e) = self.notify.publish(&subject(d), &rec.message).await {
+                    // let a retry send it: better a rare duplicate than a lost alert
+                    self.store.unmark_alert(w, pct).await?;
+                    return Err(e.into());
+                }
+                self.store.audit(&rec).await?;
+            }
+            Action::Pending | Action::WouldSuspend | Action::Cancel => {
+                rec.message = action_message(d, &rec, self.cfg);
+                self.send(&rec).await?;
+            }
+            Action::Suspend if team => {
+                rec.detail = "team over budget: its members are suspended".into();
+                rec.message = action_message(d, &rec, self.cfg);
+                self.store.audit(&rec).await?;
+            }
+            Action::Suspend => match self.apply(key).await {
+                Ok(mechanism) => {
+                    rec.mechanism = mechanism.clone();
+                    next.mechanism = mechanism;
+                    rec.message = action_message(d, &rec, self.cfg);
+                    self.send(&rec).await?;
+                }
+                Err(e) => {
+                    rec.action = "fail".into();
+                    rec.detail = e.to_string();
+                    rec.message = format!(
+                        "spendguard FAILED to suspend {} ({}): {}. It is over budget and still has Bedrock access.",
+                        key.key,
+                        key.scope.as_str(),
+                        e
+                    );
+                    self.send(&rec).await?;
+                    report.failures.push(e.to_string());
+                    if e.retryable() {
+                        return Err(e);
+                    }
+                    // not retryable: record it as pending so the tick keeps trying and alerting
+                    next.state.status = Status::Pending {
+                        due_ms: self.clock.now_ms(),
+                    };
+                }
+            },
+            Action::Restore => {
+                if !team && prior.state.status == Status::Suspended {
+                    self.remove(key, &prior.mechanism).await?;
+                    rec.mechanism = prior.mechanism.clone();
+                }
+                next.mechanism = String::new();
+                rec.message = action_message(d, &rec, self.cfg);
+                self.send(&rec).await?;
+            }
+        }
+        report.decisions.push(d.clone());
+        Ok(())
+    }
+
+    async fn send(&self, rec: &AuditRecord) -> Result<(), PortError> {
+        self.store.audit(rec).await?;
+        self.notify.publish(&subject_of(rec), &rec.message).await
+    }
+
+    fn record(&self, d: &Decision, cause: Cause, lifts: Option<i64>) -> AuditRecord {
+        AuditRecord {
+            at: rfc3339(self.clock.now_ms()),
+            scope: d.key.scope.as_str().into(),
+            key: d.key.key.clone(),
+            action: d.action.as_str().into(),
+            cause: cause.as_str().into(),
+            window: d.window.as_ref().map(|w| w.kind.as_str().to_string()),
+            window_start: d.window.as_ref().map(|w| w.start.clone()),
+            threshold_pct: d.threshold_pct,
+            spend_usd: d.spend_usd,
+            limit_usd: d.limit_usd,
+            mode: d.mode.as_str().into(),
+            mechanism: String::new(),
+            lifts_at: match d.action {
+                Action::Suspend | Action::WouldSuspend | Action::Pending => lifts.map(rfc3339),
+                _ => None,
+            },
+            detail: String::new(),
+            message: String::new(),
+        }
+    }
+
+    /// Applies the deny for a key; returns the mechanism used. Idempotent.
+    pub async fn apply(&self, key: &KeyRef) -> Result<String, EnforceError> {
+        let unsuspendable = |why: String| EnforceError::Unsuspendable {
+            key: key.key.clone(),
+            why,
+        };
+        let policy = self.settings.deny_policy_arn.as_str();
+        match target_of(key).map_err(unsuspendable)? {
+            Target::User { name, .. } => {
+                let who = Entity::User(&name);
+                let attached = self.iam.attached(who).await?;
+                if attached.iter().any(|a| a == policy) {
+                    return Ok("user-policy".into());
+                }
+                if attached.len() < self.settings.managed_quota {
+                    match self.iam.attach(who, policy).await {
+                        Ok(()) => return Ok("user-policy".into()),
+                        Err(e) if e.kind == ErrorKind::LimitExceeded => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                let Some(group) = &self.settings.suspended_group else {
+                    return Err(unsuspendable(format!(
+                        "user {name} has {} managed policies attached (the quota is {}) and no suspended group is configured",
+                        attached.len(),
+                        self.settings.managed_quota
+                    )));
+                };
+                if !self.iam.groups(&name).await?.iter().any(|g| g == group) {
+                    self.iam.add_to_group(&name, group).await?;
+                }
+                Ok("user-group".into())
+            }
+            Target::Role { name, .. } => {
+                let who = Entity::Role(&name);
+                let attached = self.iam.attached(who).await?;
+                if attached.iter().any(|a| a == policy) {
+                    return Ok("role-policy".into());
+                }
+                if attached.len() < self.settings.managed_quota {
+                    match self.iam.attach(who, policy).await {
+                        Ok(()) => return Ok("role-policy".into()),
+                        Err(e) if e.kind == ErrorKind::LimitExceeded => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                // no managed-policy slot: an unconditional statement in our inline policy
+                self.edit_role_inline(&name, |_, whole| *whole = true)
+                    .await?
+                    .map_err(unsuspendable)?;
+                Ok("role-inline".into())
+            }
+            Target::Session {
+                role_name,
+                role_arn,
+                session,
+            } => {
+                let uid = format!("{}:{session}", self.iam.role_id(&role_name).await?);
+                let added = self
+                    .edit_role_inline(&role_name, |ids, _| {
+                        if !ids.contains(&uid) {
+                            ids.push(uid.clone());
+                        }
+                    })
+                    .await?;
+                match (added, self.settings.session_overflow) {
+                    (Ok(()), _) => Ok("session-inline".into()),
+                    (Err(why), Overflow::Alert) => Err(unsuspendable(why)),
+                    (Err(why), Overflow::Role) => {
+                        let role = KeyRef::new(Scope::Principal, role_arn);
+                        let m = Box::pin(self.apply(&role)).await?;
+                        tracing_note(&format!(
+                            "session {session}: {why}; denied the whole role instead"
+                        ));
+                        Ok(format!("{m}+session-overflow"))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rewrites spendguard's inline policy on a role. The inner `Err` says there is no room
+    /// within the role's aggregate inline limit (nothing was written).
+    async fn edit_role_inline(
+        &self,
+        role: &str,
+        edit: impl FnOnce(&mut Vec<String>, &mut bool),
+    ) -> Result<Result<(), String>, PortError> {
+        let inline = self.iam.role_inline(role).await?;
+        let (mut ids, mut whole) = inline
+            .iter()
+            .find(|(n, _)| n == ROLE_INLINE_POLICY)
+            .map(|(_, d)| parse_role_inline(d))
+            .unwrap_or_default();
+        let before = (ids.clone(), whole);
+        edit(&mut ids, &mut whole);
+        if (ids.clone(), whole) == before && inline.iter().any(|(n, _)| n == ROLE_INLINE_POLICY) {
+            return Ok(Ok(()));
+        }
+        let others: usize = inline
+            .iter()
+            .filter(|(n, _)| n != ROLE_INLINE_POLICY)
+            .map(|(_, d)| policy_chars(d))
+            .sum();
+        match role_inline_document(role, &ids, whole) {
+            None => {
+                self.iam.delete_role_inline(role, ROLE_INLINE_POLICY).await?;
+                Ok(Ok(()))
+            }
+            Some(doc) => {
+                let ours = policy_chars(&doc);
+                if others + ours > ROLE_INLINE_LIMIT {
+                    return Ok(Err(format!(
+                        "role {role} has {others} characters of other inline policies; spendguard's would need {ours} more (limit {ROLE_INLINE_LIMIT})"
+                    )));
+                }
+                self.iam
+                    .put_role_inline(role, ROLE_INLINE_POLICY, &doc)
+                    .await?;
+                Ok(Ok(()))
+            }
+        }
+    }
+
+    /// Removes exactly what spendguard added for a key (never grants anything). Idempotent.
+    pub async fn remove(&self, key: &KeyRef, mechanism: &str) -> Result<(), EnforceError> {
+        let policy = self.settings.deny_policy_arn.as_str();
+        let Ok(target) = target_of(key) else {
+            return Ok(());
+        };
+        match target {
+            Target::User { name, .. } => {
+                self.iam.detach(Entity::User(&name), policy).await?;
+                if let Some(group) = &self.settings.suspended_group {
+                    if self.iam.groups(&name).await?.iter().any(|g| g == group) {
+                        self.iam.remove_from_group(&name, group).await?;
+                    }
+                }
+            }
+            Target::Role { name, .. } => {
+                self.iam.detach(Entity::Role(&name), policy).await?;
+                self.edit_role_inline(&name, |_, whole| *whole = false)
+                    .await?
+                    .ok();
+            }
+            Target::Session {
+                role_name,
+                role_arn,
+                session,
+            } => {
+                let uid = format!("{}:{session}", self.iam.role_id(&role_name).await?);
+                self.edit_role_inline(&role_name, |ids, _| ids.retain(|i| i != &uid))
+                    .await?
+                    .ok();
+                if mechanism.ends_with("+session-overflow") {
+                    // the whole role was denied for this session: lift it unless the role is
+                    // itself suspended
+                    let role = KeyRef::new(Scope::Principal, role_arn);
+                    if self.store.state(&role).await?.state.status != Status::Suspended {
+                        Box::pin(self.remove(&role, "")).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the deny recorded for a key is in place in IAM.
+    pub async fn is_applied(&self, key: &KeyRef, mechanism: &str) -> Result<bool, EnforceError> {
+        let policy = self.settings.deny_policy_arn.as_str();
+        let Ok(target) = target_of(key) else {
+            return Ok(true);
+        };
+        Ok(match target {
+            Target::User { name, .. } => {
+                if mechanism == "user-group" {
+                    match &self.settings.suspended_group {
+                        Some(g) => self.iam.groups(&name).await?.iter().any(|x| x == g),
+                        None => false,
+                    }
+                } else {
+                    self.iam
+                        .attached(Entity::User(&name))
+                        .await?
+                        .iter()
+                        .any(|a| a == policy)
+                }
+            }
+            Target::Role { name, .. } => {
+                if mechanism == "role-inline" {
+                    self.role_inline_state(&name).await?.1
+                } else {
+                    self.iam
+                        .attached(Entity::Role(&name))
+                        .await?
+                        .iter()
+                        .any(|a| a == policy)
+                }
+            }
+            Target::Session {
+                role_name,
+                role_arn,
+                session,
+            } => {
+                if mechanism.ends_with("+session-overflow") {
+                    let m = mechanism.trim_end_matches("+session-overflow");
+                    let role = KeyRef::new(Scope::Principal, role_arn);
+                    return Box::pin(self.is_applied(&role, m)).await;
+                }
+                let uid = format!("{}:{session}", self.iam.role_id(&role_name).await?);
+                self.role_inline_state(&role_name).await?.0.contains(&uid)
+            }
+        })
+    }
+
+    async fn role_inline_state(&self, role: &str) -> Result<(Vec<String>, bool), PortError> {
+        Ok(self
+            .iam
+            .role_inline(role)
+            .await?
+            .iter()
+            .find(|(n, _)| n == ROLE_INLINE_POLICY)
+            .map(|(_, d)| parse_role_inline(d))
+            .unwrap_or_default())
+    }
+
+    /// Checks a suspended key's deny in IAM and re-applies it if it is gone (drift or tamper).
+    pub async fn reconcile_key(
+        &self,
+        key: &KeyRef,
+        cause: Cause,
+        detail: &str,
+    ) -> Result<Report, EnforceError> {
+        let mut report = Report::default();
+        let stored = self.store.state(key).await?;
+        if stored.state.status != Status::Suspended {
+            return Ok(report);
+        }
+        let applied = self.is_applied(key, &stored.mechanism).await?;
+        if applied && cause != Cause::Tamper {
+            return Ok(report);
+        }
+        let mechanism = if applied {
+            stored.mechanism.clone()
+        } else {
+            self.apply(key).await?
+        };
+        let rec = AuditRecord {
+            at: rfc3339(self.clock.now_ms()),
+            scope: key.scope.as_str().into(),
+            key: key.key.clone(),
+            action: if applied { "tamper" } else { "reapply" }.into(),
+            cause: cause.as_str().into(),
+            window: stored.state.window.as_ref().map(|w| w.kind.as_str().into()),
+            window_start: stored.state.window.as_ref().map(|w| w.start.clone()),
+            threshold_pct: None,
+            spend_usd: None,
+            limit_usd: None,
+            mode: Mode::Enforce.as_str().into(),
+            mechanism: mechanism.clone(),
+            lifts_at: None,
+            detail: detail.to_string(),
+            message: if applied {
+                format!(
+                    "spendguard: an IAM change touched suspended {} ({}); the suspension is intact. {detail}",
+                    key.key,
+                    key.scope.as_str()
+                )
+            } else {
+                format!(
+                    "spendguard RE-APPLIED the suspension of {} ({}): the deny ({}) was missing from IAM ({}). {detail}",
+                    key.key,
+                    key.scope.as_str(),
+                    stored.mechanism,
+                    cause.as_str()
+                )
+            },
+        };
+        self.send(&rec).await?;
+        if !applied {
+            report.reapplied.push(key.clone());
+            if mechanism != stored.mechanism {
+                let next = Stored {
+                    mechanism,
+                    version: stored.version + 1,
+                    ..stored.clone()
+                };
+                self.store.put_state(key, &next, stored.version).await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// The scheduled run: a full re-evaluation when the budgets changed since the last one, then
+    /// every watched key (grace periods that ran out, windows that reset, expired overrides), then
+    /// drift repair for every suspended key.
+    pub async fn tick(&self, budgets_version: u64) -> Result<Report, EnforceError> {
+        let mut report = Report::default();
+        let mut keys: BTreeSet<KeyRef> = self.store.watched().await?.into_iter().collect();
+        let full = budgets_version != 0 && self.store.evaluated_version().await? != budgets_version;
+        if full {
+            if let Some((day, month)) = enforce::current_starts(self.cfg, self.clock.now_ms()) {
+                keys.extend(self.windows.keys_with_windows(&day, &month).await?);
+            }
+        }
+        for key in &keys {
+            match self.enforce_key(key, Cause::Schedule).await {
+                Ok(r) => report.merge(r),
+                Err(e) if e.retryable() => return Err(e),
+                Err(e) => report.failures.push(e.to_string()),
+            }
+            match self.reconcile_key(key, Cause::Reconcile, "").await {
+                Ok(r) => report.merge(r),
+                Err(e) if e.retryable() => return Err(e),
+                Err(e) => report.failures.push(e.to_string()),
+            }
+        }
+        if full {
+            self.store.set_evaluated_version(budgets_version).await?;
+        }
+        Ok(report)
+    }
+
+    /// A CloudTrail IAM event: every suspended key it touches is checked and re-applied at once.
+    pub async fn tamper(&self, detail: &serde_json::Value) -> Result<Report, EnforceError> {
+        let mut report = Report::default();
+        let params = &detail["requestParameters"];
+        let user = params["userName"].as_str();
+        let role = params["roleName"].as_str();
+        let ours = params["policyArn"].as_str() == Some(self.settings.deny_policy_arn.as_str())
+            || params["groupName"].as_str().is_some()
+                && params["groupName"].as_str() == self.settings.suspended_group.as_deref();
+        let what = format!(
+            "{} by {} on {}",
+            detail["eventName"].as_str().unwrap_or("an IAM call"),
+            detail["userIdentity"]["arn"].as_str().unwrap_or("unknown"),
+            user.or(role)
+                .or(params["policyArn"].as_str())
+                .unwrap_or("unknown")
+        );
+        for key in self.store.watched().await? {
+            let hit = ours
+                || match target_of(&key) {
+                    Ok(Target::User { name, .. }) => user == Some(name.as_str()),
+                    Ok(Target::Role { name, .. }) => role == Some(name.as_str()),
+                    Ok(Target::Session { role_name, .. }) => role == Some(role_name.as_str()),
+                    Err(_) => false,
+                };
+            if hit {
+                report.merge(self.reconcile_key(&key, Cause::Tamper, &what).await?);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Operator suspension (`spendguard suspend`): applies the deny now and holds it until
+    /// `until` (or until `spendguard restore`), over budget or not. Protection does not stop it.
+    pub async fn suspend_now(
+        &self,
+        key: &KeyRef,
+        until_ms: Option<i64>,
+        reason: &str,
+    ) -> Result<Report, EnforceError> {
+        let stored = self.store.state(key).await?;
+        let mechanism = self.apply(key).await?;
+        let now = self.clock.now_ms();
+        let next = Stored {
+            state: KeyState {
+                status: Status::Suspended,
+                since_ms: Some(now),
+                window: stored.state.window.clone(),
+                manual_until_ms: Some(until_ms.unwrap_or(i64::MAX)),
+                protected_until_ms: None,
+            },
+            mechanism: mechanism.clone(),
+            version: stored.version + 1,
+        };
+        self.write(key, &next, stored.version).await?;
+        let mut rec = self.operator_record(key, "suspend", reason, until_ms);
+        rec.mechanism = mechanism;
+        rec.message = format!(
+            "spendguard: {} ({}) SUSPENDED by an operator{}. Reason: {}.",
+            key.key,
+            key.scope.as_str(),
+            until_ms.map_or(" until `spendguard restore`".into(), |t| format!(
+                " until {}",
+                rfc3339(t)
+            )),
+            if reason.is_empty() { "none given" } else { reason }
+        );
+        self.send(&rec).await?;
+        Ok(Report::default())
+    }
+
+    /// Operator restore (`spendguard restore`): removes the deny now and protects the key until
+    /// `until`, or, by default, until its over windows reset (otherwise the next evaluation would
+    /// suspend it again).
+    pub async fn restore_now(
+        &self,
+        key: &KeyRef,
+        until_ms: Option<i64>,
+        reason: &str,
+    ) -> Result<Report, EnforceError> {
+        let stored = self.store.state(key).await?;
+        self.remove(key, &stored.mechanism).await?;
+        let ev = self.evaluate(key).await?;
+        let protect = until_ms.or_else(|| self.lifts_at(&ev));
+        let next = Stored {
+            state: KeyState {
+                status: Status::Ok,
+                since_ms: Some(self.clock.now_ms()),
+                window: None,
+                manual_until_ms: None,
+                protected_until_ms: protect,
+            },
+            mechanism: String::new(),
+            version: stored.version + 1,
+        };
+        self.write(key, &next, stored.version).await?;
+        let mut rec = self.operator_record(key, "restore", reason, protect);
+        rec.mechanism = stored.mechanism.clone();
+        rec.message = format!(
+            "spendguard: {} ({}) RESTORED by an operator{}. Reason: {}.",
+            key.key,
+            key.scope.as_str(),
+            protect.map_or(String::new(), |t| format!(
+                "; not suspended again before {}",
+                rfc3339(t)
+            )),
+            if reason.is_empty() { "none given" } else { reason }
+        );
+        self.send(&rec).await?;
+        Ok(Report::default())
+    }
+
+    /// Operator protection (`spendguard protect`): never suspended until `until` (forever when
+    /// absent; `--until` a past time ends it). A current suspension is lifted by the evaluation.
+    pub async fn protect(
+        &self,
+        key: &KeyRef,
+        until_ms: Option<i64>,
+        reason: &str,
+    ) -> Result<Report, EnforceError> {
+        let stored = self.store.state(key).await?;
+        let mut next = stored.clone();
+        next.state.protected_until_ms = Some(until_ms.unwrap_or(i64::MAX));
+        next.state.manual_until_ms = None;
+        next.version = stored.version + 1;
+        self.write(key, &next, stored.version).await?;
+        let mut rec = self.operator_record(key, "protect", reason, until_ms);
+        rec.message = format!(
+            "spendguard: {} ({}) PROTECTED by an operator{}: alerted, never suspended. Reason: {}.",
+            key.key,
+            key.scope.as_str(),
+            until_ms.map_or(String::new(), |t| format!(" until {}", rfc3339(t))),
+            if reason.is_empty() { "none given" } else { reason }
+        );
+        self.send(&rec).await?;
+        self.enforce_key(key, Cause::Cli).await
+    }
+
+    async fn write(&self, key: &KeyRef, next: &Stored, expected: u64) -> Result<(), EnforceError> {
+        if self.store.put_state(key, next, expected).await? {
+            Ok(())
+        } else {
+            Err(EnforceError::Contended(key.key.clone()))
+        }
+    }
+
+    fn operator_record(
+        &self,
+        key: &KeyRef,
+        action: &str,
+        reason: &str,
+        until_ms: Option<i64>,
+    ) -> AuditRecord {
+        AuditRecord {
+            at: rfc3339(self.clock.now_ms()),
+            scope: key.scope.as_str().into(),
+            key: key.key.clone(),
+            action: action.into(),
+            cause: Cause::Cli.as_str().into(),
+            window: None,
+            window_start: None,
+            threshold_pct: None,
+            spend_usd: None,
+            limit_usd: None,
+            mode: Mode::Enforce.as_str().into(),
+            mechanism: String::new(),
+            lifts_at: until_ms.map(rfc3339),
+            detail: reason.into(),
+            message: String::new(),
+        }
+    }
+}
+
+fn tracing_note(s: &str) {
+    eprintln!("{}", serde_json::json!({"level": "WARN", "message": s}));
+}
+
+/// Epoch ms when a window ends: the next local midnight (day) or first of the next month.
+pub fn window_reset_ms(cfg: &BudgetConfig, kind: WindowKind, start: &str) -> Option<i64> {
+    let d: jiff::civil::Date = start.parse().ok()?;
+    let end = match kind {
+        WindowKind::Day => d.tomorrow().ok()?,
+        WindowKind::Month => d.first_of_month().checked_add(jiff::Span::new().months(1)).ok()?,
+    };
+    Some(end.to_zoned(cfg.timezone.clone()).ok()?.timestamp().as_millisecond())
+}
+
+fn subject(d: &Decision) -> String {
+    let who = d.key.key.rsplit(['/', ':']).next().unwrap_or_default();
+    let s = match d.threshold_pct {
+        Some(p) => format!("spendguard: {who} reached {p}% of its budget"),
+        None => format!("spendguard: {who} {}", d.action.as_str()),
+    };
+    // SNS subjects: at most 100 characters
+    s.chars().take(100).collect()
+}
+
+fn subject_of(r: &AuditRecord) -> String {
+    let who = r.key.rsplit(['/', ':']).next().unwrap_or_default();
+    format!("spendguard: {} {who}", r.action.to_uppercase())
+        .chars()
+        .take(100)
+        .collect()
+}
+
+fn window_phrase(d: &Decision) -> String {
+    match (&d.window, d.spend_usd, d.limit_usd) {
+        (Some(w), Some(s), Some(l)) => format!(
+            "{} window from {}{}: {} spent of a {} limit",
+            w.kind.as_str(),
+            w.start,
+            if w.scope == Scope::Team {
+                format!(" (team {})", w.key)
+            } else {
+                String::new()
+            },
+            money(s),
+            money(l)
+        ),
+        (Some(w), _, _) => format!("{} window from {}", w.kind.as_str(), w.start),
+        _ => "no window".into(),
+    }
+}
+
+fn alert_message(d: &Decision, ev: &Evaluation, lifts: Option<i64>, _cfg: &BudgetConfig) -> String {
+    let pct = d.threshold_pct.unwrap_or(0);
+    let then = if pct < 100 {
+        "No action yet.".to_string()
+    } else if d.protected {
+        "It is protected: it will not be suspended.".to_string()
+    } else {
+        match d.mode {
+            Mode::Enforce => format!(
+                "Bedrock access will be suspended after the grace period{}.",
+                lifts.map_or(String::new(), |t| format!(", until {} at the latest", rfc3339(t)))
+            ),
+            Mode::Shadow => "Shadow mode: it would be suspended; nothing is applied.".into(),
+            Mode::AlertOnly => "Alert-only budget: no suspension.".into(),
+        }
+    };
+    let _ = ev;
+    format!(
+        "spendguard: {} ({}) reached {pct}% of its budget: {}. {then}",
+        d.key.key,
+        d.key.scope.as_str(),
+        window_phrase(d)
+    )
+}
+
+fn action_message(d: &Decision, rec: &AuditRecord, _cfg: &BudgetConfig) -> String {
+    let who = format!("{} ({})", d.key.key, d.key.scope.as_str());
+    let lifts = rec
+        .lifts_at
+        .as_ref()
+        .map_or(String::new(), |t| format!(" It lifts at {t} at the latest, when the window resets, or sooner if the budget is raised."));
+    match d.action {
+        Action::Pending => format!(
+            "spendguard: {who} is over budget: {}. Bedrock access will be suspended at {} unless spend falls back under the limit.",
+            window_phrase(d),
+            d.due_ms.map(rfc3339).unwrap_or_default()
+        ),
+        Action::Suspend => format!(
+            "spendguard SUSPENDED Bedrock access of {who}: {} (denied by {}).{lifts}",
+            window_phrase(d),
+            if rec.mechanism.is_empty() { "its members' denies" } else { &rec.mechanism }
+        ),
+        Action::WouldSuspend => format!(
+            "spendguard (shadow mode) WOULD HAVE SUSPENDED {who}: {}. Nothing was applied.{lifts}",
+            window_phrase(d)
+        ),
+        Action::Restore => format!(
+            "spendguard RESTORED {who}: no window is over budget any more{}.",
+            if d.mode == Mode::Shadow {
+                " (shadow mode: nothing had been applied)"
+            } else {
+                ""
+            }
+        ),
+        Action::Cancel => format!(
+            "spendguard: {who} is back under budget before the grace period ended; no suspension."
+        ),
+        Action::Alert => String::new(),
+    }
+}
+
+/// Whether a window is current now (for the CLI's status view).
+pub fn current(cfg: &BudgetConfig, w: &spendguard_core::window::WindowKey, now_ms: i64) -> bool {
+    enforce::current_starts(cfg, now_ms).is_some_and(|s| is_current(w, &s))
+}

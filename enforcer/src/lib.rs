@@ -1,0 +1,357 @@
+//! spendguard-enforcer: budgets in force. Two Lambdas share this crate:
+//!
+//! - `spendguard-evaluator` ([`evaluator`]): the ledger table's DynamoDB Stream in, typed events
+//!   (`Budget Threshold Crossed`, `Budget State Changed`) out to the project's EventBridge bus.
+//! - `spendguard-enforcer` ([`engine`]): triggered by EventBridge rules (our events, CloudTrail IAM
+//!   events for the tamper response) and by a one-minute schedule (grace periods, restoration at
+//!   window reset, budgets changes, drift repair). It alerts, suspends through an IAM deny it
+//!   owns, restores exactly, and audits every action.
+//!
+//! Grace periods run on the schedule: a key over budget is recorded `pending` with its due time
+//! and the first tick at or after it suspends. That is at most one tick period (60 s) late, needs
+//! no per-key schedule to create and clean up, and the same tick restores, reconciles and picks up
+//! budgets pushed since the last run.
+//!
+//! `lib.rs` unpacks events and packs responses; the decisions are `spendguard_core::enforce`, the
+//! SDK calls `aws.rs`.
+
+pub mod aws;
+pub mod engine;
+pub mod evaluator;
+#[cfg(any(test, feature = "test-util"))]
+pub mod memory;
+pub mod ports;
+#[cfg(feature = "test-util")]
+pub mod testkit;
+
+use engine::{Cause, EnforceError, Enforcer, Overflow, Report, Settings};
+use ports::{Bus, Iam, Notifier, PortError, Store, Windows};
+use serde_json::{json, Value};
+use spendguard_core::budget::{BudgetConfig, Scope};
+use spendguard_core::clock::Clock;
+use spendguard_core::enforce::KeyRef;
+use spendguard_schemas::event::{STATE_CHANGED, THRESHOLD_CROSSED};
+use std::sync::{Arc, Mutex};
+
+/// A configuration error, at cold start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{name}={value:?}: {why}")]
+    Bad {
+        name: &'static str,
+        value: String,
+        why: String,
+    },
+}
+
+/// Configuration from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `SPENDGUARD_LEDGER_TABLE`: the spend ledger (read by key).
+    pub ledger_table: String,
+    /// `SPENDGUARD_ENFORCEMENT_TABLE`: state, alert markers, audit, the budgets document.
+    pub enforcement_table: String,
+    /// `SPENDGUARD_EVENT_BUS`: where the evaluator publishes (evaluator only).
+    pub event_bus: String,
+    /// `SPENDGUARD_ALERT_TOPIC_ARN`: readable alerts and every action (enforcer only).
+    pub alert_topic_arn: String,
+    /// `SPENDGUARD_BUDGETS`: the budget TOML used until `spendguard budgets push` stores one.
+    pub fallback_budgets: String,
+    pub settings: Settings,
+    /// `SPENDGUARD_AUDIT_RETENTION_DAYS` (default 400).
+    pub audit_retention_days: i64,
+}
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let bad = |name: &'static str, value: String, why: &str| ConfigError::Bad {
+            name,
+            value,
+            why: why.into(),
+        };
+        let session_overflow = match var("SPENDGUARD_SESSION_OVERFLOW").as_deref() {
+            None | Some("role") => Overflow::Role,
+            Some("alert") => Overflow::Alert,
+            Some(x) => return Err(bad("SPENDGUARD_SESSION_OVERFLOW", x.into(), "expected role or alert")),
+        };
+        let managed_quota = match var("SPENDGUARD_MANAGED_POLICY_QUOTA") {
+            None => spendguard_core::enforce::DEFAULT_MANAGED_POLICY_QUOTA,
+            Some(v) => v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|q| (1..=20).contains(q))
+                .ok_or_else(|| bad("SPENDGUARD_MANAGED_POLICY_QUOTA", v, "expected 1 to 20"))?,
+        };
+        let audit_retention_days = match var("SPENDGUARD_AUDIT_RETENTION_DAYS") {
+            None => 400,
+            Some(v) => v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|d| (1..=3650).contains(d))
+                .ok_or_else(|| bad("SPENDGUARD_AUDIT_RETENTION_DAYS", v, "expected 1 to 3650"))?,
+        };
+        let fallback_budgets = std::env::var("SPENDGUARD_BUDGETS").unwrap_or_default();
+        BudgetConfig::parse(&fallback_budgets)
+            .map_err(|e| bad("SPENDGUARD_BUDGETS", String::new(), &e.to_string()))?;
+        Ok(Config {
+            ledger_table: var("SPENDGUARD_LEDGER_TABLE")
+                .ok_or(ConfigError::Missing("SPENDGUARD_LEDGER_TABLE"))?,
+            enforcement_table: var("SPENDGUARD_ENFORCEMENT_TABLE")
+                .ok_or(ConfigError::Missing("SPENDGUARD_ENFORCEMENT_TABLE"))?,
+            event_bus: var("SPENDGUARD_EVENT_BUS").unwrap_or_default(),
+            alert_topic_arn: var("SPENDGUARD_ALERT_TOPIC_ARN").unwrap_or_default(),
+            fallback_budgets,
+            settings: Settings {
+                deny_policy_arn: var("SPENDGUARD_DENY_POLICY_ARN").unwrap_or_default(),
+                suspended_group: var("SPENDGUARD_SUSPENDED_GROUP"),
+                session_overflow,
+                managed_quota,
+            },
+            audit_retention_days,
+        })
+    }
+}
+
+/// A handler failure: retryable ones fail the invocation so the source retries it.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Enforce(#[from] EnforceError),
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error("stored budgets document (version {version}) does not parse: {why}")]
+    Budgets { version: u64, why: String },
+}
+
+pub type LogFn = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Everything both handlers need.
+pub struct App {
+    pub store: Box<dyn Store>,
+    pub windows: Box<dyn Windows>,
+    pub iam: Box<dyn Iam>,
+    pub notify: Box<dyn Notifier>,
+    pub bus: Box<dyn Bus>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+    pub fallback_budgets: String,
+    pub log: LogFn,
+    pub function_name: String,
+    cache: Mutex<Option<(u64, Arc<BudgetConfig>)>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Box<dyn Store>,
+        windows: Box<dyn Windows>,
+        iam: Box<dyn Iam>,
+        notify: Box<dyn Notifier>,
+        bus: Box<dyn Bus>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        fallback_budgets: String,
+        log: LogFn,
+    ) -> App {
+        App {
+            store,
+            windows,
+            iam,
+            notify,
+            bus,
+            clock,
+            settings,
+            fallback_budgets,
+            log,
+            function_name: "spendguard-enforcer".into(),
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// The budgets in force: the pushed document (one consistent read per invocation, parsed
+    /// again only when its version changes), else `SPENDGUARD_BUDGETS`.
+    pub async fn budgets(&self) -> Result<(u64, Arc<BudgetConfig>), HandlerError> {
+        let doc = self.store.budgets().await?;
+        let version = doc.as_ref().map_or(0, |d| d.version);
+        if let Ok(guard) = self.cache.lock() {
+            if let Some((v, c)) = guard.as_ref() {
+                if *v == version {
+                    return Ok((*v, c.clone()));
+                }
+            }
+        }
+        let text = doc.map_or(self.fallback_budgets.as_str().to_owned(), |d| d.text);
+        let cfg = Arc::new(BudgetConfig::parse(&text).map_err(|e| HandlerError::Budgets {
+            version,
+            why: e.to_string(),
+        })?);
+        if let Ok(mut guard) = self.cache.lock() {
+            *guard = Some((version, cfg.clone()));
+        }
+        Ok((version, cfg))
+    }
+
+    pub fn enforcer<'a>(&'a self, cfg: &'a BudgetConfig) -> Enforcer<'a> {
+        Enforcer {
+            cfg,
+            settings: &self.settings,
+            windows: self.windows.as_ref(),
+            store: self.store.as_ref(),
+            iam: self.iam.as_ref(),
+            notify: self.notify.as_ref(),
+            clock: self.clock.as_ref(),
+        }
+    }
+
+    /// The enforcer's handler: one EventBridge event (ours, a CloudTrail IAM call, or the
+    /// schedule). An event it does not recognise is logged and acknowledged: retrying cannot help.
+    pub async fn enforce_event(&self, event: &Value) -> Result<Value, HandlerError> {
+        let (version, cfg) = self.budgets().await?;
+        let e = self.enforcer(&cfg);
+        let detail_type = event["detail-type"].as_str().unwrap_or_default();
+        let detail = &event["detail"];
+        let (kind, report) = match detail_type {
+            THRESHOLD_CROSSED | STATE_CHANGED => {
+                let scope = detail["scope"].as_str().and_then(Scope::parse);
+                let key = detail["key"].as_str();
+                match (scope, key) {
+                    (Some(scope), Some(key)) if !key.is_empty() => {
+                        let key = KeyRef::new(scope, key);
+                        ("budget", e.enforce_key(&key, Cause::Event).await?)
+                    }
+                    _ => return Ok(self.ignore(event, "budget event without scope and key")),
+                }
+            }
+            "AWS API Call via CloudTrail" => ("tamper", e.tamper(detail).await?),
+            "Scheduled Event" => ("tick", e.tick(version).await?),
+            _ if event["spendguard"] == "tick" => ("tick", e.tick(version).await?),
+            _ => return Ok(self.ignore(event, "unrecognised event")),
+        };
+        self.metrics(&report);
+        Ok(summary(kind, &report))
+    }
+
+    fn ignore(&self, event: &Value, why: &str) -> Value {
+        (self.log)(
+            &json!({"level": "ERROR", "message": why, "detail-type": event["detail-type"], "source": event["source"]})
+                .to_string(),
+        );
+        json!({"ignored": why})
+    }
+
+    fn metrics(&self, r: &Report) {
+        use spendguard_core::enforce::Action;
+        let count = |a: Action| r.decisions.iter().filter(|d| d.action == a).count() as u64;
+        (self.log)(&spendguard_transform::metrics::emf_line(
+            &self.function_name,
+            self.clock.now_ms(),
+            &[
+                ("Alerts", "Count", count(Action::Alert)),
+                ("Suspensions", "Count", count(Action::Suspend)),
+                ("ShadowSuspensions", "Count", count(Action::WouldSuspend)),
+                ("Restorations", "Count", count(Action::Restore)),
+                ("Reapplied", "Count", r.reapplied.len() as u64),
+                ("EnforcementFailures", "Count", r.failures.len() as u64),
+            ],
+        ));
+    }
+
+    /// The evaluator's handler: one DynamoDB Stream batch.
+    pub async fn evaluate_stream(
+        &self,
+        event: &Value,
+    ) -> Result<evaluator::BatchResponse, HandlerError> {
+        let (_, cfg) = self.budgets().await?;
+        let ev = evaluator::Evaluator {
+            cfg: &cfg,
+            store: self.store.as_ref(),
+            bus: self.bus.as_ref(),
+            clock: self.clock.as_ref(),
+            log: &self.log,
+        };
+        let (resp, report) = ev.handle(event).await;
+        (self.log)(&spendguard_transform::metrics::emf_line(
+            &self.function_name,
+            self.clock.now_ms(),
+            &[
+                ("WindowsEvaluated", "Count", report.windows as u64),
+                ("BudgetEvents", "Count", report.events.len() as u64),
+                ("MalformedWindowItems", "Count", report.malformed as u64),
+            ],
+        ));
+        Ok(resp)
+    }
+}
+
+fn summary(kind: &str, r: &Report) -> Value {
+    json!({
+        "kind": kind,
+        "decisions": r.decisions.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
+        "alerts_already_sent": r.alerts_already_sent,
+        "reapplied": r.reapplied.iter().map(|k| &k.key).collect::<Vec<_>>(),
+        "failures": r.failures,
+    })
+}
+
+/// Builds the AWS adapters from an SDK configuration.
+pub async fn aws_app(conf: &aws_config::SdkConfig, config: &Config, clock: Arc<dyn Clock>, log: LogFn) -> App {
+    let conf = aws::retrying(conf);
+    let dynamo = aws_sdk_dynamodb::Client::new(&conf);
+    App::new(
+        Box::new(aws::DynamoStore::new(
+            dynamo.clone(),
+            config.enforcement_table.clone(),
+            config.audit_retention_days,
+        )),
+        Box::new(aws::DynamoWindows {
+            client: dynamo,
+            table: config.ledger_table.clone(),
+        }),
+        Box::new(aws::AwsIam(aws_sdk_iam::Client::new(&conf))),
+        Box::new(aws::SnsTopic {
+            client: aws_sdk_sns::Client::new(&conf),
+            topic_arn: config.alert_topic_arn.clone(),
+        }),
+        Box::new(aws::EventBus {
+            client: aws_sdk_eventbridge::Client::new(&conf),
+            bus_name: config.event_bus.clone(),
+        }),
+        clock,
+        config.settings.clone(),
+        config.fallback_budgets.clone(),
+        log,
+    )
+}
+
+/// The enforcer Lambda's handler.
+pub async fn enforcer_handler(
+    event: lambda_runtime::LambdaEvent<Value>,
+    app: &App,
+) -> Result<Value, lambda_runtime::Error> {
+    // a failed invocation is retried by EventBridge's asynchronous invoke
+    Ok(app.enforce_event(&event.payload).await?)
+}
+
+/// The evaluator Lambda's handler.
+pub async fn evaluator_handler(
+    event: lambda_runtime::LambdaEvent<Value>,
+    app: &App,
+) -> Result<evaluator::BatchResponse, lambda_runtime::Error> {
+    Ok(app.evaluate_stream(&event.payload).await?)
+}
