@@ -531,8 +531,8 @@ pub fn policy_chars(doc: &str) -> usize {
 
 /// The managed deny policy spendguard attaches to a suspended user or role. Besides Bedrock it
 /// denies the IAM calls a suspended principal could use to lift its own suspension: detaching
-/// this policy, rewriting or deleting it, leaving the suspended group, and editing its own
-/// role's inline policies (where session denies live).
+/// this policy, rewriting or deleting it, leaving the suspended group, and editing role inline
+/// policies (where session denies live).
 pub fn deny_policy_document(policy_arn: &str, group_arn: Option<&str>) -> String {
     let mut statements = vec![
         serde_json::json!({
@@ -555,11 +555,14 @@ pub fn deny_policy_document(policy_arn: &str, group_arn: Option<&str>) -> String
                        "iam:SetDefaultPolicyVersion"],
             "Resource": policy_arn
         }),
+        // Session denies live in a role's inline policy. IAM has no condition that compares the
+        // resource with the caller, so a suspended principal may not edit any role's inline
+        // policies until it is restored.
         serde_json::json!({
-            "Sid": "SpendguardKeepOwnRole",
+            "Sid": "SpendguardKeepRoleInline",
             "Effect": "Deny",
             "Action": ["iam:PutRolePolicy", "iam:DeleteRolePolicy"],
-            "Resource": "${aws:PrincipalArn}"
+            "Resource": "arn:*:iam::*:role/*"
         }),
     ];
     if let Some(g) = group_arn {

@@ -142,7 +142,12 @@ impl Iam for AwsIam {
                         .iter()
                         .filter_map(|p| p.policy_arn().map(str::to_string))
                         .collect();
-                    (arns, r.is_truncated().then(|| r.marker().map(str::to_string)).flatten())
+                    (
+                        arns,
+                        r.is_truncated()
+                            .then(|| r.marker().map(str::to_string))
+                            .flatten(),
+                    )
                 }
                 Entity::Role(n) => {
                     let r = self
@@ -158,7 +163,12 @@ impl Iam for AwsIam {
                         .iter()
                         .filter_map(|p| p.policy_arn().map(str::to_string))
                         .collect();
-                    (arns, r.is_truncated().then(|| r.marker().map(str::to_string)).flatten())
+                    (
+                        arns,
+                        r.is_truncated()
+                            .then(|| r.marker().map(str::to_string))
+                            .flatten(),
+                    )
                 }
             };
             out.extend(arns);
@@ -229,7 +239,11 @@ impl Iam for AwsIam {
                 .await
                 .map_err(|e| classify("iam", "ListRolePolicies", e))?;
             names.extend(r.policy_names().iter().cloned());
-            match r.is_truncated().then(|| r.marker().map(str::to_string)).flatten() {
+            match r
+                .is_truncated()
+                .then(|| r.marker().map(str::to_string))
+                .flatten()
+            {
                 Some(m) => marker = Some(m),
                 None => break,
             }
@@ -287,7 +301,11 @@ impl Iam for AwsIam {
                 .await
                 .map_err(|e| classify("iam", "ListGroupsForUser", e))?;
             out.extend(r.groups().iter().map(|g| g.group_name().to_string()));
-            match r.is_truncated().then(|| r.marker().map(str::to_string)).flatten() {
+            match r
+                .is_truncated()
+                .then(|| r.marker().map(str::to_string))
+                .flatten()
+            {
                 Some(m) => marker = Some(m),
                 None => break,
             }
@@ -499,7 +517,11 @@ impl Store for DynamoStore {
             req.condition_expression("version = :v")
                 .expression_attribute_values(":v", n(expected))
         };
-        match req.send().await.map_err(|e| classify("dynamodb", "PutItem", e)) {
+        match req
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", "PutItem", e))
+        {
             Ok(_) => Ok(true),
             Err(e) if e.kind == ErrorKind::Conflict => Ok(false),
             Err(e) => Err(e),
@@ -677,7 +699,12 @@ impl Store for DynamoStore {
         r.attributes()
             .and_then(|a| get_n(a, "version"))
             .ok_or_else(|| {
-                PortError::new("dynamodb", "UpdateItem", ErrorKind::Fatal, "no version back")
+                PortError::new(
+                    "dynamodb",
+                    "UpdateItem",
+                    ErrorKind::Fatal,
+                    "no version back",
+                )
             })
     }
 
@@ -729,9 +756,10 @@ impl Windows for DynamoWindows {
                 .await
                 .map_err(|e| classify("dynamodb", "Query", e))?;
             for i in r.items() {
-                out.push(spendguard_aggregator::dynamo::parse_window(i).map_err(|m| {
-                    PortError::new("dynamodb", "Query", ErrorKind::Fatal, m)
-                })?);
+                out.push(
+                    spendguard_aggregator::dynamo::parse_window(i)
+                        .map_err(|m| PortError::new("dynamodb", "Query", ErrorKind::Fatal, m))?,
+                );
             }
             match r.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
@@ -788,7 +816,13 @@ impl Notifier for SnsTopic {
         // SNS subjects: ASCII, no line breaks, at most 100 characters
         let subject: String = subject
             .chars()
-            .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+            .map(|c| {
+                if c.is_ascii() && !c.is_ascii_control() {
+                    c
+                } else {
+                    '?'
+                }
+            })
             .take(100)
             .collect();
         self.client

@@ -132,7 +132,9 @@ pub(crate) fn rfc3339(ms: i64) -> String {
 }
 
 fn money(d: rust_decimal::Decimal) -> String {
-    format!("${}", d.round_dp(2))
+    let mut x = d.round_dp(2);
+    x.rescale(2);
+    format!("${x}")
 }
 
 const MAX_ATTEMPTS: usize = 4;
@@ -445,7 +447,9 @@ impl Enforcer<'_> {
             .sum();
         match role_inline_document(role, &ids, whole) {
             None => {
-                self.iam.delete_role_inline(role, ROLE_INLINE_POLICY).await?;
+                self.iam
+                    .delete_role_inline(role, ROLE_INLINE_POLICY)
+                    .await?;
                 Ok(Ok(()))
             }
             Some(doc) => {
@@ -727,7 +731,11 @@ impl Enforcer<'_> {
                 " until {}",
                 rfc3339(t)
             )),
-            if reason.is_empty() { "none given" } else { reason }
+            if reason.is_empty() {
+                "none given"
+            } else {
+                reason
+            }
         );
         self.send(&rec).await?;
         Ok(Report::default())
@@ -768,7 +776,11 @@ impl Enforcer<'_> {
                 "; not suspended again before {}",
                 rfc3339(t)
             )),
-            if reason.is_empty() { "none given" } else { reason }
+            if reason.is_empty() {
+                "none given"
+            } else {
+                reason
+            }
         );
         self.send(&rec).await?;
         Ok(Report::default())
@@ -789,7 +801,8 @@ impl Enforcer<'_> {
         next.version = stored.version + 1;
         self.write(key, &next, stored.version).await?;
         let mut rec = self.operator_record(key, "protect", reason, until_ms);
-        rec.message = format!(
+        rec.message =
+            format!(
             "spendguard: {} ({}) PROTECTED by an operator{}: alerted, never suspended. Reason: {}.",
             key.key,
             key.scope.as_str(),
@@ -844,9 +857,17 @@ pub fn window_reset_ms(cfg: &BudgetConfig, kind: WindowKind, start: &str) -> Opt
     let d: jiff::civil::Date = start.parse().ok()?;
     let end = match kind {
         WindowKind::Day => d.tomorrow().ok()?,
-        WindowKind::Month => d.first_of_month().checked_add(jiff::Span::new().months(1)).ok()?,
+        WindowKind::Month => d
+            .first_of_month()
+            .checked_add(jiff::Span::new().months(1))
+            .ok()?,
     };
-    Some(end.to_zoned(cfg.timezone.clone()).ok()?.timestamp().as_millisecond())
+    Some(
+        end.to_zoned(cfg.timezone.clone())
+            .ok()?
+            .timestamp()
+            .as_millisecond(),
+    )
 }
 
 fn subject(d: &Decision) -> String {
@@ -896,7 +917,10 @@ fn alert_message(d: &Decision, ev: &Evaluation, lifts: Option<i64>, _cfg: &Budge
         match d.mode {
             Mode::Enforce => format!(
                 "Bedrock access will be suspended after the grace period{}.",
-                lifts.map_or(String::new(), |t| format!(", until {} at the latest", rfc3339(t)))
+                lifts.map_or(String::new(), |t| format!(
+                    ", until {} at the latest",
+                    rfc3339(t)
+                ))
             ),
             Mode::Shadow => "Shadow mode: it would be suspended; nothing is applied.".into(),
             Mode::AlertOnly => "Alert-only budget: no suspension.".into(),

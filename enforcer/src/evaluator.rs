@@ -85,7 +85,9 @@ fn window_of(r: &StreamRecord) -> Option<Result<WindowTotal, String>> {
     if !(sk.starts_with("day#") || sk.starts_with("month#")) {
         return None;
     }
-    Some(spendguard_aggregator::dynamo::parse_window(&image_item(image)))
+    Some(spendguard_aggregator::dynamo::parse_window(&image_item(
+        image,
+    )))
 }
 
 /// What one stream batch did.
@@ -173,7 +175,12 @@ impl Evaluator<'_> {
         let mut level_to_set = None;
         if let Some(st) = status.as_ref().filter(|s| !s.reached_pct.is_empty()) {
             let level = self.store.level(&w.window).await?;
-            let fresh: Vec<u32> = st.reached_pct.iter().copied().filter(|&p| p > level).collect();
+            let fresh: Vec<u32> = st
+                .reached_pct
+                .iter()
+                .copied()
+                .filter(|&p| p > level)
+                .collect();
             if let Some(&top) = fresh.last() {
                 let detail = BudgetThresholdCrossed {
                     scope: w.window.scope.as_str().into(),
@@ -192,7 +199,14 @@ impl Evaluator<'_> {
                     detail: to_json(&detail)?,
                 });
                 if st.over && level < 100 {
-                    events.push(state_event(w, st.spend_usd, st.limit_usd, st.mode.as_str(), &at, None)?);
+                    events.push(state_event(
+                        w,
+                        st.spend_usd,
+                        st.limit_usd,
+                        st.mode.as_str(),
+                        &at,
+                        None,
+                    )?);
                 }
                 level_to_set = Some(top);
             }
@@ -217,12 +231,18 @@ impl Evaluator<'_> {
                     continue;
                 }
                 if self.store.state(&key).await?.state.status == Status::Ok {
-                    let (limit, mode) = status
-                        .as_ref()
-                        .map_or((rust_decimal::Decimal::ZERO, team.limits.mode.as_str()), |s| {
-                            (s.limit_usd, s.mode.as_str())
-                        });
-                    events.push(state_event(w, w.totals.cost_usd, limit, mode, &at, Some(&team.name))?);
+                    let (limit, mode) = status.as_ref().map_or(
+                        (rust_decimal::Decimal::ZERO, team.limits.mode.as_str()),
+                        |s| (s.limit_usd, s.mode.as_str()),
+                    );
+                    events.push(state_event(
+                        w,
+                        w.totals.cost_usd,
+                        limit,
+                        mode,
+                        &at,
+                        Some(&team.name),
+                    )?);
                 }
                 break;
             }
@@ -239,7 +259,12 @@ impl Evaluator<'_> {
 
 fn to_json<T: Serialize>(v: &T) -> Result<String, PortError> {
     serde_json::to_string(v).map_err(|e| {
-        PortError::new("events", "PutEvents", crate::ports::ErrorKind::Fatal, e.to_string())
+        PortError::new(
+            "events",
+            "PutEvents",
+            crate::ports::ErrorKind::Fatal,
+            e.to_string(),
+        )
     })
 }
 

@@ -78,7 +78,13 @@ impl Config {
         let session_overflow = match var("SPENDGUARD_SESSION_OVERFLOW").as_deref() {
             None | Some("role") => Overflow::Role,
             Some("alert") => Overflow::Alert,
-            Some(x) => return Err(bad("SPENDGUARD_SESSION_OVERFLOW", x.into(), "expected role or alert")),
+            Some(x) => {
+                return Err(bad(
+                    "SPENDGUARD_SESSION_OVERFLOW",
+                    x.into(),
+                    "expected role or alert",
+                ))
+            }
         };
         let managed_quota = match var("SPENDGUARD_MANAGED_POLICY_QUOTA") {
             None => spendguard_core::enforce::DEFAULT_MANAGED_POLICY_QUOTA,
@@ -197,10 +203,12 @@ impl App {
             }
         }
         let text = doc.map_or(self.fallback_budgets.as_str().to_owned(), |d| d.text);
-        let cfg = Arc::new(BudgetConfig::parse(&text).map_err(|e| HandlerError::Budgets {
-            version,
-            why: e.to_string(),
-        })?);
+        let cfg = Arc::new(
+            BudgetConfig::parse(&text).map_err(|e| HandlerError::Budgets {
+                version,
+                why: e.to_string(),
+            })?,
+        );
         if let Ok(mut guard) = self.cache.lock() {
             *guard = Some((version, cfg.clone()));
         }
@@ -310,7 +318,12 @@ fn summary(kind: &str, r: &Report) -> Value {
 }
 
 /// Builds the AWS adapters from an SDK configuration.
-pub async fn aws_app(conf: &aws_config::SdkConfig, config: &Config, clock: Arc<dyn Clock>, log: LogFn) -> App {
+pub async fn aws_app(
+    conf: &aws_config::SdkConfig,
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    log: LogFn,
+) -> App {
     let conf = aws::retrying(conf);
     let dynamo = aws_sdk_dynamodb::Client::new(&conf);
     App::new(

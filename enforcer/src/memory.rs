@@ -75,7 +75,12 @@ impl Iam for MemIam {
                 return Ok(());
             }
             if p.attached.len() >= quota {
-                return Err(PortError::new("iam", "Attach", ErrorKind::LimitExceeded, "quota"));
+                return Err(PortError::new(
+                    "iam",
+                    "Attach",
+                    ErrorKind::LimitExceeded,
+                    "quota",
+                ));
             }
             p.attached.push(arn.into());
             Ok(())
@@ -89,7 +94,10 @@ impl Iam for MemIam {
     }
     async fn role_inline(&self, role: &str) -> PortResult<Vec<(String, String)>> {
         self.with(Entity::Role(role), "ListRolePolicies", |p| {
-            Ok(p.inline.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            Ok(p.inline
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect())
         })
     }
     async fn put_role_inline(&self, role: &str, name: &str, doc: &str) -> PortResult<()> {
@@ -137,7 +145,13 @@ pub struct MemStore {
 #[async_trait]
 impl Store for MemStore {
     async fn state(&self, key: &KeyRef) -> PortResult<Stored> {
-        Ok(self.states.lock().unwrap().get(key).cloned().unwrap_or_default())
+        Ok(self
+            .states
+            .lock()
+            .unwrap()
+            .get(key)
+            .cloned()
+            .unwrap_or_default())
     }
     async fn put_state(&self, key: &KeyRef, s: &Stored, expected: u64) -> PortResult<bool> {
         let mut g = self.states.lock().unwrap();
@@ -218,7 +232,10 @@ pub struct MemTopic(pub Mutex<Vec<(String, String)>>);
 #[async_trait]
 impl Notifier for MemTopic {
     async fn publish(&self, subject: &str, message: &str) -> PortResult<()> {
-        self.0.lock().unwrap().push((subject.into(), message.into()));
+        self.0
+            .lock()
+            .unwrap()
+            .push((subject.into(), message.into()));
         Ok(())
     }
 }

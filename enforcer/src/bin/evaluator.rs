@@ -15,8 +15,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let conf = sdk_config(None).await;
     let log: LogFn = Box::new(|line| println!("{line}"));
     let mut app = aws_app(&conf, &config, Arc::new(SystemClock), log).await;
-    app.function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
-        .unwrap_or_else(|_| "spendguard-evaluator".into());
+    app.function_name =
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "spendguard-evaluator".into());
     let app = &app;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         evaluator_handler(event, app).await
