@@ -188,15 +188,21 @@ impl EmbeddedLedger {
     /// Reads windows back, sorted.
     pub fn windows_now(&self, q: &Query) -> Result<Vec<WindowTotal>, LedgerError> {
         let conn = self.lock()?;
-        let mut st = conn
-            .prepare(
-                "SELECT scope, key, kind, start, spend_usd, input_tokens, output_tokens, \
-                 cache_read_tokens, cache_write_tokens, invocations, first_event_ms, last_event_ms \
-                 FROM windows",
-            )
-            .map_err(err)?;
+        // with a key, the IN list on the first primary-key column lets SQLite seek the index
+        // instead of scanning every window (the enforcer reads one key at a time)
+        let sql = format!(
+            "SELECT scope, key, kind, start, spend_usd, input_tokens, output_tokens, \
+             cache_read_tokens, cache_write_tokens, invocations, first_event_ms, last_event_ms \
+             FROM windows{}",
+            if q.key.is_some() {
+                " WHERE scope IN ('principal', 'session', 'team') AND key = ?1"
+            } else {
+                " WHERE ?1 IS NULL"
+            }
+        );
+        let mut st = conn.prepare(&sql).map_err(err)?;
         let rows = st
-            .query_map([], |r| {
+            .query_map([q.key.as_deref()], |r| {
                 let scope: String = r.get(0)?;
                 let key: String = r.get(1)?;
                 let kind: String = r.get(2)?;

@@ -292,3 +292,29 @@ fn state_event(
         })?,
     })
 }
+
+/// A window item as the ledger table's stream shows it (`INSERT`, DynamoDB JSON), for tests,
+/// benchmarks and local runs that feed the evaluator without a stream.
+pub fn stream_record(w: &WindowTotal, sequence_number: &str) -> Value {
+    let (pk, sk) = spendguard_aggregator::dynamo::window_key(&w.window);
+    let t = &w.totals;
+    let image = serde_json::json!({
+        "pk": {"S": pk}, "sk": {"S": sk},
+        "scope": {"S": w.window.scope.as_str()}, "key": {"S": w.window.key},
+        "window": {"S": w.window.kind.as_str()}, "window_start": {"S": w.window.start},
+        "spend_usd": {"N": t.cost_usd.to_string()},
+        "input_tokens": {"N": t.input_tokens.to_string()},
+        "output_tokens": {"N": t.output_tokens.to_string()},
+        "cache_read_tokens": {"N": t.cache_read_tokens.to_string()},
+        "cache_write_tokens": {"N": t.cache_write_tokens.to_string()},
+        "invocations": {"N": t.invocations.to_string()},
+        "first_event_ms": {"N": t.first_event_ms.to_string()},
+        "last_event_ms": {"N": t.last_event_ms.to_string()},
+    });
+    serde_json::json!({
+        "eventName": "INSERT",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {"Keys": {"pk": image["pk"], "sk": image["sk"]}, "NewImage": image,
+                     "SequenceNumber": sequence_number, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    })
+}

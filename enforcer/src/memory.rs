@@ -13,7 +13,7 @@ use spendguard_core::ledger::WindowTotal;
 use spendguard_core::window::WindowKey;
 use spendguard_schemas::event::AuditRecord;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// One IAM user or role.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,10 +25,11 @@ pub struct Principal {
 }
 
 /// IAM in memory, with the managed-policy quota enforced (`LimitExceeded`).
-#[derive(Debug, Default)]
+/// Clones share the same IAM (a test keeps one to inspect what the engine did).
+#[derive(Debug, Default, Clone)]
 pub struct MemIam {
-    pub users: Mutex<BTreeMap<String, Principal>>,
-    pub roles: Mutex<BTreeMap<String, Principal>>,
+    pub users: Arc<Mutex<BTreeMap<String, Principal>>>,
+    pub roles: Arc<Mutex<BTreeMap<String, Principal>>>,
     pub quota: usize,
 }
 
@@ -226,8 +227,8 @@ impl Store for MemStore {
 }
 
 /// Messages published, as (subject, message).
-#[derive(Debug, Default)]
-pub struct MemTopic(pub Mutex<Vec<(String, String)>>);
+#[derive(Debug, Default, Clone)]
+pub struct MemTopic(pub Arc<Mutex<Vec<(String, String)>>>);
 
 #[async_trait]
 impl Notifier for MemTopic {
@@ -241,8 +242,8 @@ impl Notifier for MemTopic {
 }
 
 /// Events put on the bus.
-#[derive(Debug, Default)]
-pub struct MemBus(pub Mutex<Vec<BusEvent>>);
+#[derive(Debug, Default, Clone)]
+pub struct MemBus(pub Arc<Mutex<Vec<BusEvent>>>);
 
 #[async_trait]
 impl Bus for MemBus {
