@@ -179,15 +179,28 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     let read_s = t0.elapsed().as_secs_f64();
 
     // The ledger: every unique invocation, counted once per window (markers make re-runs safe).
+    let mut decisions = Vec::new();
     let ledger_summary = match &ledger {
         None => serde_json::Value::Null,
         Some(l) => {
             let (applied, unwindowed) =
                 crate::ledger_cmd::apply_rows(l, &budgets, by_dt.values().flatten())?;
+            let windows = l.windows_now(&Default::default())?;
+            // Local enforcement runs on the logs' own clock: "now" is the latest invocation in
+            // the ledger, so a replay of past logs decides as spendguard would have then.
+            let now = windows.iter().map(|w| w.totals.last_event_ms).max();
+            if let Some(now) = now {
+                decisions = l
+                    .enforce_local(&budgets, now)?
+                    .iter()
+                    .map(|d| d.to_json())
+                    .collect();
+            }
             json!({"path": a.ledger.map(|p| p.display().to_string()),
                    "applied": applied.applied, "already_counted": applied.already,
                    "unwindowed": unwindowed, "timezone": budgets.timezone_name,
-                   "windows": l.windows_now(&Default::default())?.len()})
+                   "windows": windows.len(),
+                   "decided_at": now.and_then(|n| jiff::Timestamp::from_millisecond(n).ok()).map(|t| t.to_string())})
         }
     };
 
@@ -244,6 +257,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
         "already_in_lake": already,
         "lake": a.lake.map(|p| p.display().to_string()),
         "ledger": ledger_summary,
+        "decisions": decisions,
         "rows_written": rows_written,
         "files_written": files_written,
         "partitions": partitions,
@@ -290,6 +304,36 @@ pub fn print_summary(s: &serde_json::Value) {
             l["windows"],
             l["timezone"].as_str().unwrap_or("UTC")
         );
+    }
+    if let Some(ds) = s
+        .get("decisions")
+        .and_then(|d| d.as_array())
+        .filter(|d| !d.is_empty())
+    {
+        println!("budget decisions (local: recorded in the ledger file, nothing applied to IAM):");
+        for d in ds.iter().take(20) {
+            println!(
+                "  {:<13} {} ({}) {} {} {}{}: ${} of ${}",
+                d["action"].as_str().unwrap_or(""),
+                d["principal"].as_str().unwrap_or(""),
+                d["scope"].as_str().unwrap_or(""),
+                d["window"].as_str().unwrap_or(""),
+                d["window_start"].as_str().unwrap_or(""),
+                d["threshold_pct"]
+                    .as_u64()
+                    .map_or(String::new(), |p| format!("{p}%")),
+                if d["protected"] == true {
+                    " protected"
+                } else {
+                    ""
+                },
+                d["spend_usd"].as_str().unwrap_or("-"),
+                d["limit_usd"].as_str().unwrap_or("-"),
+            );
+        }
+        if ds.len() > 20 {
+            println!("  ... and {} more (see --json)", ds.len() - 20);
+        }
     }
     println!(
         "read {} MB decompressed at {} MB/s, {} invocations/s, {} s",

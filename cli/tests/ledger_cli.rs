@@ -244,3 +244,86 @@ fn redrive_reapplies_an_on_failure_record_exactly_once() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("only metadata"));
 }
+
+#[test]
+fn run_reports_budget_decisions_and_records_them_in_the_ledger_file() {
+    let t = Tmp::new("ledger-decisions");
+    let logs = t.0.join("logs");
+    ok(bin()
+        .args(["gen", "--invocations", "1500", "--days", "1", "--out"])
+        .arg(&logs));
+    // a tiny default budget: the top spenders go over; one protected, teams in shadow
+    std::fs::write(
+        t.0.join("b.toml"),
+        "[defaults]\ndaily_usd = \"0.05\"\nmonthly_usd = \"1000\"\ngrace_seconds = 0\n\
+         [[budget]]\nprincipal = \"arn:aws:iam::*:user/*\"\nprotected = true\ndaily_usd = \"0.05\"\n",
+    )
+    .unwrap();
+    let db = t.0.join("l.db");
+    let run = || -> Value {
+        let mut c = bin();
+        c.args(["run", "--json", "--input"])
+            .arg(&logs)
+            .arg("--ledger")
+            .arg(&db)
+            .arg("--budgets")
+            .arg(t.0.join("b.toml"));
+        serde_json::from_str(&ok(&mut c)).unwrap()
+    };
+    let first = run();
+    let ds = first["decisions"].as_array().unwrap();
+    assert!(!ds.is_empty(), "{first}");
+    for d in ds {
+        for k in [
+            "principal",
+            "scope",
+            "window",
+            "window_start",
+            "threshold_pct",
+            "spend_usd",
+            "limit_usd",
+            "action",
+            "protected",
+        ] {
+            assert!(d.get(k).is_some(), "{k} missing in {d}");
+        }
+        let action = d["action"].as_str().unwrap();
+        assert!(
+            ["alert", "suspend", "would_suspend", "restore", "pending"].contains(&action),
+            "{d}"
+        );
+        if action == "suspend" {
+            // only roles and sessions: every user is protected
+            assert!(!d["principal"].as_str().unwrap().contains(":user/"), "{d}");
+            let spend: Decimal = d["spend_usd"].as_str().unwrap().parse().unwrap();
+            let limit: Decimal = d["limit_usd"].as_str().unwrap().parse().unwrap();
+            assert!(spend >= limit, "{d}");
+        }
+        if action == "alert" {
+            let spend: Decimal = d["spend_usd"].as_str().unwrap().parse().unwrap();
+            let limit: Decimal = d["limit_usd"].as_str().unwrap().parse().unwrap();
+            let pct = Decimal::from(d["threshold_pct"].as_u64().unwrap());
+            assert!(spend * Decimal::ONE_HUNDRED >= limit * pct, "{d}");
+        }
+    }
+    assert!(ds.iter().any(|d| d["action"] == "suspend"), "{ds:#?}");
+    assert!(ds
+        .iter()
+        .any(|d| d["action"] == "alert" && d["protected"] == true));
+    // alerts are once per window and threshold, suspensions once per key
+    let mut seen = std::collections::HashSet::new();
+    for d in ds.iter().filter(|d| d["action"] == "alert") {
+        assert!(
+            seen.insert((
+                d["principal"].to_string(),
+                d["window"].to_string(),
+                d["window_start"].to_string(),
+                d["threshold_pct"].to_string()
+            )),
+            "{d}"
+        );
+    }
+    // the state is in the ledger file: the same input again decides nothing new
+    let again = run();
+    assert_eq!(again["decisions"], serde_json::json!([]), "{again}");
+}

@@ -39,7 +39,31 @@ CREATE TABLE IF NOT EXISTS windows (
     last_event_ms INTEGER NOT NULL,
     PRIMARY KEY (scope, key, kind, start)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alerts (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    start TEXT NOT NULL,
+    pct INTEGER NOT NULL,
+    PRIMARY KEY (scope, key, kind, start, pct)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS key_states (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    due_ms INTEGER,
+    since_ms INTEGER,
+    w_scope TEXT,
+    w_key TEXT,
+    w_kind TEXT,
+    w_start TEXT,
+    manual_until_ms INTEGER,
+    protected_until_ms INTEGER,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
 ";
+
+mod enforcement;
 
 /// The SQLite ledger. One connection behind a mutex: applies in one process are serialised, and
 /// other processes wait on SQLite's lock (busy timeout) rather than fail.
