@@ -2,6 +2,7 @@
 //! files only; `[AWS]` commands call AWS (or an emulator given by `--endpoint-url`).
 
 mod bench;
+mod enforce_cmd;
 mod gen;
 mod input;
 mod lake;
@@ -221,9 +222,82 @@ enum Cmd {
         #[command(flatten)]
         opts: PriceOpts,
     },
+    /// What a key is spending against its budgets, and its enforcement state: [local] with
+    /// --ledger PATH (and --budgets FILE), [AWS] otherwise (tables from flags or SPENDGUARD_*).
+    Status {
+        #[arg(long, value_name = "ARN")]
+        principal: String,
+        #[arg(long, value_enum)]
+        scope: Option<enforce_cmd::ScopeArg>,
+        #[arg(long, value_name = "PATH")]
+        ledger: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        budgets: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        aws: enforce_cmd::AwsOpts,
+    },
+    /// [AWS] Suspend a principal's Bedrock access now (spendguard's deny), until --until or
+    /// `spendguard restore`, whatever its spend. Audited and alerted.
+    Suspend(OperatorArgs),
+    /// [AWS] Lift spendguard's deny now (it removes only what spendguard added) and hold off
+    /// re-suspension until --until, by default until the windows that are over reset.
+    Restore(OperatorArgs),
+    /// [AWS] Never suspend this principal until --until (forever without it; a past time ends
+    /// it). It is still alerted.
+    Protect(OperatorArgs),
+    /// [AWS] The budget document the evaluator and the enforcer load (the enforcement table).
+    Budgets {
+        #[command(subcommand)]
+        cmd: BudgetsCmd,
+    },
     /// [local] Print the priced-row column table (name, Arrow type, Glue type, nullable,
     /// partition) as JSON: the contract of the JSON rows, the Parquet files and the Glue table.
     Columns,
+}
+
+#[derive(clap::Args, Debug)]
+struct OperatorArgs {
+    /// A user or role ARN, or an assumed-role session ARN (one session).
+    #[arg(long, value_name = "ARN")]
+    principal: String,
+    #[arg(long, value_enum)]
+    scope: Option<enforce_cmd::ScopeArg>,
+    /// RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    reason: String,
+    #[command(flatten)]
+    aws: enforce_cmd::AwsOpts,
+}
+
+#[derive(Subcommand, Debug)]
+enum BudgetsCmd {
+    /// Validate FILE and store it; the functions use it from their next invocation.
+    Push {
+        file: PathBuf,
+        #[command(flatten)]
+        aws: enforce_cmd::AwsOpts,
+    },
+    /// Print the stored document and its version.
+    Show {
+        #[command(flatten)]
+        aws: enforce_cmd::AwsOpts,
+    },
+}
+
+fn operator(a: &OperatorArgs, what: enforce_cmd::Act) -> Result<ExitCode> {
+    let key = enforce_cmd::key_of(&a.principal, a.scope);
+    enforce_cmd::act(
+        &a.aws,
+        what,
+        &key,
+        enforce_cmd::until_ms(a.until.as_deref())?,
+        &a.reason,
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -378,6 +452,36 @@ fn run() -> Result<ExitCode> {
             })
         }
         Cmd::Replay(args) => replay::run(&args, &spendguard_core::clock::SystemClock),
+        Cmd::Status {
+            principal,
+            scope,
+            ledger,
+            budgets,
+            json,
+            aws,
+        } => {
+            let key = enforce_cmd::key_of(&principal, scope);
+            match ledger {
+                Some(l) => enforce_cmd::status_local(
+                    &l,
+                    &ledger_cmd::budgets(budgets.as_deref())?,
+                    &key,
+                    json,
+                )?,
+                None => enforce_cmd::status_aws(&aws, &key, json)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Suspend(a) => operator(&a, enforce_cmd::Act::Suspend),
+        Cmd::Restore(a) => operator(&a, enforce_cmd::Act::Restore),
+        Cmd::Protect(a) => operator(&a, enforce_cmd::Act::Protect),
+        Cmd::Budgets { cmd } => {
+            match cmd {
+                BudgetsCmd::Push { file, aws } => enforce_cmd::budgets_push(&aws, &file)?,
+                BudgetsCmd::Show { aws } => enforce_cmd::budgets_show(&aws)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Columns => {
             let cols: Vec<_> = spendguard_schemas::COLUMNS
                 .iter()

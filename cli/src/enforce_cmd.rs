@@ -1,0 +1,264 @@
+//! The enforcement commands. `status` is `[local]` with `--ledger PATH` (the embedded ledger and
+//! its recorded decisions) and `[AWS]` otherwise; `suspend`, `restore`, `protect` and
+//! `budgets push|show` are `[AWS]`. The AWS commands read the same `SPENDGUARD_*` variables as the
+//! Lambdas (the stack's outputs), with flags for the two tables, and call the enforcer's library:
+//! the same code path, the same audit trail and alerts.
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use spendguard_core::budget::{BudgetConfig, Scope};
+use spendguard_core::clock::{Clock, SystemClock};
+use spendguard_core::enforce::{evaluate, Evaluation, KeyRef, KeyState, Status};
+use spendguard_core::ledger::Query;
+use spendguard_enforcer::App;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Where the AWS commands find the stack.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AwsOpts {
+    /// The ledger table (default: $SPENDGUARD_LEDGER_TABLE).
+    #[arg(long, value_name = "NAME")]
+    pub ledger_table: Option<String>,
+    /// The enforcement table (default: $SPENDGUARD_ENFORCEMENT_TABLE).
+    #[arg(long, value_name = "NAME")]
+    pub enforcement_table: Option<String>,
+    /// An emulator's endpoint instead of AWS.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+/// `--scope`: which budget key the ARN is.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum ScopeArg {
+    Principal,
+    Session,
+    Team,
+}
+
+/// The key for `--principal`: a session ARN is a session key unless told otherwise.
+pub fn key_of(principal: &str, scope: Option<ScopeArg>) -> KeyRef {
+    let scope = match scope {
+        Some(ScopeArg::Principal) => Scope::Principal,
+        Some(ScopeArg::Session) => Scope::Session,
+        Some(ScopeArg::Team) => Scope::Team,
+        None if principal.contains(":assumed-role/") => Scope::Session,
+        None => Scope::Principal,
+    };
+    KeyRef::new(scope, principal)
+}
+
+/// `--until`: an RFC 3339 time.
+pub fn until_ms(s: Option<&str>) -> Result<Option<i64>> {
+    s.map(|t| {
+        spendguard_schemas::time::parse_rfc3339_ms(t)
+            .map_err(|e| anyhow::anyhow!("--until {t:?}: {e} (expected e.g. 2026-11-23T09:00:00Z)"))
+    })
+    .transpose()
+}
+
+fn rt() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn app(o: &AwsOpts) -> Result<App> {
+    if let Some(t) = &o.ledger_table {
+        std::env::set_var("SPENDGUARD_LEDGER_TABLE", t);
+    }
+    if let Some(t) = &o.enforcement_table {
+        std::env::set_var("SPENDGUARD_ENFORCEMENT_TABLE", t);
+    }
+    let config = spendguard_enforcer::Config::from_env()
+        .context("the AWS commands read the stack's SPENDGUARD_* variables")?;
+    let conf = spendguard_transform::aws::sdk_config(o.endpoint_url.as_deref()).await;
+    Ok(spendguard_enforcer::aws_app(&conf, &config, Arc::new(SystemClock), Box::new(|_| {})).await)
+}
+
+fn ms_to_rfc3339(ms: i64) -> Option<String> {
+    (ms != i64::MAX)
+        .then(|| jiff::Timestamp::from_millisecond(ms).ok())
+        .flatten()
+        .map(|t| t.to_string())
+}
+
+fn status_json(ev: &Evaluation, st: &KeyState, mechanism: &str, lifts: Option<i64>) -> Value {
+    json!({
+        "principal": ev.key.key,
+        "scope": ev.key.scope.as_str(),
+        "state": st.status.as_str(),
+        "over": ev.over(),
+        "protected": ev.protected,
+        "since": st.since_ms.and_then(ms_to_rfc3339),
+        "due": match st.status { Status::Pending { due_ms } => ms_to_rfc3339(due_ms), _ => None },
+        "mechanism": mechanism,
+        "lifts_at": if st.status == Status::Suspended { lifts.and_then(ms_to_rfc3339) } else { None },
+        "operator_suspended_until": st.manual_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "until restored".into())),
+        "protected_until": st.protected_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "forever".into())),
+        "windows": ev.windows.iter().map(|w| json!({
+            "scope": w.window.scope.as_str(), "key": w.window.key, "window": w.window.kind.as_str(),
+            "window_start": w.window.start, "spend_usd": w.spend_usd.to_string(),
+            "limit_usd": w.limit_usd.to_string(), "percent": w.percent().to_string(),
+            "over": w.over, "mode": w.mode.as_str(),
+            "thresholds_reached": w.reached_pct,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_status(v: &Value) {
+    println!(
+        "{} ({}): {}{}{}",
+        v["principal"].as_str().unwrap_or(""),
+        v["scope"].as_str().unwrap_or(""),
+        v["state"].as_str().unwrap_or(""),
+        if v["protected"] == true {
+            ", protected"
+        } else {
+            ""
+        },
+        v["lifts_at"]
+            .as_str()
+            .map_or(String::new(), |t| format!(", lifts by {t} at the latest"))
+    );
+    for w in v["windows"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<5} {} {:<9} ${} of ${} ({}%){}{}",
+            w["window"].as_str().unwrap_or(""),
+            w["window_start"].as_str().unwrap_or(""),
+            w["scope"].as_str().unwrap_or(""),
+            w["spend_usd"].as_str().unwrap_or(""),
+            w["limit_usd"].as_str().unwrap_or(""),
+            w["percent"].as_str().unwrap_or(""),
+            if w["over"] == true { "  OVER" } else { "" },
+            if w["scope"] == "team" {
+                format!("  team {}", w["key"].as_str().unwrap_or(""))
+            } else {
+                String::new()
+            }
+        );
+    }
+    if v["windows"].as_array().is_none_or(|w| w.is_empty()) {
+        println!("  no budget applies to any current window of this key");
+    }
+    for a in v["audit"].as_array().into_iter().flatten() {
+        println!(
+            "  {} {:<13} {}",
+            a["at"].as_str().unwrap_or(""),
+            a["action"].as_str().unwrap_or(""),
+            a["message"].as_str().unwrap_or("")
+        );
+    }
+}
+
+/// `status` on the embedded ledger: the logs' own clock (the latest invocation), as `run` decides.
+pub fn status_local(
+    ledger: &Path,
+    budgets: &BudgetConfig,
+    key: &KeyRef,
+    json_out: bool,
+) -> Result<()> {
+    let l = crate::ledger_cmd::open(ledger)?;
+    let all = l.windows_now(&Query::default())?;
+    let now = all
+        .iter()
+        .map(|w| w.totals.last_event_ms)
+        .max()
+        .unwrap_or_else(|| SystemClock.now_ms());
+    let ev = evaluate(budgets, key, &all, now);
+    let st = l.key_state(key)?;
+    let v = status_json(&ev, &st, "", None);
+    if json_out {
+        println!("{v}");
+    } else {
+        print_status(&v);
+    }
+    Ok(())
+}
+
+/// `status` on AWS: the ledger table, the enforcement state and the key's last audit records.
+pub fn status_aws(o: &AwsOpts, key: &KeyRef, json_out: bool) -> Result<()> {
+    rt()?.block_on(async {
+        let app = app(o).await?;
+        let (_, cfg) = app.budgets().await?;
+        let e = app.enforcer(&cfg);
+        let ev = e.evaluate(key).await?;
+        let st = app.store.state(key).await?;
+        let mut v = status_json(&ev, &st.state, &st.mechanism, e.lifts_at(&ev));
+        let audit = app.store.audit_of(key).await?;
+        v["audit"] = json!(audit.iter().rev().take(10).rev().collect::<Vec<_>>());
+        if json_out {
+            println!("{v}");
+        } else {
+            print_status(&v);
+        }
+        Ok(())
+    })
+}
+
+/// An operator action.
+#[derive(Debug, Clone, Copy)]
+pub enum Act {
+    Suspend,
+    Restore,
+    Protect,
+}
+
+/// `suspend`, `restore`, `protect` on AWS (audited, alerted).
+pub fn act(o: &AwsOpts, what: Act, key: &KeyRef, until: Option<i64>, reason: &str) -> Result<()> {
+    rt()?.block_on(async {
+        let app = app(o).await?;
+        if app.settings.deny_policy_arn.is_empty() && !matches!(what, Act::Protect) {
+            bail!("SPENDGUARD_DENY_POLICY_ARN is not set (the stack's deny policy)");
+        }
+        let (_, cfg) = app.budgets().await?;
+        let e = app.enforcer(&cfg);
+        match what {
+            Act::Suspend => e.suspend_now(key, until, reason).await?,
+            Act::Restore => e.restore_now(key, until, reason).await?,
+            Act::Protect => e.protect(key, until, reason).await?,
+        };
+        let st = app.store.state(key).await?;
+        println!(
+            "{}",
+            json!({"principal": key.key, "scope": key.scope.as_str(), "state": st.state.status.as_str(),
+                   "mechanism": st.mechanism,
+                   "protected_until": st.state.protected_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "forever".into())),
+                   "operator_suspended_until": st.state.manual_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "until restored".into()))})
+        );
+        Ok(())
+    })
+}
+
+/// `budgets push FILE`: validates, then stores the document where the functions load it.
+pub fn budgets_push(o: &AwsOpts, file: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("{}", file.display()))?;
+    BudgetConfig::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    rt()?.block_on(async {
+        let app = app(o).await?;
+        let v = app.store.put_budgets(&text).await?;
+        println!(
+            "{}",
+            json!({"version": v, "bytes": text.len(),
+                   "note": "the evaluator and enforcer use it from their next invocation; the enforcer's next scheduled run re-evaluates every key with spend this month"})
+        );
+        Ok(())
+    })
+}
+
+/// `budgets show`: the document in force and its version.
+pub fn budgets_show(o: &AwsOpts) -> Result<()> {
+    rt()?.block_on(async {
+        let app = app(o).await?;
+        match app.store.budgets().await? {
+            Some(d) => {
+                eprintln!("# version {}", d.version);
+                print!("{}", d.text);
+            }
+            None => {
+                eprintln!("# nothing pushed: the functions use their SPENDGUARD_BUDGETS variable")
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,175 @@
+//! The enforcement commands through the built binary against moto: `budgets push|show`,
+//! `suspend`, `status`, `restore` and `protect` act on IAM and the enforcement table exactly as
+//! the enforcer Lambda does (audited, alerted); `status --ledger` reads a local run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use serde_json::Value;
+use spendguard_enforcer::testkit::{emulator, sqs_drain, stack, unique, user_snapshot, MOTO_VAR};
+
+mod common;
+
+use common::{bin, ok, Tmp};
+
+#[tokio::test]
+async fn operators_suspend_restore_and_protect_on_aws() {
+    let Some(moto) = emulator(MOTO_VAR) else {
+        return;
+    };
+    let (conf, s) = stack(&moto).await;
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let name = unique("ops");
+    iam.create_user().user_name(&name).send().await.unwrap();
+    let user = format!("arn:aws:iam::123456789012:user/{name}");
+    let before = user_snapshot(&iam, &name).await;
+    let t = Tmp::new("enforce-cli");
+    let cmd = |args: &[&str]| -> String {
+        let mut c = bin();
+        c.args(args)
+            .args(["--endpoint-url", &moto, "--ledger-table", &s.ledger_table])
+            .args(["--enforcement-table", &s.enforcement_table])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("SPENDGUARD_DENY_POLICY_ARN", &s.settings.deny_policy_arn)
+            .env("SPENDGUARD_ALERT_TOPIC_ARN", &s.topic_arn)
+            .env_remove("SPENDGUARD_BUDGETS");
+        ok(&mut c)
+    };
+
+    // a bad document is refused before anything is stored
+    std::fs::write(t.0.join("bad.toml"), "[defaults]\ndaily_usd = \"ten\"\n").unwrap();
+    let mut bad = bin();
+    bad.args(["budgets", "push"]).arg(t.0.join("bad.toml"));
+    let out = bad.output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 2"),
+        "{out:?}"
+    );
+    let doc = format!(
+        "[defaults]\ndaily_usd = \"10\"\n[[budget]]\nprincipal = \"{user}\"\ndaily_usd = \"3\"\n"
+    );
+    std::fs::write(t.0.join("b.toml"), &doc).unwrap();
+    let pushed: Value = serde_json::from_str(&cmd(&[
+        "budgets",
+        "push",
+        t.0.join("b.toml").to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(pushed["version"], 1);
+    let mut show = bin();
+    show.args([
+        "budgets",
+        "show",
+        "--endpoint-url",
+        &moto,
+        "--ledger-table",
+        &s.ledger_table,
+        "--enforcement-table",
+        &s.enforcement_table,
+    ])
+    .env("AWS_ACCESS_KEY_ID", "test")
+    .env("AWS_SECRET_ACCESS_KEY", "test")
+    .env("AWS_REGION", "us-east-1");
+    assert_eq!(ok(&mut show), doc);
+
+    let s1: Value = serde_json::from_str(&cmd(&[
+        "suspend",
+        "--principal",
+        &user,
+        "--reason",
+        "runaway agent",
+    ]))
+    .unwrap();
+    assert_eq!(s1["state"], "suspended");
+    assert_eq!(s1["operator_suspended_until"], "until restored");
+    assert!(user_snapshot(&iam, &name)
+        .await
+        .attached
+        .contains(&s.settings.deny_policy_arn));
+    let st: Value =
+        serde_json::from_str(&cmd(&["status", "--principal", &user, "--json"])).unwrap();
+    assert_eq!(st["state"], "suspended");
+    assert_eq!(st["mechanism"], "user-policy");
+    assert_eq!(st["audit"][0]["action"], "suspend");
+    assert_eq!(st["audit"][0]["detail"], "runaway agent");
+    // a tick does not lift an operator suspension although nothing is spent
+    let human = cmd(&["status", "--principal", &user]);
+    assert!(human.contains("suspended"), "{human}");
+
+    let r: Value = serde_json::from_str(&cmd(&[
+        "restore",
+        "--principal",
+        &user,
+        "--until",
+        "2030-01-01T00:00:00Z",
+    ]))
+    .unwrap();
+    assert_eq!(r["state"], "ok");
+    assert_eq!(r["protected_until"], "2030-01-01T00:00:00Z");
+    assert_eq!(
+        user_snapshot(&iam, &name).await,
+        before,
+        "restore leaves the user as before"
+    );
+    let p: Value = serde_json::from_str(&cmd(&["protect", "--principal", &user])).unwrap();
+    assert_eq!(p["protected_until"], "forever");
+    let alerts = sqs_drain(&moto, &s.alerts_queue);
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains("SUSPENDED by an operator") && a.contains("runaway agent")),
+        "{alerts:#?}"
+    );
+    assert!(alerts.iter().any(|a| a.contains("RESTORED by an operator")));
+    assert!(alerts
+        .iter()
+        .any(|a| a.contains("PROTECTED by an operator")));
+}
+
+#[test]
+fn status_reads_a_local_run() {
+    let t = Tmp::new("status-local");
+    let logs = t.0.join("logs");
+    ok(bin()
+        .args(["gen", "--invocations", "300", "--days", "1", "--out"])
+        .arg(&logs));
+    std::fs::write(
+        t.0.join("b.toml"),
+        "[defaults]\ndaily_usd = \"0.01\"\ngrace_seconds = 0\n",
+    )
+    .unwrap();
+    let db = t.0.join("l.db");
+    let run: Value = serde_json::from_str(&ok(bin()
+        .args(["run", "--json", "--input"])
+        .arg(&logs)
+        .arg("--ledger")
+        .arg(&db)
+        .arg("--budgets")
+        .arg(t.0.join("b.toml"))))
+    .unwrap();
+    let suspended = run["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["action"] == "suspend" && d["scope"] == "principal")
+        .expect("a suspension")
+        .clone();
+    let key = suspended["principal"].as_str().unwrap();
+    let st: Value = serde_json::from_str(&ok(bin()
+        .args(["status", "--json", "--principal", key, "--ledger"])
+        .arg(&db)
+        .arg("--budgets")
+        .arg(t.0.join("b.toml"))))
+    .unwrap();
+    assert_eq!(st["state"], "suspended");
+    assert_eq!(st["over"], true);
+    let day = st["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["window"] == "day")
+        .unwrap();
+    assert_eq!(day["limit_usd"], "0.01");
+    assert_eq!(day["spend_usd"], suspended["spend_usd"]);
+}
