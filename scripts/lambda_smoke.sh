@@ -98,3 +98,80 @@ assert len(markers) == emf[0]["InvocationsApplied"], (len(markers), emf[0])
 print(f"ok: aggregator applied {len(markers)} invocations once over 2 deliveries, "
       f"{len(items) - len(markers)} window items, {emf[0]['ComputedWriteUnits']} computed WCU")
 PY
+
+# The evaluator and the enforcer binaries, the same way, on moto: a window item over its budget
+# (today, UTC) as a DynamoDB Stream record -> the evaluator publishes to a custom bus; the
+# enforcer, given the threshold event, attaches the deny policy to the IAM user; a second invoke
+# changes nothing.
+for b in spendguard-evaluator spendguard-enforcer; do
+  test -x "target/debug/$b" || cargo build -p spendguard-enforcer --locked
+done
+ENF="enf-smoke-$$"
+"$PY" - "$SPENDGUARD_TEST_MOTO" "$TABLE" "$ENF" "$TOOLS" <<'PY'
+import boto3, datetime, json, sys, time
+url, ledger, enf, tools = sys.argv[1:5]
+kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+d, iam, sns, ev = (boto3.client(s, **kw) for s in ("dynamodb", "iam", "sns", "events"))
+S = lambda n: {"AttributeName": n, "AttributeType": "S"}
+d.create_table(TableName=enf, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=[S("pk"), S("sk"), S("watch")],
+               KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+               GlobalSecondaryIndexes=[{"IndexName": "watching", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                   "KeySchema": [{"AttributeName": "watch", "KeyType": "HASH"}, {"AttributeName": "pk", "KeyType": "RANGE"}]}])
+user = f"{enf}-alice"
+iam.create_user(UserName=user)
+doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": ["bedrock:InvokeModel"], "Resource": "*"}]}
+policy = iam.create_policy(PolicyName=f"{enf}-deny", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+topic = sns.create_topic(Name=f"{enf}-alerts")["TopicArn"]
+ev.create_event_bus(Name=f"{enf}-bus")
+arn = f"arn:aws:iam::123456789012:user/{user}"
+now = datetime.datetime.now(datetime.timezone.utc)
+day = now.strftime("%Y-%m-%d")
+ms = str(int(time.time() * 1000))
+item = {"pk": {"S": f"principal#{arn}"}, "sk": {"S": f"day#{day}"}, "scope": {"S": "principal"}, "key": {"S": arn},
+        "window": {"S": "day"}, "window_start": {"S": day}, "spend_usd": {"N": "5.5"}, "input_tokens": {"N": "10"},
+        "output_tokens": {"N": "5"}, "cache_read_tokens": {"N": "0"}, "cache_write_tokens": {"N": "0"},
+        "invocations": {"N": "1"}, "first_event_ms": {"N": ms}, "last_event_ms": {"N": ms}}
+d.put_item(TableName=ledger, Item=item)
+json.dump({"Records": [{"eventName": "INSERT", "eventSource": "aws:dynamodb",
+                        "dynamodb": {"Keys": {"pk": item["pk"], "sk": item["sk"]}, "NewImage": item,
+                                     "SequenceNumber": "100000000000000000001", "StreamViewType": "NEW_AND_OLD_IMAGES"}}]},
+          open(f"{tools}/stream-event.json", "w"))
+fx = json.load(open("schemas/fixtures/example-eventbridge-threshold.json"))
+fx["detail"].update(key=arn, window_start=day)
+json.dump(fx, open(f"{tools}/threshold-event.json", "w"))
+open(f"{tools}/enf.env", "w").write(f"POLICY={policy}\nTOPIC={topic}\nUSER={user}\n")
+PY
+. "$TOOLS/enf.env"
+SMOKE_BUDGETS=$'[defaults]\ndaily_usd = "5"\nmonthly_usd = "1000"\ngrace_seconds = 0\n'
+for b in evaluator enforcer; do
+  start_runtime_api "watch-$b.log"
+  AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256 AWS_LAMBDA_FUNCTION_NAME=_ \
+  AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$PORT/.rt" AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$SPENDGUARD_TEST_MOTO" \
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test SPENDGUARD_LEDGER_TABLE="$TABLE" \
+  SPENDGUARD_ENFORCEMENT_TABLE="$ENF" SPENDGUARD_EVENT_BUS="$ENF-bus" SPENDGUARD_ALERT_TOPIC_ARN="$TOPIC" \
+  SPENDGUARD_DENY_POLICY_ARN="$POLICY" SPENDGUARD_BUDGETS="$SMOKE_BUDGETS" \
+  "target/debug/spendguard-$b" >"$TOOLS/$b.log" 2>&1 &
+  PIDS="$PIDS $!"
+  data="$TOOLS/threshold-event.json"; [ "$b" = evaluator ] && data="$TOOLS/stream-event.json"
+  for i in 1 2; do
+    cargo lambda invoke _ -A 127.0.0.1 -P "$PORT" --data-file "$data" >"$TOOLS/invoke-$b-$i.json"
+  done
+done
+"$PY" - "$SPENDGUARD_TEST_MOTO" "$USER" "$POLICY" "$TOOLS" <<'PY'
+import boto3, json, sys
+url, user, policy, tools = sys.argv[1:5]
+iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+load = lambda n: json.load(open(f"{tools}/{n}"))
+for i in (1, 2):
+    assert load(f"invoke-evaluator-{i}.json") == {"batchItemFailures": []}
+emf = [json.loads(l) for l in open(f"{tools}/evaluator.log") if l.startswith("{") and "_aws" in l]
+assert [e["BudgetEvents"] for e in emf] == [2, 0], emf  # threshold + state, then nothing new
+first, second = load("invoke-enforcer-1.json"), load("invoke-enforcer-2.json")
+assert [d["action"] for d in first["decisions"]] == ["alert", "alert", "alert", "suspend"], first
+assert second["decisions"] == [] and second["alerts_already_sent"] == 3, second  # each alert once
+attached = [p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]]
+assert attached == [policy], attached
+emf = [json.loads(l) for l in open(f"{tools}/enforcer.log") if l.startswith("{") and "_aws" in l]
+assert [e["Suspensions"] for e in emf] == [1, 0], emf
+print(f"ok: the evaluator published 2 events once; the enforcer suspended {user} once (deny attached), alerts not repeated")
+PY
