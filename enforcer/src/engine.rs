@@ -721,22 +721,20 @@ impl Enforcer<'_> {
             version: stored.version + 1,
         };
         self.write(key, &next, stored.version).await?;
-        let mut rec = self.operator_record(key, "suspend", reason, until_ms);
-        rec.mechanism = mechanism;
-        rec.message = format!(
-            "spendguard: {} ({}) SUSPENDED by an operator{}. Reason: {}.",
-            key.key,
-            key.scope.as_str(),
-            until_ms.map_or(" until `spendguard restore`".into(), |t| format!(
-                " until {}",
-                rfc3339(t)
-            )),
-            if reason.is_empty() {
-                "none given"
-            } else {
-                reason
-            }
+        let mut rec = self.operator_record(
+            key,
+            "suspend",
+            reason,
+            until_ms,
+            &format!(
+                "SUSPENDED by an operator{}",
+                until_ms.map_or(" until `spendguard restore`".into(), |t| format!(
+                    " until {}",
+                    rfc3339(t)
+                ))
+            ),
         );
+        rec.mechanism = mechanism;
         self.send(&rec).await?;
         Ok(Report::default())
     }
@@ -766,22 +764,20 @@ impl Enforcer<'_> {
             version: stored.version + 1,
         };
         self.write(key, &next, stored.version).await?;
-        let mut rec = self.operator_record(key, "restore", reason, protect);
-        rec.mechanism = stored.mechanism.clone();
-        rec.message = format!(
-            "spendguard: {} ({}) RESTORED by an operator{}. Reason: {}.",
-            key.key,
-            key.scope.as_str(),
-            protect.map_or(String::new(), |t| format!(
-                "; not suspended again before {}",
-                rfc3339(t)
-            )),
-            if reason.is_empty() {
-                "none given"
-            } else {
-                reason
-            }
+        let mut rec = self.operator_record(
+            key,
+            "restore",
+            reason,
+            protect,
+            &format!(
+                "RESTORED by an operator{}",
+                protect.map_or(String::new(), |t| format!(
+                    "; not suspended again before {}",
+                    rfc3339(t)
+                ))
+            ),
         );
+        rec.mechanism = stored.mechanism.clone();
         self.send(&rec).await?;
         Ok(Report::default())
     }
@@ -800,14 +796,15 @@ impl Enforcer<'_> {
         next.state.manual_until_ms = None;
         next.version = stored.version + 1;
         self.write(key, &next, stored.version).await?;
-        let mut rec = self.operator_record(key, "protect", reason, until_ms);
-        rec.message =
-            format!(
-            "spendguard: {} ({}) PROTECTED by an operator{}: alerted, never suspended. Reason: {}.",
-            key.key,
-            key.scope.as_str(),
-            until_ms.map_or(String::new(), |t| format!(" until {}", rfc3339(t))),
-            if reason.is_empty() { "none given" } else { reason }
+        let rec = self.operator_record(
+            key,
+            "protect",
+            reason,
+            until_ms,
+            &format!(
+                "PROTECTED by an operator{}: alerted, never suspended",
+                until_ms.map_or(String::new(), |t| format!(" until {}", rfc3339(t)))
+            ),
         );
         self.send(&rec).await?;
         self.enforce_key(key, Cause::Cli).await
@@ -821,12 +818,15 @@ impl Enforcer<'_> {
         }
     }
 
+    /// An operator action's audit record; its message reads "spendguard: <key> (<scope>)
+    /// <headline>. Reason: <reason>."
     fn operator_record(
         &self,
         key: &KeyRef,
         action: &str,
         reason: &str,
         until_ms: Option<i64>,
+        headline: &str,
     ) -> AuditRecord {
         AuditRecord {
             at: rfc3339(self.clock.now_ms()),
@@ -843,7 +843,16 @@ impl Enforcer<'_> {
             mechanism: String::new(),
             lifts_at: until_ms.map(rfc3339),
             detail: reason.into(),
-            message: String::new(),
+            message: format!(
+                "spendguard: {} ({}) {headline}. Reason: {}.",
+                key.key,
+                key.scope.as_str(),
+                if reason.is_empty() {
+                    "none given"
+                } else {
+                    reason
+                }
+            ),
         }
     }
 }
