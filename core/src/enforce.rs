@@ -580,11 +580,7 @@ pub fn deny_policy_document(policy_arn: &str, group_arn: Option<&str>) -> String
 /// spendguard's inline policy on a role: one statement denying the listed sessions (by
 /// `aws:userid` = `<RoleId>:<session>`), and, when the role's managed-policy slots are full, one
 /// unconditional statement for the whole role. `None` when there is nothing to deny.
-pub fn role_inline_document(
-    role_arn: &str,
-    userids: &[String],
-    whole_role: bool,
-) -> Option<String> {
+pub fn role_inline_document(userids: &[String], whole_role: bool) -> Option<String> {
     let mut actions: Vec<&str> = DENIED_BEDROCK_ACTIONS.to_vec();
     actions.extend(["iam:PutRolePolicy", "iam:DeleteRolePolicy"]);
     let mut statements = Vec::new();
@@ -609,7 +605,6 @@ pub fn role_inline_document(
             "Condition": {"StringEquals": {"aws:userid": ids}}
         }));
     }
-    let _ = role_arn;
     (!statements.is_empty())
         .then(|| serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string())
 }

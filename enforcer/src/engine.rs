@@ -11,8 +11,8 @@ use crate::ports::{Entity, ErrorKind, Iam, Notifier, PortError, Store, Stored, W
 use spendguard_core::budget::{BudgetConfig, Mode, Scope};
 use spendguard_core::clock::Clock;
 use spendguard_core::enforce::{
-    self, decide, evaluate, is_current, parse_role_inline, policy_chars, role_inline_document,
-    target_of, teams_of_key, Action, Decision, Evaluation, KeyRef, KeyState, Status, Target,
+    self, decide, evaluate, parse_role_inline, policy_chars, role_inline_document, target_of,
+    teams_of_key, Action, Decision, Evaluation, KeyRef, KeyState, Status, Target,
     ROLE_INLINE_LIMIT, ROLE_INLINE_POLICY,
 };
 use spendguard_core::window::WindowKind;
@@ -255,7 +255,7 @@ impl Enforcer<'_> {
                     report.alerts_already_sent += 1;
                     return Ok(());
                 }
-                rec.message = alert_message(d, ev, lifts, self.cfg);
+                rec.message = alert_message(d, lifts);
                 if let Err(e) = self.notify.publish(&subject(d), &rec.message).await {
                     // let a retry send it: better a rare duplicate than a lost alert
                     self.store.unmark_alert(w, pct).await?;
@@ -264,19 +264,19 @@ impl Enforcer<'_> {
                 self.store.audit(&rec).await?;
             }
             Action::Pending | Action::WouldSuspend | Action::Cancel => {
-                rec.message = action_message(d, &rec, self.cfg);
+                rec.message = action_message(d, &rec);
                 self.send(&rec).await?;
             }
             Action::Suspend if team => {
                 rec.detail = "team over budget: its members are suspended".into();
-                rec.message = action_message(d, &rec, self.cfg);
+                rec.message = action_message(d, &rec);
                 self.store.audit(&rec).await?;
             }
             Action::Suspend => match self.apply(key).await {
                 Ok(mechanism) => {
                     rec.mechanism = mechanism.clone();
                     next.mechanism = mechanism;
-                    rec.message = action_message(d, &rec, self.cfg);
+                    rec.message = action_message(d, &rec);
                     self.send(&rec).await?;
                 }
                 Err(e) => {
@@ -305,7 +305,7 @@ impl Enforcer<'_> {
                     rec.mechanism = prior.mechanism.clone();
                 }
                 next.mechanism = String::new();
-                rec.message = action_message(d, &rec, self.cfg);
+                rec.message = action_message(d, &rec);
                 self.send(&rec).await?;
             }
         }
@@ -445,7 +445,7 @@ impl Enforcer<'_> {
             .filter(|(n, _)| n != ROLE_INLINE_POLICY)
             .map(|(_, d)| policy_chars(d))
             .sum();
-        match role_inline_document(role, &ids, whole) {
+        match role_inline_document(&ids, whole) {
             None => {
                 self.iam
                     .delete_role_inline(role, ROLE_INLINE_POLICY)
@@ -916,7 +916,7 @@ fn window_phrase(d: &Decision) -> String {
     }
 }
 
-fn alert_message(d: &Decision, ev: &Evaluation, lifts: Option<i64>, _cfg: &BudgetConfig) -> String {
+fn alert_message(d: &Decision, lifts: Option<i64>) -> String {
     let pct = d.threshold_pct.unwrap_or(0);
     let then = if pct < 100 {
         "No action yet.".to_string()
@@ -935,7 +935,6 @@ fn alert_message(d: &Decision, ev: &Evaluation, lifts: Option<i64>, _cfg: &Budge
             Mode::AlertOnly => "Alert-only budget: no suspension.".into(),
         }
     };
-    let _ = ev;
     format!(
         "spendguard: {} ({}) reached {pct}% of its budget: {}. {then}",
         d.key.key,
@@ -944,7 +943,7 @@ fn alert_message(d: &Decision, ev: &Evaluation, lifts: Option<i64>, _cfg: &Budge
     )
 }
 
-fn action_message(d: &Decision, rec: &AuditRecord, _cfg: &BudgetConfig) -> String {
+fn action_message(d: &Decision, rec: &AuditRecord) -> String {
     let who = format!("{} ({})", d.key.key, d.key.scope.as_str());
     let lifts = rec
         .lifts_at
@@ -978,9 +977,4 @@ fn action_message(d: &Decision, rec: &AuditRecord, _cfg: &BudgetConfig) -> Strin
         ),
         Action::Alert => String::new(),
     }
-}
-
-/// Whether a window is current now (for the CLI's status view).
-pub fn current(cfg: &BudgetConfig, w: &spendguard_core::window::WindowKey, now_ms: i64) -> bool {
-    enforce::current_starts(cfg, now_ms).is_some_and(|s| is_current(w, &s))
 }

@@ -310,7 +310,6 @@ fn targets_and_documents() {
     assert!(target_of(&KeyRef::new(Scope::Team, "ds")).is_err());
 
     let doc = role_inline_document(
-        ROLE,
         &["AROA1:b".into(), "AROA1:a".into(), "AROA1:b".into()],
         false,
     )
@@ -319,9 +318,9 @@ fn targets_and_documents() {
         parse_role_inline(&doc),
         (vec!["AROA1:a".to_string(), "AROA1:b".to_string()], false)
     );
-    let whole = role_inline_document(ROLE, &[], true).unwrap();
+    let whole = role_inline_document(&[], true).unwrap();
     assert_eq!(parse_role_inline(&whole), (vec![], true));
-    assert_eq!(role_inline_document(ROLE, &[], false), None);
+    assert_eq!(role_inline_document(&[], false), None);
     let v: serde_json::Value = serde_json::from_str(&deny_policy_document(
         "arn:aws:iam::1:policy/p",
         Some("arn:aws:iam::1:group/g"),
