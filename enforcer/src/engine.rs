@@ -499,9 +499,22 @@ impl Enforcer<'_> {
                     .ok();
                 if mechanism.ends_with("+session-overflow") {
                     // the whole role was denied for this session: lift it unless the role is
-                    // itself suspended
-                    let role = KeyRef::new(Scope::Principal, role_arn);
-                    if self.store.state(&role).await?.state.status != Status::Suspended {
+                    // itself suspended, or another of its sessions overflowed to it too
+                    let role = KeyRef::new(Scope::Principal, role_arn.clone());
+                    let mut keep = self.store.state(&role).await?.state.status == Status::Suspended;
+                    for other in self.store.watched().await? {
+                        if keep {
+                            break;
+                        }
+                        let same_role = matches!(target_of(&other),
+                            Ok(Target::Session { role_arn: r, .. }) if r == role_arn);
+                        if other != *key && same_role {
+                            let st = self.store.state(&other).await?;
+                            keep = st.state.status == Status::Suspended
+                                && st.mechanism.ends_with("+session-overflow");
+                        }
+                    }
+                    if !keep {
                         Box::pin(self.remove(&role, "")).await?;
                     }
                 }

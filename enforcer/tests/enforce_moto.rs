@@ -333,6 +333,31 @@ async fn one_session_is_denied_by_role_id_and_a_full_role_falls_back_or_alerts()
         audit.last().unwrap().mechanism,
         "role-policy+session-overflow"
     );
+    // a second session overflows to the role too: restoring the first keeps the role denied
+    let frank = format!("arn:aws:sts::123456789012:assumed-role/{role}/frank");
+    ledger_writer(&conf, &s)
+        .apply(&[spend_entry(
+            &[(Scope::Session, &frank)],
+            "2",
+            NOW + DAY,
+            "f1",
+        )])
+        .await
+        .unwrap();
+    app.enforce_event(&threshold_event("session", &frank))
+        .await
+        .unwrap();
+    app.enforcer(&app.budgets().await.unwrap().1)
+        .restore_now(&dave_key, None, "test")
+        .await
+        .unwrap();
+    assert!(
+        role_snapshot(&iam, &role)
+            .await
+            .attached
+            .contains(&s.settings.deny_policy_arn),
+        "frank still needs the whole-role deny"
+    );
     clock.set(NOW + 2 * DAY);
     app.enforce_event(&json!({"spendguard": "tick"}))
         .await
