@@ -194,7 +194,15 @@ impl Enforcer<'_> {
                 return Err(EnforceError::Contended(key.key.clone()));
             }
         };
-        if key.scope == Scope::Team && ev.over() {
+        // The member sweep reads the whole ledger table: only when the team's enforcement starts
+        // (its suspend or would-suspend decision). Members already suspended are watched by the
+        // tick; members who start spending later are flagged by the evaluator.
+        let team_starts = key.scope == Scope::Team
+            && ev.over()
+            && report.decisions.iter().any(|d| {
+                d.key == *key && matches!(d.action, Action::Suspend | Action::WouldSuspend)
+            });
+        if team_starts {
             for member in self.team_members(&key.key).await? {
                 match Box::pin(self.enforce_key(&member, cause)).await {
                     Ok(r) => report.merge(r),

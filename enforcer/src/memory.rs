@@ -253,9 +253,9 @@ impl Bus for MemBus {
     }
 }
 
-/// Ledger windows in memory.
-#[derive(Debug, Default)]
-pub struct MemWindows(pub Mutex<Vec<WindowTotal>>);
+/// Ledger windows in memory; clones share them.
+#[derive(Debug, Default, Clone)]
+pub struct MemWindows(pub Arc<Mutex<Vec<WindowTotal>>>);
 
 impl MemWindows {
     /// Sets one window's spend (replacing it).
@@ -270,6 +270,19 @@ impl MemWindows {
                 ..Default::default()
             },
         });
+    }
+}
+
+impl MemWindows {
+    /// One window's totals as stored.
+    pub fn of_key_now(&self, w: &WindowKey) -> WindowTotal {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|t| &t.window == w)
+            .cloned()
+            .expect("a window that was set")
     }
 }
 

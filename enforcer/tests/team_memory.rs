@@ -1,0 +1,123 @@
+//! Teams through the engine and the evaluator on in-memory ports: a team over its limit enforces
+//! its members (the sweep runs once, when the team's enforcement starts), and a member who starts
+//! spending afterwards is flagged by the evaluator with the team's name.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{json, Value};
+use spendguard_core::budget::Scope;
+use spendguard_core::clock::FixedClock;
+use spendguard_core::enforce::{parse_role_inline, ROLE_INLINE_POLICY};
+use spendguard_core::window::{WindowKey, WindowKind};
+use spendguard_enforcer::engine::{Overflow, Settings};
+use spendguard_enforcer::evaluator::stream_record;
+use spendguard_enforcer::memory::*;
+use spendguard_enforcer::App;
+use std::sync::Arc;
+
+// 2026-11-22T10:00:00Z
+const NOW: i64 = 1_795_341_600_000;
+const BUDGETS: &str = "[defaults]\ngrace_seconds = 0\n[[team]]\nname = \"ds\"\n\
+    members = [\"arn:aws:sts::123456789012:assumed-role/DS/*\"]\ndaily_usd = \"10\"\n";
+
+fn day(scope: Scope, key: &str) -> WindowKey {
+    WindowKey {
+        scope,
+        key: key.into(),
+        kind: WindowKind::Day,
+        start: "2026-11-22".into(),
+    }
+}
+
+fn session(name: &str) -> String {
+    format!("arn:aws:sts::123456789012:assumed-role/DS/{name}")
+}
+
+#[tokio::test]
+async fn a_team_over_budget_suspends_its_members_once_and_flags_late_spenders() {
+    let iam = MemIam::new();
+    iam.roles.lock().unwrap().insert(
+        "DS".into(),
+        Principal {
+            id: "AROADS".into(),
+            ..Principal::default()
+        },
+    );
+    let windows = MemWindows::default();
+    let bus = MemBus::default();
+    let app = App::new(
+        Box::new(MemStore::default()),
+        Box::new(windows.clone()),
+        Box::new(iam.clone()),
+        Box::new(MemTopic::default()),
+        Box::new(bus.clone()),
+        Arc::new(FixedClock(NOW)),
+        Settings {
+            deny_policy_arn: "arn:aws:iam::123456789012:policy/deny".into(),
+            suspended_group: None,
+            session_overflow: Overflow::Role,
+            managed_quota: 10,
+        },
+        BUDGETS.into(),
+        Box::new(|_| {}),
+    );
+    for (who, usd) in [("bob", "7"), ("carol", "5")] {
+        windows.set(day(Scope::Session, &session(who)), usd.parse().unwrap());
+    }
+    windows.set(day(Scope::Team, "ds"), "12".parse().unwrap());
+    let team = json!({"detail-type": "Budget State Changed", "source": "spendguard",
+                      "detail": {"scope": "team", "key": "ds", "state": "over", "window": "day",
+                                 "window_start": "2026-11-22", "spend_usd": "12", "limit_usd": "10",
+                                 "mode": "enforce", "at": "2026-11-22T10:00:00Z"}});
+    let out = app.enforce_event(&team).await.unwrap();
+    let suspended: Vec<&str> = out["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["action"] == "suspend" && d["scope"] == "session")
+        .map(|d| d["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(suspended, [session("bob"), session("carol")], "{out}");
+    let doc = iam.roles.lock().unwrap()["DS"].inline[ROLE_INLINE_POLICY].clone();
+    assert_eq!(
+        parse_role_inline(&doc).0,
+        vec!["AROADS:bob".to_string(), "AROADS:carol".to_string()]
+    );
+    // the same event again: no sweep, nothing new
+    let again = app.enforce_event(&team).await.unwrap();
+    assert_eq!(again["decisions"], json!([]), "{again}");
+
+    // dave starts spending after the team went over: the evaluator flags him by the team
+    let dave = day(Scope::Session, &session("dave"));
+    windows.set(dave.clone(), "0.5".parse().unwrap());
+    let total = windows.of_key_now(&dave);
+    let resp = app
+        .evaluate_stream(&json!({"Records": [stream_record(&total, "1")]}))
+        .await
+        .unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    let events: Vec<Value> = bus
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str(&e.detail).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["team"], "ds");
+    assert_eq!(events[0]["key"], json!(session("dave")));
+    let ev =
+        json!({"detail-type": "Budget State Changed", "source": "spendguard", "detail": events[0]});
+    let out = app.enforce_event(&ev).await.unwrap();
+    assert!(
+        out["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["action"] == "suspend"),
+        "{out}"
+    );
+    let doc = iam.roles.lock().unwrap()["DS"].inline[ROLE_INLINE_POLICY].clone();
+    assert!(parse_role_inline(&doc)
+        .0
+        .contains(&"AROADS:dave".to_string()));
+}
