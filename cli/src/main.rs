@@ -255,6 +255,16 @@ enum Cmd {
     /// [local] Print the priced-row column table (name, Arrow type, Glue type, nullable,
     /// partition) as JSON: the contract of the JSON rows, the Parquet files and the Glue table.
     Columns,
+    /// [local] Print the managed deny policy the enforcer attaches (the SAM template's
+    /// `DenyPolicy` is this document), for a policy ARN and the suspended group's ARN.
+    DenyPolicy {
+        /// The deny policy's own ARN (its statements protect it from being detached or edited).
+        #[arg(long)]
+        policy_arn: String,
+        /// The suspended group's ARN, when there is one.
+        #[arg(long)]
+        group_arn: Option<String>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -480,6 +490,16 @@ fn run() -> Result<ExitCode> {
                 BudgetsCmd::Push { file, aws } => enforce_cmd::budgets_push(&aws, &file)?,
                 BudgetsCmd::Show { aws } => enforce_cmd::budgets_show(&aws)?,
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::DenyPolicy {
+            policy_arn,
+            group_arn,
+        } => {
+            let doc =
+                spendguard_core::enforce::deny_policy_document(&policy_arn, group_arn.as_deref());
+            let pretty: serde_json::Value = serde_json::from_str(&doc)?;
+            println!("{}", serde_json::to_string_pretty(&pretty)?);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Columns => {
