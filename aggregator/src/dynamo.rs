@@ -31,6 +31,38 @@ use std::time::Duration;
 /// Window items outlive their window by this much (reports look back a year).
 pub const WINDOW_TTL_AFTER_END_S: i64 = 400 * 86_400;
 
+/// The budgets document's item in the enforcement table: `spendguard budgets push` writes it, and
+/// the aggregator, the evaluator and the enforcer all read it (the one place budgets live).
+pub const BUDGETS_PK: &str = "config";
+pub const BUDGETS_SK: &str = "budgets";
+
+/// Reads the budgets document: `(version, TOML text)`, or `None` before the first push. One
+/// consistent `GetItem`.
+pub async fn read_budgets_doc(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<
+    Option<(u64, String)>,
+    SdkError<
+        aws_sdk_dynamodb::operation::get_item::GetItemError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+> {
+    let r = client
+        .get_item()
+        .table_name(table)
+        .key("pk", s(BUDGETS_PK))
+        .key("sk", s(BUDGETS_SK))
+        .consistent_read(true)
+        .send()
+        .await?;
+    Ok(r.item().and_then(|i| {
+        let version = i.get("version")?.as_n().ok()?.parse().ok()?;
+        let text = i.get("text")?.as_s().ok()?.clone();
+        Some((version, text))
+    }))
+}
+
 type Item = HashMap<String, AttributeValue>;
 
 /// Why a transaction did not commit.

@@ -21,7 +21,7 @@ use spendguard_core::budget::BudgetConfig;
 use spendguard_core::clock::{Clock, DEFAULT_DEDUP_HORIZON_DAYS};
 use spendguard_core::ledger::{first_pending_origin, prepare, Applied, Disposition, SpendLedger};
 use spendguard_core::Pipeline;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 /// The Kinesis event as Lambda delivers it. Our own type rather than aws_lambda_events': its
@@ -78,9 +78,16 @@ pub struct Config {
     /// `SPENDGUARD_DEDUP_HORIZON_DAYS`: how long `requestId` markers live. Must cover the stream's
     /// retention plus the longest backfill; older input is refused, never double-counted.
     pub horizon_days: u32,
-    /// `SPENDGUARD_BUDGETS`: the budget TOML (time zone and teams decide the windows).
+    /// `SPENDGUARD_BUDGETS`: the budget TOML (time zone and teams decide the windows), in force
+    /// until a document is pushed to the enforcement table.
     pub budgets: BudgetConfig,
+    /// `SPENDGUARD_ENFORCEMENT_TABLE`: where `spendguard budgets push` stores the budgets
+    /// document; read again every [`BUDGETS_REFRESH_MS`].
+    pub enforcement_table: Option<String>,
 }
+
+/// How often the aggregator looks for a newly pushed budgets document (one GetItem).
+pub const BUDGETS_REFRESH_MS: i64 = 30_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -124,6 +131,9 @@ impl Config {
             table,
             horizon_days,
             budgets,
+            enforcement_table: std::env::var("SPENDGUARD_ENFORCEMENT_TABLE")
+                .ok()
+                .filter(|t| !t.trim().is_empty()),
         })
     }
 
@@ -134,10 +144,35 @@ impl Config {
 
 pub type LogFn = Box<dyn Fn(&str) + Send + Sync>;
 
+/// Where pushed budgets come from: the enforcement table's budgets document, read again at most
+/// every `refresh_ms` (one GetItem) and parsed only when its version changes. The budgets' time
+/// zone and teams shape the windows, so a `spendguard budgets push` reaches the ledger within
+/// `refresh_ms` without a redeploy.
+#[derive(Debug)]
+pub struct BudgetsSource {
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
+    pub refresh_ms: i64,
+    /// (when last read, version in force; 0 = the fallback from `SPENDGUARD_BUDGETS`)
+    checked: Mutex<(i64, u64)>,
+}
+
+impl BudgetsSource {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String, refresh_ms: i64) -> Self {
+        BudgetsSource {
+            client,
+            table,
+            refresh_ms,
+            checked: Mutex::new((i64::MIN, 0)),
+        }
+    }
+}
+
 /// Everything the handler needs.
 pub struct Deps<L> {
     pipeline: Mutex<Pipeline>,
-    pub budgets: BudgetConfig,
+    budgets: RwLock<Arc<BudgetConfig>>,
+    budgets_source: Option<BudgetsSource>,
     pub ledger: L,
     pub clock: Arc<dyn Clock>,
     /// `None`: no horizon (markers never expire, as in the embedded ledger).
@@ -166,13 +201,66 @@ impl<L: SpendLedger> Deps<L> {
     ) -> Self {
         Deps {
             pipeline: Mutex::new(pipeline),
-            budgets,
+            budgets: RwLock::new(Arc::new(budgets)),
+            budgets_source: None,
             ledger,
             clock,
             horizon_ms,
             log,
             function_name: "spendguard-aggregator".into(),
         }
+    }
+
+    /// Reads pushed budgets from `source` (the budgets given to `new` are the fallback until a
+    /// document exists).
+    pub fn with_budgets_source(mut self, source: BudgetsSource) -> Self {
+        self.budgets_source = Some(source);
+        self
+    }
+
+    /// The budgets in force, re-read from the source when due. A failed read or a document that
+    /// does not parse keeps the budgets in force and is logged: the invocations are still
+    /// counted exactly once; only the shape of new windows waits for the next good read.
+    pub async fn budgets(&self) -> Arc<BudgetConfig> {
+        if let Some(src) = &self.budgets_source {
+            let now = self.clock.now_ms();
+            let (checked_at, version) = *src.checked.lock().unwrap_or_else(|p| p.into_inner());
+            if now.saturating_sub(checked_at) >= src.refresh_ms {
+                match dynamo::read_budgets_doc(&src.client, &src.table).await {
+                    Ok(Some((v, text))) if v != version => match BudgetConfig::parse(&text) {
+                        Ok(cfg) => {
+                            *self.budgets.write().unwrap_or_else(|p| p.into_inner()) =
+                                Arc::new(cfg);
+                            *src.checked.lock().unwrap_or_else(|p| p.into_inner()) = (now, v);
+                            (self.log)(
+                                &json!({"level": "info", "msg": "budgets document loaded", "version": v})
+                                    .to_string(),
+                            );
+                        }
+                        Err(e) => {
+                            *src.checked.lock().unwrap_or_else(|p| p.into_inner()) = (now, version);
+                            (self.log)(
+                                &json!({"level": "error", "msg": "budgets document does not parse; keeping the budgets in force",
+                                        "version": v, "inForce": version, "error": e.to_string()})
+                                .to_string(),
+                            );
+                        }
+                    },
+                    Ok(_) => {
+                        *src.checked.lock().unwrap_or_else(|p| p.into_inner()) = (now, version);
+                    }
+                    Err(e) => (self.log)(
+                        &json!({"level": "error", "msg": "budgets document unreadable; keeping the budgets in force",
+                                "table": src.table, "error": aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()})
+                        .to_string(),
+                    ),
+                }
+            }
+        }
+        self.budgets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -188,11 +276,21 @@ pub struct BatchReport {
     /// Index of the record reported in `batchItemFailures`.
     pub failed_at: Option<usize>,
     pub duration_ms: u64,
+    /// What the batch's unique invocations add up to, for the dashboard. A redelivered batch adds
+    /// again here; the ledger itself counts each `requestId` once.
+    pub batch_totals: spendguard_core::window::Delta,
 }
 
 impl BatchReport {
     pub fn emf(&self, function: &str, timestamp_ms: i64) -> String {
-        let m: [(&str, &str, u64); 13] = [
+        let b = &self.batch_totals;
+        // CloudWatch values are doubles: spend goes out as whole micro-USD, never a float.
+        let micro_usd = (b.cost_usd * rust_decimal::Decimal::from(1_000_000))
+            .round()
+            .try_into()
+            .unwrap_or(u64::MAX);
+        let tokens = |n: i64| u64::try_from(n).unwrap_or(0);
+        let m: [(&str, &str, u64); 18] = [
             ("RecordsIn", "Count", self.stats.records as u64),
             (
                 "ControlMessages",
@@ -227,6 +325,11 @@ impl BatchReport {
             ),
             ("BatchLatency", "Milliseconds", self.duration_ms),
             ("Invocations", "Count", self.stats.priced as u64),
+            ("SpendMicroUsd", "Count", micro_usd),
+            ("InputTokens", "Count", tokens(b.input_tokens)),
+            ("OutputTokens", "Count", tokens(b.output_tokens)),
+            ("CacheReadTokens", "Count", tokens(b.cache_read_tokens)),
+            ("CacheWriteTokens", "Count", tokens(b.cache_write_tokens)),
         ];
         spendguard_transform::metrics::emf_line(function, timestamp_ms, &m)
     }
@@ -252,11 +355,12 @@ pub async fn handle<L: SpendLedger>(
             data: d.as_deref(),
         })
         .collect();
+    let budgets = deps.budgets().await;
     let mut lines = Vec::new();
     let (entries, stats) = {
         // a poisoned lock only means an earlier batch panicked; the decoder keeps no state
         let mut p = deps.pipeline.lock().unwrap_or_else(|p| p.into_inner());
-        process::entries_of_batch(&mut p, &deps.budgets, &records, &mut |v| lines.push(v))
+        process::entries_of_batch(&mut p, &budgets, &records, &mut |v| lines.push(v))
     };
     for l in &lines {
         (deps.log)(&l.to_string());
@@ -269,6 +373,9 @@ pub async fn handle<L: SpendLedger>(
         spend_dropped: prepared.beyond_horizon.len() + stats.bad_events + stats.unwindowed,
         ..BatchReport::default()
     };
+    for e in &prepared.fresh {
+        report.batch_totals.merge(&e.amount);
+    }
     for e in &prepared.beyond_horizon {
         (deps.log)(
             &json!({"level": "error", "msg": "invocation older than the dedup horizon refused",

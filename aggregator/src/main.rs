@@ -2,7 +2,7 @@
 //! then hands each Kinesis batch to `function_handler`.
 
 use spendguard_aggregator::dynamo::DynamoLedger;
-use spendguard_aggregator::{function_handler, Config, Deps};
+use spendguard_aggregator::{function_handler, BudgetsSource, Config, Deps, BUDGETS_REFRESH_MS};
 use spendguard_core::clock::SystemClock;
 use spendguard_core::Pipeline;
 use spendguard_transform::aws::sdk_config;
@@ -13,11 +13,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let conf = sdk_config(None).await;
     let horizon_ms = config.horizon_ms();
-    let ledger = DynamoLedger::new(
-        aws_sdk_dynamodb::Client::new(&conf),
-        config.table.clone(),
-        horizon_ms / 1000,
-    );
+    let client = aws_sdk_dynamodb::Client::new(&conf);
+    let ledger = DynamoLedger::new(client.clone(), config.table.clone(), horizon_ms / 1000);
     let pipeline = Pipeline::new(config.pricing.pricer()?, config.pricing.max_decompressed)?;
     // stdout is the function's CloudWatch log stream: problems and the EMF metrics line go there.
     let log: spendguard_aggregator::LogFn = Box::new(|line| println!("{line}"));
@@ -29,6 +26,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Some(horizon_ms),
         log,
     );
+    if let Some(table) = config.enforcement_table.clone() {
+        deps = deps.with_budgets_source(BudgetsSource::new(client, table, BUDGETS_REFRESH_MS));
+    }
     if let Ok(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
         deps.function_name = name;
     }

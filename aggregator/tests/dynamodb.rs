@@ -123,3 +123,89 @@ async fn items_hold_exact_numbers_and_ttls_and_no_sequence_numbers() {
     }
     assert_eq!(markers, 30);
 }
+
+/// `spendguard budgets push` reaches the ledger without a redeploy: the aggregator re-reads the
+/// enforcement table's budgets document, and its teams shape the windows of the next batches. A
+/// document that does not parse keeps the budgets in force (logged), and nothing is lost.
+#[tokio::test]
+async fn pushed_budgets_shape_the_next_batches() {
+    use aws_sdk_dynamodb::types::AttributeValue as Av;
+    use common::*;
+    use spendguard_aggregator::{handle, BudgetsSource, Deps};
+    use spendguard_core::budget::{BudgetConfig, Scope};
+    use spendguard_core::clock::FixedClock;
+    use spendguard_core::window::WindowKind;
+    use std::sync::{Arc, Mutex};
+    let Some(moto) = emulator(MOTO_VAR) else {
+        return;
+    };
+    let d = aws_sdk_dynamodb::Client::new(&emulator_config(&moto).await);
+    let enforcement = unique("enf");
+    create_table(&d, &enforcement).await;
+    let push = |version: u32, text: &str| {
+        d.put_item()
+            .table_name(&enforcement)
+            .item("pk", Av::S("config".into()))
+            .item("sk", Av::S("budgets".into()))
+            .item("version", Av::N(version.to_string()))
+            .item("text", Av::S(text.into()))
+            .send()
+    };
+    let logs = Arc::new(Mutex::new(Vec::<String>::new()));
+    let l2 = logs.clone();
+    let deps = Deps::new(
+        pipeline(),
+        BudgetConfig::parse("").unwrap(), // the fallback: no teams
+        testkit::ledger(&moto, "pushed").await,
+        Arc::new(FixedClock(NOW_MS)),
+        Some(14 * 86_400_000),
+        Box::new(move |line| l2.lock().unwrap().push(line.to_string())),
+    )
+    .with_budgets_source(BudgetsSource::new(d.clone(), enforcement.clone(), 0));
+    let recs = pool(90, 21);
+    let batch = |i: usize| {
+        let part = &recs[i * 30..(i + 1) * 30];
+        event(&[(seq(i), envelope(part, (i * 30) as u64))])
+    };
+    let team_invocations = |ws: &[spendguard_core::ledger::WindowTotal]| -> u64 {
+        ws.iter()
+            .filter(|w| w.window.scope == Scope::Team && w.window.kind == WindowKind::Month)
+            .map(|w| w.totals.invocations)
+            .sum()
+    };
+    let q = spendguard_core::ledger::Query::default();
+
+    // no document yet: the fallback has no teams
+    let (r, rep1) = handle(&batch(0), &deps).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert!(rep1.applied.applied > 0);
+    assert_eq!(team_invocations(&deps.ledger.windows(&q).await.unwrap()), 0);
+
+    // pushed: every principal is in team "everyone" from the next batch on
+    push(
+        1,
+        "[[team]]\nname = \"everyone\"\nmembers = [\"arn:aws:*\"]\n",
+    )
+    .await
+    .unwrap();
+    let (_, rep2) = handle(&batch(1), &deps).await;
+    let after2 = team_invocations(&deps.ledger.windows(&q).await.unwrap());
+    assert_eq!(after2, rep2.applied.applied as u64);
+    assert!(logs
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("budgets document loaded")));
+
+    // a document that does not parse: logged, version 1 stays in force
+    push(2, "[[team]\nname = ").await.unwrap();
+    let (r, rep3) = handle(&batch(2), &deps).await;
+    assert!(r.batch_item_failures.is_empty());
+    let after3 = team_invocations(&deps.ledger.windows(&q).await.unwrap());
+    assert_eq!(after3, after2 + rep3.applied.applied as u64);
+    assert!(logs
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("does not parse")));
+}

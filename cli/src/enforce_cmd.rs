@@ -240,7 +240,7 @@ pub fn budgets_push(o: &AwsOpts, file: &Path) -> Result<()> {
         println!(
             "{}",
             json!({"version": v, "bytes": text.len(),
-                   "note": "the evaluator and enforcer use it from their next invocation; the enforcer's next scheduled run re-evaluates every key with spend this month"})
+                   "note": "the evaluator and enforcer use it from their next invocation, the aggregator within 30 s; the enforcer's next scheduled run re-evaluates every key with spend this month"})
         );
         Ok(())
     })

@@ -17,6 +17,7 @@ use crate::ports::{
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
+use spendguard_aggregator::dynamo::{read_budgets_doc, BUDGETS_PK, BUDGETS_SK};
 use spendguard_core::budget::Scope;
 use spendguard_core::enforce::{KeyRef, KeyState, Status};
 use spendguard_core::ledger::WindowTotal;
@@ -672,12 +673,10 @@ impl Store for DynamoStore {
     }
 
     async fn budgets(&self) -> PortResult<Option<BudgetsDoc>> {
-        Ok(self.get("config".into(), "budgets").await?.and_then(|i| {
-            Some(BudgetsDoc {
-                version: get_n(&i, "version")?,
-                text: get_s(&i, "text")?.to_string(),
-            })
-        }))
+        Ok(read_budgets_doc(&self.client, &self.table)
+            .await
+            .map_err(|e| classify("dynamodb", "GetItem", e))?
+            .map(|(version, text)| BudgetsDoc { version, text }))
     }
 
     async fn put_budgets(&self, text: &str) -> PortResult<u64> {
@@ -685,8 +684,8 @@ impl Store for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s("config"))
-            .key("sk", s("budgets"))
+            .key("pk", s(BUDGETS_PK))
+            .key("sk", s(BUDGETS_SK))
             .update_expression("SET #t = :t, updated_at = :u ADD version :one")
             .expression_attribute_names("#t", "text")
             .expression_attribute_values(":t", s(text))
