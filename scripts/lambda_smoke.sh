@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
 # Smoke test of the Lambda binaries as Lambda runs them: cargo lambda's Lambda runtime API
-# emulator (`watch --only-lambda-apis`), the binary `cargo test` built, and `cargo lambda invoke`
-# with Firehose event fixtures. Usage: scripts/lambda_smoke.sh TOOLS_DIR (from scripts/test.sh).
+# emulator (`watch --only-lambda-apis`), the binary, and `cargo lambda invoke` with Firehose,
+# Kinesis, DynamoDB Stream and EventBridge events. With SAM_BUILD_DIR the binaries are the
+# `bootstrap` artifacts `sam build` produced (what would be deployed), else the debug builds.
+# Usage: scripts/lambda_smoke.sh TOOLS_DIR [SAM_BUILD_DIR] (from scripts/test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=$1
+SAM_BUILD=${2:-}
 PY="$TOOLS/venv/bin/python"
 export PATH="$TOOLS/venv/bin:$PATH"
-BIN=target/debug/spendguard-transform
-test -x "$BIN" || cargo build -p spendguard-transform --locked
+# The binary for a function: bin_of CARGO_BIN SAM_LOGICAL_ID
+bin_of() {
+  if [ -n "$SAM_BUILD" ]; then
+    test -x "$SAM_BUILD/$2/bootstrap" || { echo "FAIL: sam build produced no $SAM_BUILD/$2/bootstrap" >&2; exit 1; }
+    echo "$SAM_BUILD/$2/bootstrap"
+  else
+    test -x "target/debug/$1" || cargo build --locked --bin "$1" >&2
+    echo "target/debug/$1"
+  fi
+}
+BIN=$(bin_of spendguard-transform TransformFunction)
+echo "transform: $BIN"
 PIDS=""
 cleanup() { if [ -n "$PIDS" ]; then kill $PIDS 2>/dev/null || true; fi; }
 trap cleanup EXIT
@@ -50,8 +63,8 @@ PY
 
 # The aggregator binary, the same way, applying to DynamoDB on moto ($SPENDGUARD_TEST_MOTO, started
 # by scripts/test.sh): the Firehose fixtures' records re-packed as a Kinesis event, invoked twice.
-BIN=target/debug/spendguard-aggregator
-test -x "$BIN" || cargo build -p spendguard-aggregator --locked
+BIN=$(bin_of spendguard-aggregator AggregatorFunction)
+echo "aggregator: $BIN"
 : "${SPENDGUARD_TEST_MOTO:?the aggregator smoke needs moto (scripts/test.sh starts it)}"
 TABLE="smoke-$$"
 "$PY" - "$SPENDGUARD_TEST_MOTO" "$TABLE" "$TOOLS" <<'PY'
@@ -90,6 +103,7 @@ emf = [l for l in log if "_aws" in l]
 assert [e["RecordsIn"] for e in emf] == [10, 10], emf
 assert emf[0]["InvocationsApplied"] > 0 and emf[1]["InvocationsApplied"] == 0, emf
 assert emf[1]["DuplicatesSkipped"] == emf[0]["InvocationsApplied"], emf
+assert emf[0]["SpendMicroUsd"] > 0 and emf[0]["InputTokens"] > 0, emf  # the dashboard's spend and tokens
 d = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
                  aws_access_key_id="test", aws_secret_access_key="test")
 items = d.scan(TableName=table)["Items"]
@@ -103,9 +117,9 @@ PY
 # (today, UTC) as a DynamoDB Stream record -> the evaluator publishes to a custom bus; the
 # enforcer, given the threshold event, attaches the deny policy to the IAM user; a second invoke
 # changes nothing.
-for b in spendguard-evaluator spendguard-enforcer; do
-  test -x "target/debug/$b" || cargo build -p spendguard-enforcer --locked
-done
+EVALUATOR_BIN=$(bin_of spendguard-evaluator EvaluatorFunction)
+ENFORCER_BIN=$(bin_of spendguard-enforcer EnforcerFunction)
+echo "evaluator: $EVALUATOR_BIN, enforcer: $ENFORCER_BIN"
 ENF="enf-smoke-$$"
 "$PY" - "$SPENDGUARD_TEST_MOTO" "$TABLE" "$ENF" "$TOOLS" <<'PY'
 import boto3, datetime, json, sys, time
@@ -150,7 +164,7 @@ for b in evaluator enforcer; do
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test SPENDGUARD_LEDGER_TABLE="$TABLE" \
   SPENDGUARD_ENFORCEMENT_TABLE="$ENF" SPENDGUARD_EVENT_BUS="$ENF-bus" SPENDGUARD_ALERT_TOPIC_ARN="$TOPIC" \
   SPENDGUARD_DENY_POLICY_ARN="$POLICY" SPENDGUARD_BUDGETS="$SMOKE_BUDGETS" \
-  "target/debug/spendguard-$b" >"$TOOLS/$b.log" 2>&1 &
+  "$([ "$b" = evaluator ] && echo "$EVALUATOR_BIN" || echo "$ENFORCER_BIN")" >"$TOOLS/$b.log" 2>&1 &
   PIDS="$PIDS $!"
   data="$TOOLS/threshold-event.json"; [ "$b" = evaluator ] && data="$TOOLS/stream-event.json"
   for i in 1 2; do

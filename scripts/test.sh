@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: formatting, lints, the dependency rule for the pure
-# crates, every Rust test, and the price catalogue cross-checked against the pinned genai-prices.
-# Installs what it needs itself (a Python venv from PyPI). Usage: scripts/test.sh
+# crates, every Rust test (emulators included), the SAM template (lint, policy-as-code, template vs
+# code, Athena queries), `sam build` and the built Lambda binaries, the price catalogue against the
+# pinned genai-prices, and the lake read back by pyarrow and DuckDB. Installs what it needs itself
+# (Python venvs from PyPI, kinesalite from npm, cfn-guard from crates.io). Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -79,16 +81,27 @@ echo "moto $SPENDGUARD_TEST_MOTO, kinesalite $SPENDGUARD_TEST_KINESIS"
 step "cargo test (emulator tests included)"
 cargo test --workspace --locked
 
-step "the transform and aggregator binaries under cargo lambda (Lambda runtime API emulator + invoke)"
-scripts/lambda_smoke.sh "$TOOLS"
+# `cargo test` above built the CLI for its tests; a separate `cargo build` would resolve
+# features differently and rebuild arrow/parquet for nothing.
+test -x target/debug/spendguard || cargo build --workspace --locked
+
+step "the SAM template: cfn-lint 1.53.3, sam validate --lint, cfn-guard rules (+ broken copies), template vs code, Athena queries"
+scripts/template_lint.sh "$TOOLS" target/debug/spendguard
+
+step "sam build: every function, x86_64 (no aarch64 std on this machine; arm64 is the template default)"
+sam_start=$(date +%s)
+PATH="$TOOLS/venv/bin:$TOOLS/lint/bin:$PATH" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+  SAM_CLI_TELEMETRY=0 sam build --region us-east-1 --parameter-overrides Architecture=x86_64 \
+  --build-dir target/sam-build --cache-dir target/sam-cache
+echo "sam build: $(( $(date +%s) - sam_start ))s"
+
+step "the built bootstrap binaries under cargo lambda's Lambda runtime API: Firehose, Kinesis, DynamoDB Stream and EventBridge events"
+scripts/lambda_smoke.sh "$TOOLS" target/sam-build
 
 step "price catalogue vs genai-prices 0.2.3"
 "$PY" scripts/check_prices.py
 
 step "the Parquet lake read back by pyarrow and DuckDB (the stand-ins for Athena)"
-# `cargo test` above built the binary for the CLI tests; a separate `cargo build` would resolve
-# features differently and rebuild arrow/parquet for nothing.
-test -x target/debug/spendguard || cargo build --workspace --locked
 "$PY" scripts/lake_check.py target/debug/spendguard
 
 echo
