@@ -226,34 +226,39 @@ impl<L: SpendLedger> Deps<L> {
             let now = self.clock.now_ms();
             let (checked_at, version) = *src.checked.lock().unwrap_or_else(|p| p.into_inner());
             if now.saturating_sub(checked_at) >= src.refresh_ms {
-                match dynamo::read_budgets_doc(&src.client, &src.table).await {
+                // the version in force after this read; a failed read is tried again next batch
+                let in_force = match dynamo::read_budgets_doc(&src.client, &src.table).await {
                     Ok(Some((v, text))) if v != version => match BudgetConfig::parse(&text) {
                         Ok(cfg) => {
                             *self.budgets.write().unwrap_or_else(|p| p.into_inner()) =
                                 Arc::new(cfg);
-                            *src.checked.lock().unwrap_or_else(|p| p.into_inner()) = (now, v);
                             (self.log)(
                                 &json!({"level": "info", "msg": "budgets document loaded", "version": v})
                                     .to_string(),
                             );
+                            Some(v)
                         }
                         Err(e) => {
-                            *src.checked.lock().unwrap_or_else(|p| p.into_inner()) = (now, version);
                             (self.log)(
                                 &json!({"level": "error", "msg": "budgets document does not parse; keeping the budgets in force",
                                         "version": v, "inForce": version, "error": e.to_string()})
                                 .to_string(),
                             );
+                            Some(version)
                         }
                     },
-                    Ok(_) => {
-                        *src.checked.lock().unwrap_or_else(|p| p.into_inner()) = (now, version);
+                    Ok(_) => Some(version),
+                    Err(e) => {
+                        (self.log)(
+                            &json!({"level": "error", "msg": "budgets document unreadable; keeping the budgets in force",
+                                    "table": src.table, "error": aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()})
+                            .to_string(),
+                        );
+                        None
                     }
-                    Err(e) => (self.log)(
-                        &json!({"level": "error", "msg": "budgets document unreadable; keeping the budgets in force",
-                                "table": src.table, "error": aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()})
-                        .to_string(),
-                    ),
+                };
+                if let Some(v) = in_force {
+                    *src.checked.lock().unwrap_or_else(|p| p.into_inner()) = (now, v);
                 }
             }
         }
