@@ -104,7 +104,6 @@ pub fn for_each_row(
         bytes
     };
     stats.decompressed_bytes = text.len();
-    let mut scratch = Vec::new();
     for (i, line) in text.split(|&b| b == b'\n').enumerate() {
         let lineno = i + 1;
         let line = line.trim_ascii();
@@ -112,13 +111,11 @@ pub fn for_each_row(
             continue;
         }
         // Fast path: a line that looks like a CloudWatch envelope (its top-level keys come first,
-        // in any order) is parsed as one envelope directly; simd-json validates UTF-8 and JSON in
-        // the same pass. Anything that fails takes the general path below.
+        // in any order) is read as one envelope directly; the decoder validates UTF-8 and JSON.
+        // Anything that fails takes the general path below.
         let looks_like_envelope = looks_like_envelope(line);
         if looks_like_envelope {
-            scratch.clear();
-            scratch.extend_from_slice(line);
-            if let Ok(env) = pipe.decoder.envelope_from_json(&mut scratch) {
+            if let Ok(env) = pipe.decoder.scan_from_json(line) {
                 price_one_envelope(&pipe.pricer, env, line.len(), lineno, &mut stats, row, bad);
                 continue;
             }
@@ -151,9 +148,7 @@ pub fn for_each_row(
             };
             let json = doc.get();
             if is_envelope(json) {
-                scratch.clear();
-                scratch.extend_from_slice(json.as_bytes());
-                match pipe.decoder.envelope_from_json(&mut scratch) {
+                match pipe.decoder.scan_from_json(json.as_bytes()) {
                     Ok(env) => price_one_envelope(
                         &pipe.pricer,
                         env,
@@ -196,7 +191,7 @@ fn line_problem(
 /// Prices one decoded envelope, reporting bad events with their place.
 fn price_one_envelope(
     pricer: &Pricer,
-    env: spendguard_schemas::Envelope<'_>,
+    env: spendguard_core::Scanned<'_>,
     len: usize,
     lineno: usize,
     stats: &mut ReadStats,

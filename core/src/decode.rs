@@ -1,8 +1,10 @@
-//! Decoding of one Kinesis/Firehose record: base64 -> capped gunzip -> CloudWatch envelope
-//! (simd-json, strings unescaped in place in the inflate buffer, no copy) -> each event's
-//! `message` as a Bedrock record (serde_json typed, bodies validated and skipped as raw JSON).
+//! Decoding of one Kinesis/Firehose record: base64 -> capped gunzip -> CloudWatch envelope and
+//! each event's Bedrock record, read in one pass through the escapes ([`crate::scan`]). The strict
+//! path, for whatever the scanner leaves alone: simd-json for the envelope (in place, on a copy)
+//! and a typed serde_json parse of each message (bodies validated and skipped).
 
 use crate::inflate::{InflateError, Inflater};
+use crate::scan::{self, Scanned};
 use spendguard_schemas::{Envelope, InvocationRecord};
 
 /// Default cap on one decompressed envelope. A CloudWatch Logs batch is at most 1 MiB of events
@@ -40,6 +42,8 @@ pub struct Decoder {
     inflater: Inflater,
     b64: Vec<u8>,
     raw: Vec<u8>,
+    /// The strict path's copy of an envelope the scanner left alone (simd-json works in place).
+    strict: Vec<u8>,
     buffers: simd_json::Buffers,
     max_decompressed: usize,
     last_len: usize,
@@ -60,6 +64,7 @@ impl Decoder {
             inflater: Inflater::new()?,
             b64: Vec::new(),
             raw: Vec::new(),
+            strict: Vec::new(),
             buffers: simd_json::Buffers::default(),
             max_decompressed,
             last_len: 0,
@@ -74,6 +79,48 @@ impl Decoder {
         Ok(&self.b64)
     }
 
+    /// Inflates `gz` and reads the envelope with every record it can ([`crate::scan`]); the
+    /// envelope borrows the decoder's buffers, so it lives until the next call. This is the hot
+    /// path; [`Decoder::envelope_from_gzip`] is the strict one, for re-enveloping.
+    pub fn scan_from_gzip<'s>(
+        &'s mut self,
+        gz: &[u8],
+    ) -> Result<(Scanned<'s>, usize), DecodeError> {
+        let n = self
+            .inflater
+            .gunzip_into(gz, &mut self.raw, self.max_decompressed, 0)?;
+        self.last_len = n;
+        let json = self.raw.get(..n).unwrap_or_default();
+        Ok((
+            scan_or_strict(json, &mut self.strict, &mut self.buffers)?,
+            n,
+        ))
+    }
+
+    /// base64 -> gunzip -> [`Decoder::scan_from_gzip`], for one Firehose/Kinesis record's `data`.
+    pub fn scan_from_base64<'s>(
+        &'s mut self,
+        text: &[u8],
+    ) -> Result<(Scanned<'s>, usize), DecodeError> {
+        self.b64.clear();
+        base64_simd::STANDARD.decode_append(text, &mut self.b64)?;
+        let n = self
+            .inflater
+            .gunzip_into(&self.b64, &mut self.raw, self.max_decompressed, 0)?;
+        self.last_len = n;
+        let json = self.raw.get(..n).unwrap_or_default();
+        Ok((
+            scan_or_strict(json, &mut self.strict, &mut self.buffers)?,
+            n,
+        ))
+    }
+
+    /// An already-decompressed envelope (read in place when the scanner takes it, else copied
+    /// for the strict parser).
+    pub fn scan_from_json<'j>(&'j mut self, json: &'j [u8]) -> Result<Scanned<'j>, DecodeError> {
+        scan_or_strict(json, &mut self.strict, &mut self.buffers)
+    }
+
     /// Inflates `gz` and parses the envelope in place. The envelope borrows the decoder's
     /// buffer, so it lives until the next call.
     pub fn envelope_from_gzip<'s>(
@@ -83,26 +130,6 @@ impl Decoder {
         let n =
             self.inflater
                 .gunzip_into(gz, &mut self.raw, self.max_decompressed, SIMD_PADDING)?;
-        self.last_len = n;
-        Ok((
-            parse_envelope_padded(&mut self.raw, n, &mut self.buffers)?,
-            n,
-        ))
-    }
-
-    /// base64 -> gunzip -> envelope, for one Firehose/Kinesis record's base64 `data`.
-    pub fn envelope_from_base64<'s>(
-        &'s mut self,
-        text: &[u8],
-    ) -> Result<(Envelope<'s>, usize), DecodeError> {
-        self.b64.clear();
-        base64_simd::STANDARD.decode_append(text, &mut self.b64)?;
-        let n = self.inflater.gunzip_into(
-            &self.b64,
-            &mut self.raw,
-            self.max_decompressed,
-            SIMD_PADDING,
-        )?;
         self.last_len = n;
         Ok((
             parse_envelope_padded(&mut self.raw, n, &mut self.buffers)?,
@@ -134,6 +161,21 @@ impl Decoder {
     pub fn last_decompressed(&self) -> usize {
         self.last_len
     }
+}
+
+/// The scanner's reading of `json`, or the strict parser's when the scanner gives up.
+fn scan_or_strict<'s>(
+    json: &'s [u8],
+    strict: &'s mut Vec<u8>,
+    buffers: &mut simd_json::Buffers,
+) -> Result<Scanned<'s>, DecodeError> {
+    if let Some(s) = scan::scan(json) {
+        return Ok(s);
+    }
+    strict.clear();
+    strict.extend_from_slice(json);
+    strict.resize(json.len() + SIMD_PADDING, 0);
+    Ok(parse_envelope_padded(strict, json.len(), buffers)?.into())
 }
 
 /// Parses `buf[..len]` in place; `buf[len..]` is at least [`SIMD_PADDING`] bytes of padding.

@@ -1,5 +1,6 @@
 //! spendguard-core: the pure core. Decode (base64, capped multi-member gunzip), parse (CloudWatch
-//! envelope with simd-json in place, each Bedrock record with a typed skip-the-bodies parse),
+//! envelope and each Bedrock record in one pass through the escapes, with simd-json and a typed
+//! serde_json parse as the strict path for anything unusual),
 //! resolve (model id forms, principals) and price (versioned, effective-dated catalogue, exact
 //! decimals). No AWS SDK, no Lambda runtime, no tokio: a CI check proves it.
 
@@ -15,6 +16,7 @@ pub mod pipeline;
 pub mod price;
 pub mod principal;
 pub mod reenvelope;
+pub mod scan;
 pub mod window;
 
 #[cfg(feature = "baseline")]
@@ -26,3 +28,4 @@ pub use catalogue::{Catalogue, CatalogueError};
 pub use decode::{DecodeError, Decoder};
 pub use pipeline::{Pipeline, PipelineError, RecordOutcome};
 pub use price::{PriceError, Pricer, PricerConfig};
+pub use scan::{EventBody, Scanned, ScannedEvent};

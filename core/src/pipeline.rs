@@ -4,6 +4,7 @@
 
 use crate::decode::{self, DecodeError, Decoder, MessageError};
 use crate::price::{PriceError, Pricer};
+use crate::scan::{EventBody, Scanned, ScannedEvent};
 use spendguard_schemas::{LogEvent, MessageType, PricedRow};
 
 /// Why one event (one invocation) produced no row.
@@ -79,7 +80,7 @@ impl Pipeline {
         b64: &[u8],
         sink: &mut dyn FnMut(RecordOutcome<'_>),
     ) -> Result<EnvelopeSummary, DecodeError> {
-        let (env, n) = self.decoder.envelope_from_base64(b64)?;
+        let (env, n) = self.decoder.scan_from_base64(b64)?;
         Ok(price_envelope(&self.pricer, env, n, sink))
     }
 
@@ -89,7 +90,7 @@ impl Pipeline {
         gz: &[u8],
         sink: &mut dyn FnMut(RecordOutcome<'_>),
     ) -> Result<EnvelopeSummary, DecodeError> {
-        let (env, n) = self.decoder.envelope_from_gzip(gz)?;
+        let (env, n) = self.decoder.scan_from_gzip(gz)?;
         Ok(price_envelope(&self.pricer, env, n, sink))
     }
 
@@ -99,8 +100,28 @@ impl Pipeline {
     }
 }
 
-/// Prices one log event of an envelope (its `message` is one Bedrock record; its timestamp is the
-/// fallback event time when the record has none).
+/// Prices one event of a scanned envelope (its timestamp is the fallback event time when the record
+/// has none). The record read by the scanner is taken out of the event (priced once).
+pub fn price_scanned<'a>(
+    pricer: &Pricer,
+    ev: &'a mut ScannedEvent<'_>,
+    index: usize,
+) -> RecordOutcome<'a> {
+    match &mut ev.body {
+        EventBody::Record(rec) => match pricer.price(std::mem::take(rec), Some(ev.timestamp)) {
+            Ok(row) => RecordOutcome::Priced(row),
+            Err(e) => RecordOutcome::Bad {
+                event_index: index,
+                event_id: Some(&ev.id),
+                error: e.into(),
+            },
+        },
+        EventBody::Message(m) => price_message(pricer, m, Some(ev.timestamp), index, Some(&ev.id)),
+    }
+}
+
+/// Prices one log event of a strictly parsed envelope (its `message` is one Bedrock record; its
+/// timestamp is the fallback event time when the record has none).
 pub fn price_event<'a>(pricer: &Pricer, ev: &'a LogEvent<'_>, index: usize) -> RecordOutcome<'a> {
     price_message(pricer, &ev.message, Some(ev.timestamp), index, Some(&ev.id))
 }
@@ -126,15 +147,15 @@ fn price_message<'a>(
 }
 
 /// Prices every event of a decoded envelope. A CONTROL_MESSAGE yields nothing.
-pub fn price_envelope<'e>(
+pub fn price_envelope(
     pricer: &Pricer,
-    env: spendguard_schemas::Envelope<'e>,
+    mut env: Scanned<'_>,
     decompressed_bytes: usize,
     sink: &mut dyn FnMut(RecordOutcome<'_>),
 ) -> EnvelopeSummary {
     let mut s = EnvelopeSummary {
         message_type: env.message_type,
-        events: env.log_events.len(),
+        events: env.events.len(),
         priced: 0,
         bad: 0,
         decompressed_bytes,
@@ -142,8 +163,8 @@ pub fn price_envelope<'e>(
     if env.message_type == MessageType::Control {
         return s;
     }
-    for (i, ev) in env.log_events.iter().enumerate() {
-        let out = price_event(pricer, ev, i);
+    for (i, ev) in env.events.iter_mut().enumerate() {
+        let out = price_scanned(pricer, ev, i);
         match out {
             RecordOutcome::Priced(_) => s.priced += 1,
             RecordOutcome::Bad { .. } => s.bad += 1,

@@ -171,37 +171,38 @@ impl<'de> Visitor<'de> for BodyVisitor {
 
 struct UsageSplit(Option<CacheSplit>);
 
-#[derive(Deserialize)]
-struct UsageFields<'a> {
+/// A `usage` block, reduced to the two places a cache-write split is logged. Public so the
+/// single-pass scanner in `spendguard-core` builds the same value and shares [`UsageFields::split`].
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UsageFields<'a> {
     #[serde(borrow, default, rename = "cacheDetails")]
-    cache_details: Option<Vec<CacheDetail<'a>>>,
+    pub cache_details: Option<Vec<CacheDetail<'a>>>,
     #[serde(default)]
-    cache_creation: Option<CacheCreation>,
+    pub cache_creation: Option<CacheCreation>,
 }
 
-#[derive(Deserialize)]
-struct CacheDetail<'a> {
+/// One Converse `usage.cacheDetails` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CacheDetail<'a> {
     #[serde(borrow, default)]
-    ttl: Option<Cow<'a, str>>,
+    pub ttl: Option<Cow<'a, str>>,
     #[serde(default, rename = "inputTokens")]
-    input_tokens: Option<i64>,
+    pub input_tokens: Option<i64>,
 }
 
-#[derive(Deserialize)]
-struct CacheCreation {
+/// Anthropic's `usage.cache_creation`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct CacheCreation {
     #[serde(default)]
-    ephemeral_1h_input_tokens: Option<i64>,
+    pub ephemeral_1h_input_tokens: Option<i64>,
     #[serde(default)]
-    ephemeral_5m_input_tokens: Option<i64>,
+    pub ephemeral_5m_input_tokens: Option<i64>,
 }
 
-impl<'de> Deserialize<'de> for UsageSplit {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let u = Option::<UsageFields>::deserialize(d)?;
-        let Some(u) = u else {
-            return Ok(UsageSplit(None));
-        };
-        if let Some(details) = u.cache_details.filter(|d| !d.is_empty()) {
+impl UsageFields<'_> {
+    /// The logged split: `cacheDetails` when it lists anything, else `cache_creation`.
+    pub fn split(self) -> Option<CacheSplit> {
+        if let Some(details) = self.cache_details.filter(|d| !d.is_empty()) {
             let (mut one_hour, mut exact) = (0i64, true);
             for c in details {
                 let n = c.input_tokens.unwrap_or(0).max(0);
@@ -214,15 +215,22 @@ impl<'de> Deserialize<'de> for UsageSplit {
                     }
                 }
             }
-            return Ok(UsageSplit(Some(CacheSplit { one_hour, exact })));
+            return Some(CacheSplit { one_hour, exact });
         }
-        Ok(UsageSplit(u.cache_creation.and_then(|c| {
+        self.cache_creation.and_then(|c| {
             (c.ephemeral_1h_input_tokens.is_some() || c.ephemeral_5m_input_tokens.is_some()).then(
                 || CacheSplit {
                     one_hour: c.ephemeral_1h_input_tokens.unwrap_or(0).max(0),
                     exact: true,
                 },
             )
-        })))
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for UsageSplit {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let u = Option::<UsageFields>::deserialize(d)?;
+        Ok(UsageSplit(u.and_then(UsageFields::split)))
     }
 }

@@ -4,7 +4,7 @@
 //! `Dropped` and what is `ProcessingFailed`). No AWS SDK and no async: `lib.rs` sends the jobs.
 
 use serde_json::json;
-use spendguard_core::pipeline::{price_event, RecordOutcome};
+use spendguard_core::pipeline::{price_scanned, RecordOutcome};
 use spendguard_core::reenvelope::Gzipper;
 use spendguard_core::Pipeline;
 use spendguard_schemas::{MessageType, PriceStatus};
@@ -194,7 +194,7 @@ fn one_record(
     plan: &mut Plan,
     fallback: &mut usize,
 ) -> Verdict {
-    let (env, n) = match pipe.decoder.envelope_from_gzip(rec.data) {
+    let (mut env, n) = match pipe.decoder.scan_from_gzip(rec.data) {
         Ok(x) => x,
         Err(e) => return failed(plan, rec, format!("undecodable record: {e}")),
     };
@@ -202,14 +202,15 @@ fn one_record(
     if env.message_type == MessageType::Control {
         return Verdict::Control;
     }
-    if env.log_events.is_empty() {
+    if env.events.is_empty() {
         return Verdict::NoEvents;
     }
-    plan.stats.events += env.log_events.len();
+    let events = env.events.len();
+    plan.stats.events += events;
     let mut groups: Vec<Group> = Vec::with_capacity(1);
     let mut bad = 0usize;
-    for (k, ev) in env.log_events.iter().enumerate() {
-        match price_event(&pipe.pricer, ev, k) {
+    for (k, ev) in env.events.iter_mut().enumerate() {
+        match price_scanned(&pipe.pricer, ev, k) {
             RecordOutcome::Priced(row) => {
                 let g = match groups.iter().position(|g| g.dt == row.dt) {
                     Some(p) => &mut groups[p],
@@ -256,10 +257,7 @@ fn one_record(
         0 => failed(
             plan,
             rec,
-            format!(
-                "none of the {} log events is a valid Bedrock record",
-                env.log_events.len()
-            ),
+            format!("none of the {events} log events is a valid Bedrock record"),
         ),
         1 => {
             let g = groups.remove(0);
@@ -273,6 +271,13 @@ fn one_record(
         dates => {
             // One output record has one partition: re-ingest one envelope per date. Bad events
             // were logged above with their ids and are not carried (they would fail again).
+            // Re-enveloping needs the messages' text: the record is decoded again, strictly (it
+            // decoded a moment ago, and split-by-date records are rare).
+            let env = match pipe.decoder.envelope_from_gzip(rec.data) {
+                Ok((env, _)) if env.log_events.len() == events => env,
+                Ok(_) => return failed(plan, rec, "the strict decode disagrees".into()),
+                Err(e) => return failed(plan, rec, format!("undecodable record: {e}")),
+            };
             let mut payloads = Vec::with_capacity(dates);
             for g in &groups {
                 match gz.envelope(&env, g.events.iter().map(|&k| &env.log_events[k])) {

@@ -8,4 +8,5 @@
 
 mod decode;
 mod pricing;
+mod scan;
 mod synth_corpus;
