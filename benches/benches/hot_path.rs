@@ -69,6 +69,16 @@ fn stages(c: &mut Criterion) {
             }
         })
     });
+    // The hot path: envelope and every record in one pass (read-only, so no buffer copies).
+    g.bench_function("envelope_and_records_single_pass_scan", |b| {
+        b.iter(|| {
+            for buf in &plain {
+                let s = spendguard_core::scan::scan(buf).unwrap();
+                black_box(s.events.len());
+            }
+        })
+    });
+    // The strict path's envelope level alone (messages unescaped, not yet parsed).
     g.bench_function("envelope_parse_simd_json", |b| {
         let mut d = Decoder::new(64 << 20).unwrap();
         b.iter_batched(
