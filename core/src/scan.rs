@@ -24,8 +24,9 @@ use spendguard_schemas::{
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// Nesting the scanner follows before it leaves the input to the strict parser (serde_json's own
-/// limit is 128, so nothing the strict parser accepts is refused for depth alone).
+/// Nesting the scanner follows before it leaves the input to the strict parser: below serde_json's
+/// own limit of 128, so nothing the scanner accepts is too deep for the strict parser (deeper input
+/// goes to the strict path, which decides).
 const MAX_DEPTH: usize = 100;
 
 /// A decoded envelope: its header and, per event, either the record read in the single pass or
@@ -218,11 +219,14 @@ impl<'a> Cur<'a> {
         self.b.get(start..p)
     }
 
-    /// A value of a key the envelope does not use: a scalar (containers go to the strict parser).
+    /// A value of a key the envelope does not use: a string, a literal or a plain integer.
+    /// simd-json converts every number while it parses (refusing values past u64/i64 or f64), so
+    /// other numbers and containers go to the strict parser.
     fn skip_scalar(&mut self) -> Option<()> {
         self.ws();
         match self.at(0) {
             b'"' => self.string().map(drop),
+            b'-' | b'0'..=b'9' => self.ii64().map(drop),
             _ => self.iscalar(),
         }
     }
@@ -522,7 +526,7 @@ impl<'a> Cur<'a> {
         if digits == 0 || (digits > 1 && self.b.get(first) == Some(&b'0')) {
             return None;
         }
-        // `-0` is an integer to serde_json but may be a float to simd-json: not ours to judge
+        // serde_json reads `-0` as a float (refused for an i64): not ours to judge
         if matches!(self.b.get(j), Some(b'.' | b'e' | b'E')) || (neg && v == 0) {
             return None;
         }
@@ -837,9 +841,25 @@ impl<'a> Cur<'a> {
                     } {}
                 }
             }
-            _ => self.iskip(depth)?,
+            _ => self.ibody_scalar()?,
         }
         Some(split)
+    }
+
+    /// A scalar where [`OutputBody`] is read with `deserialize_any`: serde_json decodes it there
+    /// instead of skipping it, refusing lone surrogates in strings and numbers past f64. So a
+    /// string is decoded (`istr` refuses what serde_json refuses) and a number is taken only
+    /// without an exponent and short enough that no f64 overflows (about 1.8e308).
+    fn ibody_scalar(&mut self) -> Option<()> {
+        self.iws();
+        if self.iquote() {
+            return self.istr().map(drop);
+        }
+        let start = self.i;
+        self.iscalar()?;
+        let n = self.b.get(start..self.i)?;
+        let number = matches!(n.first(), Some(b'-' | b'0'..=b'9'));
+        (!number || (n.len() <= 300 && !n.iter().any(|c| matches!(c, b'e' | b'E')))).then_some(())
     }
 
     /// `usage`: `null`, or an object whose `cacheDetails` / `cache_creation` give the split.

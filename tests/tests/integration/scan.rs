@@ -195,7 +195,20 @@ fn mutate(s: &str, rng: &mut Rng) -> String {
                 c.splice(at..at, dup);
             }
             _ => {
-                let lit = ["null", "\\u0041", "\\ud83d", "1e5", "-0", "\\\"", "\\\\"][rng.below(7)];
+                const LITS: &[&str] = &[
+                    "null",
+                    "\\u0041",
+                    "\\ud83d",
+                    "\\udc00",
+                    "1e5",
+                    "1e999",
+                    "-1e400",
+                    "-0",
+                    "18446744073709551616",
+                    "\\\"",
+                    "\\\\",
+                ];
+                let lit = LITS[rng.below(LITS.len())];
                 c.splice(at..at, lit.chars());
             }
         }
@@ -251,4 +264,43 @@ fn mutated_envelopes_never_make_the_two_paths_disagree() {
         accepted += usize::from(check(m.as_bytes()).is_some());
     }
     assert!(accepted > 200, "accepted {accepted}");
+}
+
+#[test]
+fn values_serde_decodes_are_not_merely_skipped() {
+    // Where `OutputBody` reads a scalar (the body itself, list elements, `message`/`metadata`),
+    // serde_json decodes it: lone surrogates and numbers past f64 are errors there.
+    let refused = [
+        r#"{"requestId":"r","output":{"outputBodyJson":"\ud800"}}"#.to_string(),
+        r#"{"requestId":"r","output":{"outputBodyJson":["ok","\udc00"]}}"#.to_string(),
+        r#"{"requestId":"r","output":{"outputBodyJson":{"message":"\ud83d x"}}}"#.to_string(),
+        r#"{"requestId":"r","output":{"outputBodyJson":{"metadata":"\ud83d\u0041"}}}"#.to_string(),
+        r#"{"requestId":"r","output":{"outputBodyJson":1e309}}"#.to_string(),
+        r#"{"requestId":"r","output":{"outputBodyJson":[{"usage":{"cacheDetails":[{"ttl":"1h","inputTokens":5}]}},-1e400]}}"#.to_string(),
+        format!(r#"{{"requestId":"r","output":{{"outputBodyJson":[1{}]}}}}"#, "0".repeat(400)),
+    ];
+    for m in &refused {
+        assert!(decode::parse_record(m).is_err(), "strict accepts {m}");
+        let env = envelope_of(&[m]);
+        assert_eq!(check(env.as_bytes()), Some(0), "{m}");
+    }
+    // under ordinary keys serde_json skips them: both paths accept
+    let accepted = [
+        r#"{"requestId":"r","output":{"outputBodyJson":{"text":"\ud800","n":1e400}}}"#,
+        r#"{"requestId":"r","output":{"outputBodyJson":[1.5,"\u00e9",{"usage":null},true]}}"#,
+    ];
+    for m in accepted {
+        assert!(decode::parse_record(m).is_ok(), "strict refuses {m}");
+        let env = envelope_of(&[m]);
+        assert_eq!(check(env.as_bytes()), Some(1), "{m}");
+    }
+    // numbers simd-json refuses at the envelope level leave the envelope to the strict path
+    for env in [
+        r#"{"messageType":"CONTROL_MESSAGE","x":18446744073709551616}"#,
+        r#"{"messageType":"DATA_MESSAGE","x":1e309,"logEvents":[]}"#,
+        r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":1,"message":"m","seq":-9223372036854775809}]}"#,
+    ] {
+        assert!(strict(env.as_bytes()).is_err(), "strict accepts {env}");
+        assert!(scan::scan(env.as_bytes()).is_none(), "{env}");
+    }
 }
