@@ -116,7 +116,7 @@ fn hex4(h: &[u8]) -> Option<u32> {
     })
 }
 
-/// Marks `bit` seen; a second occurrence of a key is a duplicate field for serde.
+/// Marks envelope field `bit` seen; a second occurrence is a duplicate field for serde.
 fn once(seen: &mut u32, bit: u32) -> Option<()> {
     if *seen & bit != 0 {
         return None;
@@ -638,15 +638,27 @@ impl<'a> Cur<'a> {
     }
 
     /// Calls `member` for each key of an inner object (`null` is refused: callers that accept it
-    /// check first).
-    fn iobject(&mut self, mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+    /// check first). `member` answers whether the key is a field of the struct being read: serde
+    /// refuses a field given twice (unknown keys may repeat), so a repeated field is left to it.
+    fn iobject(
+        &mut self,
+        mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<bool>,
+    ) -> Option<()> {
+        let mut fields: [&[u8]; 16] = [&[]; 16];
+        let mut n = 0usize;
         self.ieat(b'{')?;
         if self.iempty(b'}') {
             return Some(());
         }
         loop {
             let k = self.ikey()?;
-            member(self, k)?;
+            if member(self, k)? {
+                if fields.get(..n)?.contains(&k) {
+                    return None;
+                }
+                *fields.get_mut(n)? = k;
+                n += 1;
+            }
             if !self.inext(b'}')? {
                 return Some(());
             }
@@ -656,45 +668,39 @@ impl<'a> Cur<'a> {
     /// The record: the fields of [`InvocationRecord`], unknown ones skipped.
     fn irecord(&mut self) -> Option<InvocationRecord<'a>> {
         let mut r = InvocationRecord::default();
-        let mut seen = 0u32;
         self.iobject(|c, k| {
-            let (field, bit) = match k {
-                b"schemaType" => (&mut r.schema_type, 0),
-                b"schemaVersion" => (&mut r.schema_version, 1),
-                b"timestamp" => (&mut r.timestamp, 2),
-                b"accountId" => (&mut r.account_id, 3),
-                b"region" => (&mut r.region, 4),
-                b"inferenceRegion" => (&mut r.inference_region, 5),
-                b"requestId" => (&mut r.request_id, 6),
-                b"operation" => (&mut r.operation, 7),
-                b"modelId" => (&mut r.model_id, 8),
-                b"errorCode" => (&mut r.error_code, 9),
-                b"status" => (&mut r.status, 10),
+            let field = match k {
+                b"schemaType" => &mut r.schema_type,
+                b"schemaVersion" => &mut r.schema_version,
+                b"timestamp" => &mut r.timestamp,
+                b"accountId" => &mut r.account_id,
+                b"region" => &mut r.region,
+                b"inferenceRegion" => &mut r.inference_region,
+                b"requestId" => &mut r.request_id,
+                b"operation" => &mut r.operation,
+                b"modelId" => &mut r.model_id,
+                b"errorCode" => &mut r.error_code,
+                b"status" => &mut r.status,
                 b"identity" => {
-                    once(&mut seen, 1 << 11)?;
                     r.identity = c.iidentity()?;
-                    return Some(());
+                    return Some(true);
                 }
                 b"requestMetadata" => {
-                    once(&mut seen, 1 << 12)?;
                     r.request_metadata = c.imetadata()?;
-                    return Some(());
+                    return Some(true);
                 }
                 b"input" => {
-                    once(&mut seen, 1 << 13)?;
                     r.input = c.iinput()?;
-                    return Some(());
+                    return Some(true);
                 }
                 b"output" => {
-                    once(&mut seen, 1 << 14)?;
                     r.output = c.ioutput()?;
-                    return Some(());
+                    return Some(true);
                 }
-                _ => return c.iskip(1),
+                _ => return c.iskip(1).map(|()| false),
             };
-            once(&mut seen, 1 << bit)?;
             *field = c.iopt_str()?;
-            Some(())
+            Some(true)
         })?;
         Some(r)
     }
@@ -704,14 +710,12 @@ impl<'a> Cur<'a> {
             return Some(None);
         }
         let mut id = Identity::default();
-        let mut seen = 0u32;
         self.iobject(|c, k| match k {
             b"arn" => {
-                once(&mut seen, 1)?;
                 id.arn = c.iopt_str()?;
-                Some(())
+                Some(true)
             }
-            _ => c.iskip(2),
+            _ => c.iskip(2).map(|()| false),
         })?;
         Some(Some(id))
     }
@@ -740,15 +744,12 @@ impl<'a> Cur<'a> {
             return Some(None);
         }
         let mut x = RecordInput::default();
-        let mut seen = 0u32;
         self.iobject(|c, k| {
             match k {
                 b"inputContentType" => {
-                    once(&mut seen, 1)?;
                     x.input_content_type = c.iopt_str()?;
                 }
                 b"inputBodyJson" => {
-                    once(&mut seen, 2)?;
                     x.input_body_json = if c.inull() {
                         None
                     } else {
@@ -757,24 +758,20 @@ impl<'a> Cur<'a> {
                     };
                 }
                 b"inputBodyS3Path" => {
-                    once(&mut seen, 4)?;
                     x.input_body_s3_path = c.iopt_str()?;
                 }
                 b"inputTokenCount" => {
-                    once(&mut seen, 8)?;
                     x.input_token_count = c.iopt_i64()?;
                 }
                 b"cacheReadInputTokenCount" => {
-                    once(&mut seen, 16)?;
                     x.cache_read_input_token_count = c.iopt_i64()?;
                 }
                 b"cacheWriteInputTokenCount" => {
-                    once(&mut seen, 32)?;
                     x.cache_write_input_token_count = c.iopt_i64()?;
                 }
-                _ => c.iskip(2)?,
+                _ => return c.iskip(2).map(|()| false),
             }
-            Some(())
+            Some(true)
         })?;
         Some(Some(x))
     }
@@ -784,15 +781,12 @@ impl<'a> Cur<'a> {
             return Some(None);
         }
         let mut x = RecordOutput::default();
-        let mut seen = 0u32;
         self.iobject(|c, k| {
             match k {
                 b"outputContentType" => {
-                    once(&mut seen, 1)?;
                     x.output_content_type = c.iopt_str()?;
                 }
                 b"outputBodyJson" => {
-                    once(&mut seen, 2)?;
                     x.output_body_json = if c.inull() {
                         None
                     } else {
@@ -800,16 +794,14 @@ impl<'a> Cur<'a> {
                     };
                 }
                 b"outputBodyS3Path" => {
-                    once(&mut seen, 4)?;
                     x.output_body_s3_path = c.iopt_str()?;
                 }
                 b"outputTokenCount" => {
-                    once(&mut seen, 8)?;
                     x.output_token_count = c.iopt_i64()?;
                 }
-                _ => c.iskip(2)?,
+                _ => return c.iskip(2).map(|()| false),
             }
-            Some(())
+            Some(true)
         })?;
         Some(Some(x))
     }
@@ -829,7 +821,8 @@ impl<'a> Cur<'a> {
                     b"message" | b"metadata" if split.is_none() => split = c.ibody(depth + 1)?,
                     _ => c.iskip(depth + 1)?,
                 }
-                Some(())
+                // OutputBody's own visitor: a repeated key is read again, never refused
+                Some(false)
             })?,
             b'[' => {
                 self.i += 1;
@@ -868,20 +861,17 @@ impl<'a> Cur<'a> {
             return Some(None);
         }
         let mut u = UsageFields::default();
-        let mut seen = 0u32;
         self.iobject(|c, k| {
             match k {
                 b"cacheDetails" => {
-                    once(&mut seen, 1)?;
                     u.cache_details = c.icache_details(depth + 1)?;
                 }
                 b"cache_creation" => {
-                    once(&mut seen, 2)?;
                     u.cache_creation = c.icache_creation(depth + 1)?;
                 }
-                _ => c.iskip(depth + 1)?,
+                _ => return c.iskip(depth + 1).map(|()| false),
             }
-            Some(())
+            Some(true)
         })?;
         Some(u.split())
     }
@@ -895,20 +885,17 @@ impl<'a> Cur<'a> {
         if !self.iempty(b']') {
             while {
                 let mut d = CacheDetail::default();
-                let mut seen = 0u32;
                 self.iobject(|c, k| {
                     match k {
                         b"ttl" => {
-                            once(&mut seen, 1)?;
                             d.ttl = c.iopt_str()?;
                         }
                         b"inputTokens" => {
-                            once(&mut seen, 2)?;
                             d.input_tokens = c.iopt_i64()?;
                         }
-                        _ => c.iskip(depth + 2)?,
+                        _ => return c.iskip(depth + 2).map(|()| false),
                     }
-                    Some(())
+                    Some(true)
                 })?;
                 v.push(d);
                 self.inext(b']')?
@@ -922,20 +909,17 @@ impl<'a> Cur<'a> {
             return Some(None);
         }
         let mut x = CacheCreation::default();
-        let mut seen = 0u32;
         self.iobject(|c, k| {
             match k {
                 b"ephemeral_1h_input_tokens" => {
-                    once(&mut seen, 1)?;
                     x.ephemeral_1h_input_tokens = c.iopt_i64()?;
                 }
                 b"ephemeral_5m_input_tokens" => {
-                    once(&mut seen, 2)?;
                     x.ephemeral_5m_input_tokens = c.iopt_i64()?;
                 }
-                _ => c.iskip(depth + 1)?,
+                _ => return c.iskip(depth + 1).map(|()| false),
             }
-            Some(())
+            Some(true)
         })?;
         Some(Some(x))
     }
