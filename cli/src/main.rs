@@ -8,6 +8,7 @@ mod input;
 mod lake;
 mod ledger_cmd;
 mod price_cmd;
+mod prices_cmd;
 mod replay;
 mod report;
 mod run;
@@ -69,6 +70,11 @@ enum Cmd {
         path: String,
         #[command(flatten)]
         opts: PriceOpts,
+    },
+    /// [local] The price catalogue in force (built-in plus --prices overlays).
+    Prices {
+        #[command(subcommand)]
+        cmd: PricesCmd,
     },
     /// [local] Measure the hot path on generated data: our pipeline vs libdeflate inflate-only
     /// (the ceiling) vs the naive flate2 + serde_json::Value path, in one run.
@@ -284,6 +290,28 @@ struct OperatorArgs {
 }
 
 #[derive(Subcommand, Debug)]
+enum PricesCmd {
+    /// What each logged model id (bare id, `us.`/`in.`/`global.` profile id, or ARN) resolves
+    /// to: the entry or fallback rung, tier, rates, thresholds, effective dates, source and the
+    /// version rows record. Exit 1 if any id is priced by a fallback.
+    Explain {
+        #[arg(required = true, num_args = 1..)]
+        model_ids: Vec<String>,
+        /// The source Region of the call (the record's `region`).
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// When: YYYY-MM-DD (its first instant, UTC) or an RFC 3339 instant. Default: now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// One JSON object per id.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        opts: PriceOpts,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum BudgetsCmd {
     /// Validate FILE and store it; the functions use it from their next invocation.
     Push {
@@ -324,6 +352,16 @@ fn main() -> ExitCode {
 fn run() -> Result<ExitCode> {
     match Cli::parse().cmd {
         Cmd::Price { path, opts } => price_cmd::run(&path, &opts),
+        Cmd::Prices {
+            cmd:
+                PricesCmd::Explain {
+                    model_ids,
+                    region,
+                    at,
+                    json,
+                    opts,
+                },
+        } => prices_cmd::explain(&model_ids, &region, at.as_deref(), json, &opts),
         Cmd::Bench {
             json,
             invocations,

@@ -1,13 +1,15 @@
 //! The price catalogue: a versioned, effective-dated data file (TOML) keyed by (base model,
 //! endpoint tier, source Region, on-demand/batch), plus overlays in the same format that take
-//! precedence (a price fix needs no rebuild), plus the application-inference-profile mapping.
+//! precedence (a price fix needs no rebuild), plus the application-inference-profile mapping, and
+//! the fallback ladder for what it does not price (same model, then family, then the global
+//! fallback).
 //!
 //! Prices are USD per 1M tokens as exact decimal strings with at most 6 decimal places, so that
 //! price x tokens / 1e6 is exact at the money scale (12): no rounding anywhere.
 
 use rust_decimal::Decimal;
 use serde::de::IgnoredAny;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use spendguard_schemas::{row::MONEY_SCALE, time, EndpointTier};
 use std::collections::HashMap;
 
@@ -43,7 +45,7 @@ pub enum Mode {
 }
 
 /// Per-1M-token prices of one token class set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rates {
     pub input: Decimal,
     pub output: Decimal,
@@ -54,9 +56,10 @@ pub struct Rates {
     pub cache_write_1h: Option<Decimal>,
 }
 
-/// The long-context tier: applies to ALL token classes of a request whose prompt
-/// (input + cache read + cache write tokens) is strictly greater than `threshold_tokens`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A threshold tier: applies to ALL token classes of a request whose prompt (input + cache read
+/// + cache write tokens) is strictly greater than `threshold_tokens`. An entry may have several;
+///   the highest threshold the prompt is over wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LongContext {
     pub threshold_tokens: i64,
     pub rates: Rates,
@@ -66,17 +69,63 @@ pub struct LongContext {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceEntry {
     pub model: String,
+    /// The display name, as AWS's Price List spells it (`servicename` without "(Amazon Bedrock
+    /// Edition)"): the join key for a Price List sync.
+    pub name: Option<String>,
+    /// A model-id prefix naming the family (`anthropic.claude-haiku`): an unknown model id that
+    /// starts with it is priced at the family's dearest member.
+    pub family: Option<String>,
+    pub aliases: Vec<String>,
     tiers: TierSet,
     regions: Vec<String>,
+    /// Epoch ms, inclusive.
     effective_from: i64,
+    /// Epoch ms, exclusive.
     effective_to: Option<i64>,
     pub rates: Rates,
     pub batch: Option<(Decimal, Decimal)>,
-    pub long_context: Option<LongContext>,
+    /// Ascending by threshold.
+    pub long_context: Vec<LongContext>,
+    pub source: Option<String>,
     /// Version of the file this entry came from (base or overlay).
     pub version: String,
     /// 0 for the base catalogue, n for the n-th overlay: higher wins.
     layer: u32,
+}
+
+impl PriceEntry {
+    /// The rates for one request whose prompt (input + cache read + cache write) has
+    /// `prompt_tokens`: the highest threshold tier it is strictly over, else the base rates.
+    pub fn rates_for(&self, prompt_tokens: i64) -> &Rates {
+        self.long_context
+            .iter()
+            .rev()
+            .find(|l| prompt_tokens > l.threshold_tokens)
+            .map_or(&self.rates, |l| &l.rates)
+    }
+
+    /// The tier set as written in the file (`global`, `geo`, `in_region`, `regional`, `*`).
+    pub fn tier_label(&self) -> &'static str {
+        self.tiers.label()
+    }
+
+    pub fn regions(&self) -> &[String] {
+        &self.regions
+    }
+
+    /// (inclusive, exclusive) epoch ms.
+    pub fn effective(&self) -> (i64, Option<i64>) {
+        (self.effective_from, self.effective_to)
+    }
+
+    fn in_force(&self, at_ms: i64) -> bool {
+        at_ms >= self.effective_from && self.effective_to.is_none_or(|to| at_ms < to)
+    }
+
+    /// The order "dearer than": output, then input, then the later overlay.
+    fn dearness(&self) -> (Decimal, Decimal, u32) {
+        (self.rates.output, self.rates.input, self.layer)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +149,15 @@ impl TierSet {
             _ => return None,
         })
     }
+    fn label(self) -> &'static str {
+        match self {
+            TierSet::Any => "*",
+            TierSet::Global => "global",
+            TierSet::Geo => "geo",
+            TierSet::InRegion => "in_region",
+            TierSet::Regional => "regional",
+        }
+    }
     /// None: no match; Some(true): an exact tier match (beats a set or `*`).
     fn matches(self, t: EndpointTier) -> Option<bool> {
         use EndpointTier as E;
@@ -113,7 +171,8 @@ impl TierSet {
     }
 }
 
-/// The fallback price for what the catalogue cannot price: conservative, never $0.
+/// The fallback price for what neither the model's own entries nor its family can price:
+/// conservative (the dearest listed base price, checked by a test), never $0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fallback {
     pub rates: Rates,
@@ -126,6 +185,8 @@ pub struct Catalogue {
     entries: Vec<PriceEntry>,
     /// model id, alias, and loose forms (without a trailing `:N`) -> entry indexes.
     index: HashMap<String, Vec<usize>>,
+    /// family prefix -> the distinct model ids of its entries; longest prefix first.
+    families: Vec<(String, Vec<String>)>,
     fallback: Fallback,
     app_profiles: HashMap<String, (String, EndpointTier)>,
     version: String,
@@ -138,6 +199,59 @@ pub enum Lookup<'c> {
     /// The model is in the catalogue, but not for this tier/Region/date.
     NoPriceForKey,
     UnknownModel,
+}
+
+/// What prices one request: the entry for its key, or a rung of the fallback ladder. Every rung
+/// but `Entry` makes the row `fallback`.
+#[derive(Debug, Clone, Copy)]
+pub enum Priced<'c> {
+    /// The entry for (model, tier, Region, time).
+    Entry(&'c PriceEntry),
+    /// The model is known, but not for this tier, Region or time: its dearest entry in force
+    /// then (any tier or Region), or its dearest entry of any date.
+    SameModel(&'c PriceEntry),
+    /// An unknown model of a known family: the family's dearest member for this key.
+    Family {
+        family: &'c str,
+        entry: &'c PriceEntry,
+    },
+    /// An unknown model of no known family: the global fallback.
+    Global(&'c Fallback),
+}
+
+impl<'c> Priced<'c> {
+    pub fn rates_for(&self, prompt_tokens: i64) -> &'c Rates {
+        match *self {
+            Priced::Entry(e) | Priced::SameModel(e) | Priced::Family { entry: e, .. } => {
+                e.rates_for(prompt_tokens)
+            }
+            Priced::Global(f) => &f.rates,
+        }
+    }
+    pub fn version(&self) -> &'c str {
+        match *self {
+            Priced::Entry(e) | Priced::SameModel(e) | Priced::Family { entry: e, .. } => &e.version,
+            Priced::Global(f) => &f.version,
+        }
+    }
+    pub fn entry(&self) -> Option<&'c PriceEntry> {
+        match *self {
+            Priced::Entry(e) | Priced::SameModel(e) | Priced::Family { entry: e, .. } => Some(e),
+            Priced::Global(_) => None,
+        }
+    }
+    pub fn is_fallback(&self) -> bool {
+        !matches!(self, Priced::Entry(_))
+    }
+    /// `priced`, `fallback_same_model`, `fallback_family` or `fallback_global`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Priced::Entry(_) => "priced",
+            Priced::SameModel(_) => "fallback_same_model",
+            Priced::Family { .. } => "fallback_family",
+            Priced::Global(_) => "fallback_global",
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -182,14 +296,24 @@ struct RawLong {
     rates: RawRates,
 }
 
+/// `long_context = { ... }` (one threshold) or `long_context = [{ ... }, { ... }]` (several).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(RawLong),
+    Many(Vec<RawLong>),
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEntry {
     model: String,
     #[serde(default)]
     aliases: Vec<String>,
-    #[serde(default, rename = "name")]
-    _name: Option<IgnoredAny>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    family: Option<String>,
     tier: String,
     #[serde(default = "any_region")]
     regions: Vec<String>,
@@ -209,9 +333,9 @@ struct RawEntry {
     #[serde(default)]
     batch_output: Option<String>,
     #[serde(default)]
-    long_context: Option<RawLong>,
-    #[serde(default, rename = "source")]
-    _source: Option<IgnoredAny>,
+    long_context: Option<OneOrMany>,
+    #[serde(default)]
+    source: Option<String>,
 }
 
 fn any_region() -> Vec<String> {
@@ -267,16 +391,57 @@ impl Ctx<'_> {
             cache_write_1h: self.opt(&format!("{what}.cache_write_1h"), &r.cache_write_1h)?,
         })
     }
-    fn date(&self, what: &str, s: &str) -> Result<i64, CatalogueError> {
-        time::parse_rfc3339_ms(&format!("{s}T00:00:00Z"))
-            .map(|ms| ms.div_euclid(86_400_000))
-            .map_err(|e| self.bad(what, format!("{s:?} is not a YYYY-MM-DD date: {e}")))
+    /// `YYYY-MM-DD` is midnight UTC of that day (AWS dates its price changes to the day, and
+    /// genai-prices applies a dated price from the UTC day); a full RFC 3339 instant
+    /// (`2026-08-21T17:00:00Z`) takes effect at that instant, for a change announced to the
+    /// minute. Epoch ms.
+    fn instant(&self, what: &str, s: &str) -> Result<i64, CatalogueError> {
+        let full = if s.len() == 10 {
+            format!("{s}T00:00:00Z")
+        } else {
+            s.to_string()
+        };
+        time::parse_rfc3339_ms(&full).map_err(|e| {
+            self.bad(
+                what,
+                format!("{s:?} is not a YYYY-MM-DD date or an RFC 3339 instant: {e}"),
+            )
+        })
     }
     fn tier(&self, what: &str, s: &str) -> Result<EndpointTier, CatalogueError> {
         match EndpointTier::parse(s) {
             Some(t) if t != EndpointTier::Unknown => Ok(t),
             _ => Err(self.bad(what, format!("tier {s:?} is not global, geo or in_region"))),
         }
+    }
+    fn long_context(
+        &self,
+        what: &str,
+        raw: &Option<OneOrMany>,
+    ) -> Result<Vec<LongContext>, CatalogueError> {
+        let raws: Vec<&RawLong> = match raw {
+            None => Vec::new(),
+            Some(OneOrMany::One(l)) => vec![l],
+            Some(OneOrMany::Many(ls)) => ls.iter().collect(),
+        };
+        let mut out = Vec::with_capacity(raws.len());
+        for (i, l) in raws.into_iter().enumerate() {
+            let w = format!("{what}.long_context[{i}]");
+            if l.threshold_tokens <= 0 {
+                return Err(self.bad(&w, "threshold_tokens must be > 0"));
+            }
+            if out
+                .last()
+                .is_some_and(|p: &LongContext| p.threshold_tokens >= l.threshold_tokens)
+            {
+                return Err(self.bad(&w, "thresholds must be strictly increasing"));
+            }
+            out.push(LongContext {
+                threshold_tokens: l.threshold_tokens,
+                rates: self.rates(&w, &l.rates)?,
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -344,35 +509,39 @@ impl Catalogue {
                 if e.regions.is_empty() {
                     return Err(ctx.bad(&what, "regions must not be empty (use [\"*\"])"));
                 }
+                let family = e.family.as_deref().map(str::trim).map(str::to_string);
+                if let Some(f) = &family {
+                    if f.is_empty() || !e.model.trim().starts_with(f.as_str()) {
+                        return Err(ctx.bad(
+                            &what,
+                            format!("family {f:?} must be a non-empty prefix of the model id"),
+                        ));
+                    }
+                }
                 let batch = match (&e.batch_input, &e.batch_output) {
                     (Some(i), Some(o)) => Some((ctx.money(&what, i)?, ctx.money(&what, o)?)),
                     (None, None) => None,
                     _ => return Err(ctx.bad(&what, "batch_input and batch_output go together")),
                 };
-                let long_context = match &e.long_context {
-                    Some(l) if l.threshold_tokens <= 0 => {
-                        return Err(ctx.bad(&what, "long_context.threshold_tokens must be > 0"))
-                    }
-                    Some(l) => Some(LongContext {
-                        threshold_tokens: l.threshold_tokens,
-                        rates: ctx.rates(&format!("{what}.long_context"), &l.rates)?,
-                    }),
-                    None => None,
-                };
-                let effective_from = ctx.date(&what, &e.effective_from)?;
+                let long_context = ctx.long_context(&what, &e.long_context)?;
+                let effective_from = ctx.instant(&what, &e.effective_from)?;
                 let effective_to = e
                     .effective_to
                     .as_deref()
-                    .map(|d| ctx.date(&what, d))
+                    .map(|d| ctx.instant(&what, d))
                     .transpose()?;
                 if effective_to.is_some_and(|to| to <= effective_from) {
                     return Err(ctx.bad(&what, "effective_to must be after effective_from"));
                 }
+                let aliases: Vec<String> = e.aliases.iter().map(|a| a.trim().to_string()).collect();
                 let mut keys = vec![e.model.trim().to_string()];
-                keys.extend(e.aliases.iter().map(|a| a.trim().to_string()));
+                keys.extend(aliases.iter().cloned());
                 names.push(keys);
                 entries.push(PriceEntry {
                     model: e.model.trim().to_string(),
+                    name: e.name.clone(),
+                    family,
+                    aliases,
                     tiers,
                     regions: e.regions.clone(),
                     effective_from,
@@ -389,6 +558,7 @@ impl Catalogue {
                     )?,
                     batch,
                     long_context,
+                    source: e.source.clone(),
                     version: raw.version.clone(),
                     layer: layer as u32,
                 });
@@ -418,6 +588,7 @@ impl Catalogue {
         let mut cat = Catalogue {
             entries,
             index: HashMap::new(),
+            families: Vec::new(),
             fallback,
             app_profiles,
             version,
@@ -426,7 +597,8 @@ impl Catalogue {
         Ok(cat)
     }
 
-    /// Indexes every entry under its id, its aliases, and their loose forms.
+    /// Indexes every entry under its id, its aliases, and their loose forms; groups the model
+    /// ids of each family.
     fn build_index(&mut self, names: Vec<Vec<String>>) {
         for (i, ns) in names.into_iter().enumerate() {
             let mut keys: Vec<String> = Vec::new();
@@ -441,6 +613,21 @@ impl Catalogue {
                 self.index.entry(k).or_default().push(i);
             }
         }
+        let mut fams: HashMap<&str, Vec<String>> = HashMap::new();
+        for e in &self.entries {
+            if let Some(f) = &e.family {
+                let models = fams.entry(f.as_str()).or_default();
+                if !models.contains(&e.model) {
+                    models.push(e.model.clone());
+                }
+            }
+        }
+        let mut families: Vec<(String, Vec<String>)> = fams
+            .into_iter()
+            .map(|(f, ms)| (f.to_string(), ms))
+            .collect();
+        families.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        self.families = families;
     }
 
     /// Version string of the whole catalogue (base `+` overlays).
@@ -461,14 +648,16 @@ impl Catalogue {
         self.app_profiles.get(arn).map(|(m, t)| (m.as_str(), *t))
     }
 
-    /// Finds the price entry for (model, tier, Region, event day): the most specific match wins
-    /// (overlay over base, exact tier over a set, exact Region over `*`, latest effective date).
-    pub fn lookup(&self, model: &str, tier: EndpointTier, region: &str, day: i64) -> Lookup<'_> {
-        let Some(cands) = self
-            .index
+    fn candidates(&self, model: &str) -> Option<&Vec<usize>> {
+        self.index
             .get(model)
             .or_else(|| self.index.get(loose(model)))
-        else {
+    }
+
+    /// Finds the price entry for (model, tier, Region, instant): the most specific match wins
+    /// (overlay over base, exact tier over a set, exact Region over `*`, latest effective date).
+    pub fn lookup(&self, model: &str, tier: EndpointTier, region: &str, at_ms: i64) -> Lookup<'_> {
+        let Some(cands) = self.candidates(model) else {
             return Lookup::UnknownModel;
         };
         // (layer, exact tier, exact Region, effective_from): compared lexicographically.
@@ -488,7 +677,7 @@ impl Catalogue {
             } else {
                 continue;
             };
-            if day < e.effective_from || e.effective_to.is_some_and(|to| day >= to) {
+            if !e.in_force(at_ms) {
                 continue;
             }
             let rank = (e.layer, tier_exact, region_exact, e.effective_from);
@@ -500,6 +689,111 @@ impl Catalogue {
             Some((e, _)) => Lookup::Found(e),
             None => Lookup::NoPriceForKey,
         }
+    }
+
+    /// What prices a request of `model` through `tier` from `region` at `at_ms`: its entry, or
+    /// the fallback ladder (same model, family, global). One rule for the pricer, `prices
+    /// explain` and the simulation.
+    pub fn price_for(
+        &self,
+        model: &str,
+        tier: EndpointTier,
+        region: &str,
+        at_ms: i64,
+    ) -> Priced<'_> {
+        match self.lookup(model, tier, region, at_ms) {
+            Lookup::Found(e) => Priced::Entry(e),
+            Lookup::NoPriceForKey => self.same_model(model, at_ms),
+            Lookup::UnknownModel => self.family_fallback(model, tier, region, at_ms),
+        }
+    }
+
+    /// The dearest entry of a known model in force at `at_ms` (any tier or Region); if none is
+    /// in force then, its dearest entry of any date.
+    fn same_model(&self, model: &str, at_ms: i64) -> Priced<'_> {
+        let ents = || {
+            self.candidates(model)
+                .into_iter()
+                .flatten()
+                .filter_map(|&i| self.entries.get(i))
+        };
+        let dearest = ents()
+            .filter(|e| e.in_force(at_ms))
+            .max_by_key(|e| e.dearness())
+            .or_else(|| ents().max_by_key(|e| e.dearness()));
+        match dearest {
+            Some(e) => Priced::SameModel(e),
+            None => Priced::Global(&self.fallback),
+        }
+    }
+
+    /// The family an unknown model id belongs to: the longest family prefix it starts with.
+    pub fn family_of(&self, model: &str) -> Option<&str> {
+        self.families
+            .iter()
+            .find(|(f, _)| model.starts_with(f.as_str()))
+            .map(|(f, _)| f.as_str())
+    }
+
+    /// An unknown model of a known family: the dearest price any member has for this key (each
+    /// member through the ordinary lookup, so overlays count); if no member is priced for the
+    /// key, the dearest member entry in force. Unknown family: the global fallback.
+    fn family_fallback(
+        &self,
+        model: &str,
+        tier: EndpointTier,
+        region: &str,
+        at_ms: i64,
+    ) -> Priced<'_> {
+        let Some((family, members)) = self
+            .families
+            .iter()
+            .find(|(f, _)| model.starts_with(f.as_str()))
+        else {
+            return Priced::Global(&self.fallback);
+        };
+        let for_key = members
+            .iter()
+            .filter_map(|m| match self.lookup(m, tier, region, at_ms) {
+                Lookup::Found(e) => Some(e),
+                _ => None,
+            })
+            .max_by_key(|e| e.dearness());
+        let entry = for_key.or_else(|| {
+            self.entries
+                .iter()
+                .filter(|e| e.family.as_deref() == Some(family.as_str()) && e.in_force(at_ms))
+                .max_by_key(|e| e.dearness())
+        });
+        match entry {
+            Some(entry) => Priced::Family { family, entry },
+            None => Priced::Global(&self.fallback),
+        }
+    }
+
+    /// Base prices (class by class) dearer than the global fallback: a catalogue whose fallback
+    /// is not the dearest listed price would under-count unknown models. Empty when sound.
+    pub fn dearer_than_fallback(&self) -> Vec<(&PriceEntry, &'static str, Decimal)> {
+        let f = &self.fallback.rates;
+        let mut out = Vec::new();
+        for e in &self.entries {
+            let r = &e.rates;
+            let pairs: [(&'static str, Option<Decimal>, Option<Decimal>); 5] = [
+                ("input", Some(r.input), Some(f.input)),
+                ("output", Some(r.output), Some(f.output)),
+                ("cache_read", r.cache_read, f.cache_read),
+                ("cache_write_5m", r.cache_write_5m, f.cache_write_5m),
+                ("cache_write_1h", r.cache_write_1h, f.cache_write_1h),
+            ];
+            for (class, ours, fb) in pairs {
+                if let Some(p) = ours {
+                    if p > fb.unwrap_or(f.input) {
+                        out.push((e, class, p));
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
@@ -540,8 +834,9 @@ input = "0.9"
 output = "1.8"
 "#;
 
+    /// Noon UTC of a day, in epoch ms.
     fn day(s: &str) -> i64 {
-        time::parse_rfc3339_ms(&format!("{s}T12:00:00Z")).unwrap() / 86_400_000
+        time::parse_rfc3339_ms(&format!("{s}T12:00:00Z")).unwrap()
     }
 
     fn input_of(l: Lookup<'_>) -> String {
@@ -660,10 +955,148 @@ tier = "global"
         }
     }
 
+    const LADDER: &str = r#"
+version = "t2"
+[fallback]
+input = "20"
+output = "80"
+[[price]]
+model = "a.fam-small-v1"
+family = "a.fam"
+tier = "*"
+effective_from = "2025-01-01"
+input = "1"
+output = "5"
+[[price]]
+model = "a.fam-big-v1"
+name = "Fam Big"
+family = "a.fam"
+tier = "regional"
+effective_from = "2025-01-01"
+input = "3"
+output = "15"
+long_context = [
+  { threshold_tokens = 1000, input = "6", output = "30" },
+  { threshold_tokens = 5000, input = "9", output = "45" },
+]
+[[price]]
+model = "a.fam-big-v1"
+family = "a.fam"
+tier = "regional"
+effective_from = "2026-08-21T17:00:00Z"
+input = "2"
+output = "10"
+"#;
+
+    #[test]
+    fn several_thresholds_the_highest_exceeded_wins() {
+        let c = Catalogue::load(&[("l", LADDER)]).unwrap();
+        let Lookup::Found(e) = c.lookup("a.fam-big-v1", EndpointTier::Geo, "x", day("2025-06-01"))
+        else {
+            panic!()
+        };
+        assert_eq!(e.name.as_deref(), Some("Fam Big"));
+        assert_eq!(e.family.as_deref(), Some("a.fam"));
+        let input = |p| e.rates_for(p).input.to_string();
+        assert_eq!(input(1000), "3", "exactly at the threshold is not over it");
+        assert_eq!(input(1001), "6");
+        assert_eq!(input(5000), "6");
+        assert_eq!(input(5001), "9");
+    }
+
+    #[test]
+    fn a_price_dated_to_the_instant_starts_at_that_instant() {
+        let c = Catalogue::load(&[("l", LADDER)]).unwrap();
+        let at = |s: &str| time::parse_rfc3339_ms(s).unwrap();
+        let input = |ms| match c.lookup("a.fam-big-v1", EndpointTier::InRegion, "x", ms) {
+            Lookup::Found(e) => e.rates.input.to_string(),
+            _ => "none".into(),
+        };
+        assert_eq!(input(at("2026-08-21T16:59:59.999Z")), "3");
+        assert_eq!(input(at("2026-08-21T17:00:00Z")), "2");
+    }
+
+    #[test]
+    fn the_fallback_ladder_same_model_then_family_then_global() {
+        let c = Catalogue::load(&[("l", LADDER)]).unwrap();
+        let d = day("2025-06-01");
+        // known model, tier it is not sold on: its own dearest entry in force
+        let p = c.price_for("a.fam-big-v1", EndpointTier::Global, "x", d);
+        assert_eq!(p.label(), "fallback_same_model");
+        assert_eq!(p.rates_for(0).input.to_string(), "3");
+        // unknown member of a known family: the family's dearest member for the key
+        let p = c.price_for("a.fam-huge-v2", EndpointTier::Geo, "x", d);
+        assert_eq!(p.label(), "fallback_family");
+        assert_eq!(p.rates_for(0).output.to_string(), "15");
+        // ... whose thresholds come with it
+        assert_eq!(p.rates_for(1001).output.to_string(), "30");
+        // for the global tier only the `*` member is priced for the key
+        let p = c.price_for("a.fam-huge-v2", EndpointTier::Global, "x", d);
+        assert_eq!(p.rates_for(0).output.to_string(), "5");
+        assert_eq!(c.family_of("a.fam-huge-v2"), Some("a.fam"));
+        // an unknown provider: the global fallback
+        let p = c.price_for("z.other-v1", EndpointTier::Geo, "x", d);
+        assert_eq!(p.label(), "fallback_global");
+        assert_eq!(p.rates_for(0).input.to_string(), "20");
+        assert!(p.is_fallback());
+        assert!(!c
+            .price_for("a.fam-small-v1", EndpointTier::Global, "x", d)
+            .is_fallback());
+    }
+
+    #[test]
+    fn family_must_prefix_the_model_and_thresholds_must_increase() {
+        let bad_family = LADDER.replace(
+            "family = \"a.fam\"\ntier = \"*\"",
+            "family = \"b.fam\"\ntier = \"*\"",
+        );
+        let err = Catalogue::load(&[("f", &bad_family)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prefix of the model id"), "{err}");
+        let bad_order = LADDER.replace("threshold_tokens = 5000", "threshold_tokens = 1000");
+        let err = Catalogue::load(&[("f", &bad_order)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("strictly increasing"), "{err}");
+    }
+
+    #[test]
+    fn builtin_fallback_is_the_dearest_base_price_listed() {
+        let c = Catalogue::builtin().unwrap();
+        let dearer: Vec<String> = c
+            .dearer_than_fallback()
+            .iter()
+            .map(|(e, class, p)| format!("{} [{}] {class} {p}", e.model, e.tier_label()))
+            .collect();
+        assert!(dearer.is_empty(), "dearer than the fallback: {dearer:?}");
+        // and it is not dearer than it needs to be: each class is some entry's price
+        let f = &c.fallback().rates;
+        for (class, want) in [("input", f.input), ("output", f.output)] {
+            assert!(
+                c.entries().iter().any(|e| match class {
+                    "input" => e.rates.input == want,
+                    _ => e.rates.output == want,
+                }),
+                "fallback {class} {want} is no listed price"
+            );
+        }
+    }
+
+    #[test]
+    fn every_builtin_entry_has_a_name_family_and_source() {
+        let c = Catalogue::builtin().unwrap();
+        for e in c.entries() {
+            assert!(e.name.is_some(), "{} has no name", e.model);
+            assert!(e.family.is_some(), "{} has no family", e.model);
+            assert!(e.source.is_some(), "{} has no source", e.model);
+        }
+    }
+
     #[test]
     fn builtin_catalogue_loads() {
         let c = Catalogue::builtin().unwrap();
-        assert!(c.entries().len() > 40);
+        assert!(c.entries().len() > 120);
         assert!(!c.version().is_empty());
     }
 }

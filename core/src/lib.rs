@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod decode;
 pub mod enforce;
+pub mod explain;
 pub mod inflate;
 pub mod ledger;
 pub mod model;

@@ -4,9 +4,10 @@
 
 use spendguard_schemas::EndpointTier;
 
-/// Geography prefixes of system-defined cross-Region inference profiles. Longest first, so
-/// `us-gov.` wins over `us.`.
-const GEO_PREFIXES: &[&str] = &["us-gov.", "apac.", "us.", "eu.", "jp.", "au.", "ca."];
+/// Geography prefixes of system-defined cross-Region inference profiles: the ones AWS documents
+/// (`us.`, `eu.`, `apac.`, `jp.`, `au.`, `us-gov.`), India (`in.`, e.g. `in.anthropic.claude-opus-5`,
+/// priced by genai-prices) and Canada (`ca.`). Longest first, so `us-gov.` wins over `us.`.
+pub const GEO_PREFIXES: &[&str] = &["us-gov.", "apac.", "us.", "eu.", "jp.", "au.", "ca.", "in."];
 
 /// What a `modelId` refers to, for pricing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,14 @@ mod tests {
         assert_eq!(resolve(&format!("apac.{s45}")), base(s45, Geo));
         assert_eq!(resolve(&format!("jp.{s45}")), base(s45, Geo));
         assert_eq!(resolve(&format!("us-gov.{s45}")), base(s45, Geo));
+        assert_eq!(resolve(&format!("in.{s45}")), base(s45, Geo));
+        assert_eq!(resolve(&format!("ca.{s45}")), base(s45, Geo));
+        assert_eq!(
+            resolve(
+                "arn:aws:bedrock:ap-south-1:111122223333:inference-profile/in.openai.gpt-6-sol"
+            ),
+            base("openai.gpt-6-sol", Geo)
+        );
         assert_eq!(resolve(&format!("global.{s45}")), base(s45, Global));
         assert_eq!(
             resolve("arn:aws:bedrock:us-west-2:565521294060:inference-profile/global.anthropic.claude-opus-4-7"),

@@ -4,7 +4,7 @@
 //! `inputTokenCount` EXCLUDES cache tokens, so the four token classes (input, output, cache
 //! read, cache write 5m/1h) are priced separately.
 
-use crate::catalogue::{Catalogue, Lookup, Rates};
+use crate::catalogue::{Catalogue, Priced, Rates};
 use crate::model::{self, ModelRef};
 use crate::principal;
 use rust_decimal::Decimal;
@@ -63,7 +63,8 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    fn prompt(&self) -> i64 {
+    /// The prompt that threshold tiers are measured on: input + cache read + cache write.
+    pub fn prompt(&self) -> i64 {
         self.input
             .saturating_add(self.cache_read)
             .saturating_add(self.cache_write_5m)
@@ -137,19 +138,6 @@ pub fn costs(t: &Tokens, r: &Rates) -> Result<(Costs, bool), PriceError> {
     ))
 }
 
-/// Rates for this request: the long-context tier replaces every class when the prompt is over
-/// its threshold.
-pub fn effective_rates<'r>(
-    entry_rates: &'r Rates,
-    long: Option<&'r crate::catalogue::LongContext>,
-    t: &Tokens,
-) -> &'r Rates {
-    match long {
-        Some(l) if t.prompt() > l.threshold_tokens => &l.rates,
-        _ => entry_rates,
-    }
-}
-
 fn tokens_field(v: Option<i64>, field: &'static str) -> Result<i64, PriceError> {
     match v.unwrap_or(0) {
         n if n < 0 => Err(PriceError::NegativeTokens { field, value: n }),
@@ -157,7 +145,47 @@ fn tokens_field(v: Option<i64>, field: &'static str) -> Result<i64, PriceError> 
     }
 }
 
+/// A logged `modelId` resolved for pricing: the base model id (an application profile through
+/// its configured mapping), the endpoint tier, and whether it is billed other than per token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub base: String,
+    pub tier: EndpointTier,
+    /// `provisioned-model`, `custom-model`, ...: not priced from tokens.
+    pub not_token_priced: Option<String>,
+}
+
 impl Pricer {
+    /// Resolves a logged `modelId` (every form [`model::resolve`] knows), mapping application
+    /// inference profiles through the catalogue. An unmapped profile keeps its ARN and tier
+    /// `unknown`, so it reaches the global fallback.
+    pub fn resolve(&self, model_id: &str) -> Resolved {
+        match model::resolve(model_id) {
+            ModelRef::Base { id, tier } => Resolved {
+                base: id.to_string(),
+                tier,
+                not_token_priced: None,
+            },
+            ModelRef::ApplicationProfile { arn } => match self.catalogue.application_profile(arn) {
+                Some((m, t)) => Resolved {
+                    base: m.to_string(),
+                    tier: t,
+                    not_token_priced: None,
+                },
+                None => Resolved {
+                    base: arn.to_string(),
+                    tier: EndpointTier::Unknown,
+                    not_token_priced: None,
+                },
+            },
+            ModelRef::NotTokenPriced { kind } => Resolved {
+                base: model_id.to_string(),
+                tier: EndpointTier::Unknown,
+                not_token_priced: Some(kind.to_string()),
+            },
+        }
+    }
+
     pub fn new(catalogue: Catalogue, config: PricerConfig) -> Self {
         Pricer { catalogue, config }
     }
@@ -240,21 +268,12 @@ impl Pricer {
             None => Cow::Owned(who.account.unwrap_or("").to_string()),
         };
         let region = rec.region.unwrap_or(Cow::Borrowed(""));
-        let day = event_time.div_euclid(86_400_000);
-
         let (model, tier, status, costs, version) = {
-            let (base, tier, kind) = match model::resolve(&model_id) {
-                ModelRef::Base { id, tier } => (id.to_string(), tier, None),
-                ModelRef::ApplicationProfile { arn } => {
-                    match self.catalogue.application_profile(arn) {
-                        Some((m, t)) => (m.to_string(), t, None),
-                        None => (arn.to_string(), EndpointTier::Unknown, None),
-                    }
-                }
-                ModelRef::NotTokenPriced { kind } => {
-                    (model_id.to_string(), EndpointTier::Unknown, Some(kind))
-                }
-            };
+            let Resolved {
+                base,
+                tier,
+                not_token_priced,
+            } = self.resolve(&model_id);
             if error_code.is_some() {
                 (
                     base,
@@ -263,7 +282,7 @@ impl Pricer {
                     Costs::default(),
                     self.catalogue.version().to_string(),
                 )
-            } else if kind.is_some() {
+            } else if not_token_priced.is_some() {
                 (
                     base,
                     tier,
@@ -272,23 +291,16 @@ impl Pricer {
                     self.catalogue.version().to_string(),
                 )
             } else {
-                match self.catalogue.lookup(&base, tier, &region, day) {
-                    Lookup::Found(e) => {
-                        let rates = effective_rates(&e.rates, e.long_context.as_ref(), &tokens);
-                        let (c, est) = costs(&tokens, rates)?;
-                        let status = if estimated || est {
-                            PriceStatus::Estimated
-                        } else {
-                            PriceStatus::Exact
-                        };
-                        (e.model.clone(), tier, status, c, e.version.clone())
+                let priced = self.catalogue.price_for(&base, tier, &region, event_time);
+                let (c, est) = costs(&tokens, priced.rates_for(tokens.prompt()))?;
+                let (model, status) = match priced {
+                    Priced::Entry(e) if estimated || est => {
+                        (e.model.clone(), PriceStatus::Estimated)
                     }
-                    Lookup::NoPriceForKey | Lookup::UnknownModel => {
-                        let fb = self.catalogue.fallback();
-                        let (c, _) = costs(&tokens, &fb.rates)?;
-                        (base, tier, PriceStatus::Fallback, c, fb.version.clone())
-                    }
-                }
+                    Priced::Entry(e) => (e.model.clone(), PriceStatus::Exact),
+                    _ => (base, PriceStatus::Fallback),
+                };
+                (model, tier, status, c, priced.version().to_string())
             }
         };
 
