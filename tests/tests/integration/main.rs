@@ -7,6 +7,7 @@
 )] // test code
 
 mod decode;
+mod prices_2026;
 mod pricing;
 mod scan;
 mod synth_corpus;

@@ -191,7 +191,8 @@ fn application_profile_is_fallback_until_mapped() {
     assert_eq!(r.price_status, PriceStatus::Fallback);
     assert_eq!(r.endpoint_tier, EndpointTier::Unknown);
     assert!(r.cost_usd > Decimal::ZERO, "never a silent $0");
-    costs(&r, "0.015", "0.0075", "0", "0", "0.0225");
+    // the global fallback: 18.8 / 75, the dearest base price listed
+    costs(&r, "0.0188", "0.0075", "0", "0", "0.0263");
     let overlay = r#"
 version = "site-1"
 [[application_profile]]
@@ -224,12 +225,14 @@ fn unknown_model_is_fallback_priced_and_marked() {
     }));
     assert_eq!(r.price_status, PriceStatus::Fallback);
     assert_eq!(r.model, "newvendor.shiny-model-v9:0");
-    costs(&r, "0.15", "0.15", "0", "0", "0.3");
-    // a known model on a tier it is not sold on (Nova Lite has no global profile)
-    let r = price(&with(fx::BEDROCK_CONVERSE_NOVA_CACHE_READ, |v| {
-        v["modelId"] = "global.amazon.nova-lite-v1:0".into()
+    costs(&r, "0.188", "0.15", "0", "0", "0.338");
+    // a known model on a tier it is not sold on (Claude Opus 4.1 has no global profile): its
+    // own dearest entry (regional 15 / 75), still marked fallback
+    let r = price(&with(fx::BEDROCK_CONVERSE_GLOBAL, |v| {
+        v["modelId"] = "global.anthropic.claude-opus-4-1-20250805-v1:0".into()
     }));
     assert_eq!(r.price_status, PriceStatus::Fallback);
+    costs(&r, "0.15", "0.15", "0", "0", "0.3");
 }
 
 #[test]
@@ -372,6 +375,10 @@ fn every_fixture_record_prices_without_error() {
             .price(rec, None)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!row.request_id.is_empty(), "{name}");
-        assert_eq!(row.price_version, "2026-11-22.1", "{name}");
+        assert_eq!(
+            row.price_version,
+            Catalogue::builtin().unwrap().version(),
+            "{name}"
+        );
     }
 }
