@@ -98,8 +98,8 @@ echo "sam build: $(( $(date +%s) - sam_start ))s"
 step "the built bootstrap binaries under cargo lambda's Lambda runtime API: Firehose, Kinesis, DynamoDB Stream and EventBridge events"
 scripts/lambda_smoke.sh "$TOOLS" target/sam-build
 
-step "price catalogue vs genai-prices 0.2.3"
-"$PY" scripts/check_prices.py
+step "price catalogue vs every Bedrock model genai-prices 0.2.3 prices (through spendguard prices explain)"
+"$PY" scripts/check_prices.py --spendguard target/debug/spendguard
 
 step "the Parquet lake read back by pyarrow and DuckDB (the stand-ins for Athena)"
 "$PY" scripts/lake_check.py target/debug/spendguard
