@@ -90,55 +90,53 @@ const ROLES: &[&str] = &[
 ];
 const REGIONS: &[&str] = &["us-east-1", "us-west-2", "eu-central-1", "ap-northeast-1"];
 
-/// (model id as the caller passes it, weight, anthropic body shape, has cache)
+/// (model id as the caller passes it, weight, anthropic body shape, has cache): the mix of a
+/// 2026-11 account (Claude 5.x and 4.x, OpenAI GPT-5.6/6 on Bedrock, Kimi, GLM, Nova, Llama,
+/// embeddings, an India geo profile, a few older models still in real logs), every id form.
 const MODELS: &[(&str, u32, bool, bool)] = &[
+    ("global.anthropic.claude-sonnet-5-5", 14, true, true),
+    ("us.anthropic.claude-sonnet-5-5", 6, true, true),
+    ("global.anthropic.claude-haiku-5-5", 10, true, true),
+    ("eu.anthropic.claude-haiku-5-5", 3, true, true),
+    ("global.anthropic.claude-opus-5-5", 4, true, true),
     (
-        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-        16,
+        "arn:aws:bedrock:us-west-2:111122223333:inference-profile/global.anthropic.claude-opus-4-8-v1:0",
+        2,
         true,
         true,
     ),
-    (
-        "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
-        10,
-        true,
-        true,
-    ),
+    ("in.anthropic.claude-sonnet-5", 2, true, true),
+    ("global.anthropic.claude-fable-5-2", 1, true, true),
+    ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", 4, true, true),
     (
         "global.anthropic.claude-haiku-4-5-20251001-v1:0",
-        10,
-        true,
-        true,
-    ),
-    ("eu.anthropic.claude-sonnet-4-6", 5, true, true),
-    ("us.anthropic.claude-opus-4-5-20251101-v1:0", 4, true, true),
-    (
-        "arn:aws:bedrock:us-west-2:111122223333:inference-profile/global.anthropic.claude-opus-4-7",
         3,
         true,
         true,
     ),
-    ("anthropic.claude-sonnet-4-20250514-v1:0", 4, true, true),
-    (
-        "apac.anthropic.claude-haiku-4-5-20251001-v1:0",
-        3,
-        true,
-        true,
-    ),
-    ("amazon.nova-lite-v1:0", 9, false, true),
-    ("amazon.nova-micro-v1:0", 8, false, true),
-    ("us.amazon.nova-pro-v1:0", 6, false, true),
+    ("global.openai.gpt-5.6-sol", 4, false, true),
+    ("us.openai.gpt-5.6-terra", 3, false, true),
+    ("global.openai.gpt-6-sol", 3, false, true),
+    ("in.openai.gpt-6-luna", 2, false, true),
+    ("global.moonshotai.kimi-k3", 2, false, true),
+    ("global.zai.glm-5.3", 2, false, true),
+    ("amazon.nova-lite-v1:0", 6, false, true),
+    ("amazon.nova-micro-v1:0", 5, false, true),
+    ("us.amazon.nova-pro-v1:0", 3, false, true),
+    ("global.amazon.nova-2-lite-v1:0", 3, false, true),
     (
         "arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-3-70b-instruct-v1:0",
-        4,
+        3,
         false,
         false,
     ),
-    ("us.meta.llama4-maverick-17b-instruct-v1:0", 3, false, false),
-    ("mistral.pixtral-large-2502-v1:0", 2, false, false),
-    ("amazon.titan-embed-text-v2:0", 5, false, false),
+    ("us.meta.llama4-maverick-17b-instruct-v1:0", 2, false, false),
+    ("mistral.pixtral-large-2502-v1:0", 1, false, false),
+    ("amazon.titan-embed-text-v2:0", 4, false, false),
     ("cohere.embed-english-v3", 2, false, false),
     ("openai.gpt-oss-120b-1:0", 2, false, false),
+    ("anthropic.claude-v2:1", 1, true, false),
+    ("ai21.jamba-1-5-large-v1:0", 1, false, false),
 ];
 const UNKNOWN_MODELS: &[&str] = &["us.newvendor.frontier-x-v2:0", "acme.internal-llm-v1:0"];
 
