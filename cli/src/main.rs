@@ -309,6 +309,27 @@ enum PricesCmd {
         #[command(flatten)]
         opts: PriceOpts,
     },
+    /// Build a catalogue overlay from AWS's own Price List: saved `aws pricing get-products`
+    /// responses or Region offer files (`index.json`) for AmazonBedrock,
+    /// AmazonBedrockFoundationModels and AmazonBedrockService. The overlay goes to stdout (or
+    /// --out, written only if every file reads); what was mapped, skipped, not joined and
+    /// changed goes to stderr.
+    Sync {
+        /// Files or directories of `*.json`.
+        #[arg(long = "from", required = true, num_args = 1..)]
+        from: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        opts: PriceOpts,
+    },
+    /// What an overlay file changes against the catalogue in force: added models and changed
+    /// prices per Region and tier.
+    Diff {
+        file: PathBuf,
+        #[command(flatten)]
+        opts: PriceOpts,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -362,6 +383,12 @@ fn run() -> Result<ExitCode> {
                     opts,
                 },
         } => prices_cmd::explain(&model_ids, &region, at.as_deref(), json, &opts),
+        Cmd::Prices {
+            cmd: PricesCmd::Sync { from, out, opts },
+        } => prices_cmd::sync(&from, out.as_deref(), &opts),
+        Cmd::Prices {
+            cmd: PricesCmd::Diff { file, opts },
+        } => prices_cmd::diff(&file, &opts),
         Cmd::Bench {
             json,
             invocations,

@@ -154,3 +154,189 @@ fn human(e: &Explanation) -> String {
     let _ = writeln!(s, "  catalogue {}", e.catalogue_version);
     s
 }
+
+/// The Price List files under `paths` (files, or directories read for `*.json`), in name order.
+fn price_list_files(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut v: Vec<_> = std::fs::read_dir(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "json"))
+                .collect();
+            v.sort();
+            if v.is_empty() {
+                anyhow::bail!("{}: no .json files", p.display());
+            }
+            out.extend(v);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `text` to `path` atomically: a temporary file beside it, then a rename.
+pub fn write_atomic(path: &std::path::Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp-spendguard");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+/// `prices sync`: the overlay on stdout (or `out`), the report on stderr.
+pub fn sync(
+    from: &[std::path::PathBuf],
+    out: Option<&std::path::Path>,
+    opts: &PriceOpts,
+) -> Result<ExitCode> {
+    use spendguard_core::pricelist;
+    let pricer = input::pricer(opts)?;
+    let cat = pricer.catalogue();
+    let mut products = Vec::new();
+    for f in price_list_files(from)? {
+        let text =
+            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+        products.extend(pricelist::parse_file(&f.display().to_string(), &text)?);
+    }
+    let rep = pricelist::sync(&products, cat);
+    // The overlay must load with the pricer's own code before anything is written.
+    let overlay_cat = spendguard_core::Catalogue::load(&[
+        ("prices/bedrock.toml", spendguard_core::catalogue::BUILTIN),
+        ("overlay", &rep.overlay),
+    ])
+    .context("the generated overlay does not load (a bug: nothing written)")?;
+    let mut e = String::new();
+    let _ = writeln!(
+        e,
+        "prices sync: {} SKUs read, {} mapped to {} entries, {} skipped, {} unclassified",
+        rep.skus_total,
+        rep.skus_mapped,
+        rep.entries,
+        rep.skipped.values().sum::<usize>(),
+        rep.unclassified.len()
+    );
+    for (why, n) in &rep.skipped {
+        let _ = writeln!(e, "  skipped {n:>4}: {why}");
+    }
+    for u in &rep.unclassified {
+        let _ = writeln!(e, "  unclassified (listed, skipped): {u}");
+    }
+    for n in &rep.not_in_catalogue {
+        let _ = writeln!(e, "  on the Price List, not in the catalogue: {n}");
+    }
+    for a in &rep.ambiguous {
+        let _ = writeln!(e, "  ambiguous name, not joined: {a}");
+    }
+    for c in &rep.conflicts {
+        let _ = writeln!(e, "  conflicting SKUs: {c}");
+    }
+    for i in &rep.incomplete {
+        let _ = writeln!(e, "  incomplete, no entry written: {i}");
+    }
+    let last = overlay_cat
+        .entries()
+        .iter()
+        .map(|x| x.layer())
+        .max()
+        .unwrap_or(0);
+    let entries: Vec<_> = overlay_cat
+        .entries()
+        .iter()
+        .filter(|x| x.layer() == last && last > 0)
+        .collect();
+    let _ = write!(e, "{}", diff_text(cat, &entries, "the Price List wins"));
+    eprint!("{e}");
+    match out {
+        Some(p) => write_atomic(p, &rep.overlay)?,
+        None => {
+            let mut o = std::io::stdout().lock();
+            if let Err(err) = o.write_all(rep.overlay.as_bytes()) {
+                if err.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(err.into());
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn diff_text(
+    base: &spendguard_core::Catalogue,
+    entries: &[&spendguard_core::catalogue::PriceEntry],
+    decision: &str,
+) -> String {
+    use spendguard_core::pricelist::{diff, DiffLine};
+    let lines = diff(base, entries);
+    let (mut added, mut changed, mut same) = (0, 0, 0);
+    let mut s = String::new();
+    let show = |d: Option<rust_decimal::Decimal>| d.map_or("(none)".to_string(), |d| d.to_string());
+    for l in &lines {
+        match l {
+            DiffLine::Added { key, rates } => {
+                added += 1;
+                let _ = writeln!(s, "  added   {key}: {rates}");
+            }
+            DiffLine::Changed {
+                key,
+                class,
+                from,
+                to,
+            } => {
+                changed += 1;
+                let _ = writeln!(
+                    s,
+                    "  changed {key}: {class} {} -> {} ({decision})",
+                    show(*from),
+                    show(*to)
+                );
+            }
+            DiffLine::ChangedTiers { key, from, to } => {
+                changed += 1;
+                let _ = writeln!(
+                    s,
+                    "  changed {key}: threshold tiers {from} -> {to} ({decision})"
+                );
+            }
+            DiffLine::Same { .. } => same += 1,
+        }
+    }
+    let _ = writeln!(
+        s,
+        "diff against catalogue {}: {added} added, {changed} price changes, {same} keys unchanged",
+        base.version()
+    );
+    s
+}
+
+/// `prices diff FILE`: what an overlay changes against the catalogue in force.
+pub fn diff(file: &std::path::Path, opts: &PriceOpts) -> Result<ExitCode> {
+    let base = input::pricer(opts)?;
+    let mut files = vec![(
+        "prices/bedrock.toml".to_string(),
+        spendguard_core::catalogue::BUILTIN.to_string(),
+    )];
+    files.extend(input::price_overlays(opts)?);
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    files.push((file.display().to_string(), text));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let with = spendguard_core::Catalogue::load(&refs)?;
+    let layer = (refs.len() - 1) as u32;
+    let entries: Vec<_> = with
+        .entries()
+        .iter()
+        .filter(|e| e.layer() == layer)
+        .collect();
+    let text = diff_text(base.catalogue(), &entries, "the overlay wins");
+    let mut o = std::io::stdout().lock();
+    if let Err(err) = o.write_all(text.as_bytes()) {
+        if err.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(err.into());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

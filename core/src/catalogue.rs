@@ -118,6 +118,11 @@ impl PriceEntry {
         (self.effective_from, self.effective_to)
     }
 
+    /// 0 for the base catalogue, n for the n-th overlay.
+    pub fn layer(&self) -> u32 {
+        self.layer
+    }
+
     fn in_force(&self, at_ms: i64) -> bool {
         at_ms >= self.effective_from && self.effective_to.is_none_or(|to| at_ms < to)
     }
@@ -729,10 +734,14 @@ impl Catalogue {
 
     /// The family an unknown model id belongs to: the longest family prefix it starts with.
     pub fn family_of(&self, model: &str) -> Option<&str> {
+        self.family(model).map(|(f, _)| f.as_str())
+    }
+
+    /// (family prefix, its model ids) for the longest family prefix of `model`.
+    fn family(&self, model: &str) -> Option<&(String, Vec<String>)> {
         self.families
             .iter()
             .find(|(f, _)| model.starts_with(f.as_str()))
-            .map(|(f, _)| f.as_str())
     }
 
     /// An unknown model of a known family: the dearest price any member has for this key (each
@@ -745,11 +754,7 @@ impl Catalogue {
         region: &str,
         at_ms: i64,
     ) -> Priced<'_> {
-        let Some((family, members)) = self
-            .families
-            .iter()
-            .find(|(f, _)| model.starts_with(f.as_str()))
-        else {
+        let Some((family, members)) = self.family(model) else {
             return Priced::Global(&self.fallback);
         };
         let for_key = members

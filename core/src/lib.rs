@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod model;
 pub mod pipeline;
 pub mod price;
+pub mod pricelist;
 pub mod principal;
 pub mod reenvelope;
 pub mod scan;

@@ -7,6 +7,7 @@
 )] // test code
 
 mod decode;
+mod pricelist;
 mod prices_2026;
 mod pricing;
 mod scan;
