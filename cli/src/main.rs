@@ -7,6 +7,7 @@ mod gen;
 mod input;
 mod lake;
 mod ledger_cmd;
+mod offers;
 mod price_cmd;
 mod prices_cmd;
 mod replay;
@@ -315,9 +316,31 @@ enum PricesCmd {
     /// --out, written only if every file reads); what was mapped, skipped, not joined and
     /// changed goes to stderr.
     Sync {
-        /// Files or directories of `*.json`.
-        #[arg(long = "from", required = true, num_args = 1..)]
+        /// Saved files or directories of `*.json`.
+        #[arg(long = "from", num_args = 1.., required_unless_present = "url", conflicts_with = "url")]
         from: Vec<PathBuf>,
+        /// Fetch the public offer files instead: each service code's
+        /// `/offers/v1.0/aws/<code>/current/region_index.json` under URL, then its Region files.
+        #[arg(long, value_name = "URL", num_args = 0..=1,
+              default_missing_value = spendguard_core::pricelist::OFFERS_HOST)]
+        url: Option<String>,
+        /// With --url: only these Regions (repeatable). Default: every Region in the index.
+        #[arg(long = "region", value_name = "REGION")]
+        regions: Vec<String>,
+        /// With --url: these service codes (repeatable). Default: AmazonBedrock,
+        /// AmazonBedrockFoundationModels, AmazonBedrockService.
+        #[arg(long = "service", value_name = "CODE")]
+        services: Vec<String>,
+        /// The overlay in force now (a previous sync): a model it prices that the new one lacks
+        /// stops the sync.
+        #[arg(long, value_name = "FILE")]
+        previous: Option<PathBuf>,
+        /// A price that moves by more than this factor either way stops the sync (held for an
+        /// operator) unless --accept-moves.
+        #[arg(long, default_value = "2")]
+        max_factor: rust_decimal::Decimal,
+        #[arg(long)]
+        accept_moves: bool,
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -384,8 +407,29 @@ fn run() -> Result<ExitCode> {
                 },
         } => prices_cmd::explain(&model_ids, &region, at.as_deref(), json, &opts),
         Cmd::Prices {
-            cmd: PricesCmd::Sync { from, out, opts },
-        } => prices_cmd::sync(&from, out.as_deref(), &opts),
+            cmd:
+                PricesCmd::Sync {
+                    from,
+                    url,
+                    regions,
+                    services,
+                    previous,
+                    max_factor,
+                    accept_moves,
+                    out,
+                    opts,
+                },
+        } => prices_cmd::sync(&prices_cmd::SyncArgs {
+            from: &from,
+            url: url.as_deref(),
+            regions: &regions,
+            services: &services,
+            previous: previous.as_deref(),
+            max_factor,
+            accept_moves,
+            out: out.as_deref(),
+            opts: &opts,
+        }),
         Cmd::Prices {
             cmd: PricesCmd::Diff { file, opts },
         } => prices_cmd::diff(&file, &opts),

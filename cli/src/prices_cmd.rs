@@ -184,32 +184,94 @@ pub fn write_atomic(path: &std::path::Path, text: &str) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
-/// `prices sync`: the overlay on stdout (or `out`), the report on stderr.
-pub fn sync(
-    from: &[std::path::PathBuf],
-    out: Option<&std::path::Path>,
-    opts: &PriceOpts,
-) -> Result<ExitCode> {
+/// What `prices sync` reads and how strict it is.
+#[derive(Debug)]
+pub struct SyncArgs<'a> {
+    pub from: &'a [std::path::PathBuf],
+    pub url: Option<&'a str>,
+    pub regions: &'a [String],
+    pub services: &'a [String],
+    pub previous: Option<&'a std::path::Path>,
+    pub max_factor: rust_decimal::Decimal,
+    pub accept_moves: bool,
+    pub out: Option<&'a std::path::Path>,
+    pub opts: &'a PriceOpts,
+}
+
+/// Loads the built-in catalogue, the `--prices` overlays, then `extra` files in order.
+fn load_with(opts: &PriceOpts, extra: &[(String, String)]) -> Result<spendguard_core::Catalogue> {
+    let mut files = vec![(
+        "prices/bedrock.toml".to_string(),
+        spendguard_core::catalogue::BUILTIN.to_string(),
+    )];
+    files.extend(input::price_overlays(opts)?);
+    files.extend(extra.iter().cloned());
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    Ok(spendguard_core::Catalogue::load(&refs)?)
+}
+
+/// The entries of a catalogue's last layer (the file loaded last).
+fn last_layer(c: &spendguard_core::Catalogue) -> Vec<&spendguard_core::catalogue::PriceEntry> {
+    let last = c.entries().iter().map(|x| x.layer()).max().unwrap_or(0);
+    c.entries()
+        .iter()
+        .filter(|x| x.layer() == last && last > 0)
+        .collect()
+}
+
+/// `prices sync`: the overlay on stdout (or `out`), the report on stderr. Nothing is written
+/// unless every file reads, the overlay loads with the pricer's own code, no model of
+/// `--previous` disappears and no price moves by more than `--max-factor` (or
+/// `--accept-moves`).
+pub fn sync(a: &SyncArgs<'_>) -> Result<ExitCode> {
     use spendguard_core::pricelist;
-    let pricer = input::pricer(opts)?;
+    let pricer = input::pricer(a.opts)?;
     let cat = pricer.catalogue();
+    let sources: Vec<(String, String)> = match a.url {
+        Some(base) => {
+            let services: Vec<String> = if a.services.is_empty() {
+                pricelist::SERVICE_CODES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            } else {
+                a.services.to_vec()
+            };
+            crate::offers::fetch_offers(base, &services, a.regions)?
+        }
+        None => price_list_files(a.from)?
+            .into_iter()
+            .map(|f| {
+                let text = std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?;
+                Ok((f.display().to_string(), text))
+            })
+            .collect::<Result<_>>()?,
+    };
     let mut products = Vec::new();
-    for f in price_list_files(from)? {
-        let text =
-            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
-        products.extend(pricelist::parse_file(&f.display().to_string(), &text)?);
+    for (name, text) in &sources {
+        products.extend(pricelist::parse_file(name, text)?);
     }
     let rep = pricelist::sync(&products, cat);
     // The overlay must load with the pricer's own code before anything is written.
-    let overlay_cat = spendguard_core::Catalogue::load(&[
-        ("prices/bedrock.toml", spendguard_core::catalogue::BUILTIN),
-        ("overlay", &rep.overlay),
-    ])
-    .context("the generated overlay does not load (a bug: nothing written)")?;
+    let with = load_with(a.opts, &[("overlay".into(), rep.overlay.clone())])
+        .context("the generated overlay does not load (a bug: nothing written)")?;
+    let previous = match a.previous {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Some(load_with(a.opts, &[(p.display().to_string(), text)])?)
+        }
+        None => None,
+    };
     let mut e = String::new();
     let _ = writeln!(
         e,
-        "prices sync: {} SKUs read, {} mapped to {} entries, {} skipped, {} unclassified",
+        "prices sync: {} files, {} SKUs read, {} mapped to {} entries, {} skipped, {} unclassified",
+        sources.len(),
         rep.skus_total,
         rep.skus_mapped,
         rep.entries,
@@ -225,8 +287,8 @@ pub fn sync(
     for n in &rep.not_in_catalogue {
         let _ = writeln!(e, "  on the Price List, not in the catalogue: {n}");
     }
-    for a in &rep.ambiguous {
-        let _ = writeln!(e, "  ambiguous name, not joined: {a}");
+    for x in &rep.ambiguous {
+        let _ = writeln!(e, "  ambiguous name, not joined: {x}");
     }
     for c in &rep.conflicts {
         let _ = writeln!(e, "  conflicting SKUs: {c}");
@@ -234,20 +296,35 @@ pub fn sync(
     for i in &rep.incomplete {
         let _ = writeln!(e, "  incomplete, no entry written: {i}");
     }
-    let last = overlay_cat
-        .entries()
-        .iter()
-        .map(|x| x.layer())
-        .max()
-        .unwrap_or(0);
-    let entries: Vec<_> = overlay_cat
-        .entries()
-        .iter()
-        .filter(|x| x.layer() == last && last > 0)
-        .collect();
-    let _ = write!(e, "{}", diff_text(cat, &entries, "the Price List wins"));
+    let candidate = last_layer(&with);
+    let _ = write!(e, "{}", diff_text(cat, &candidate, "the Price List wins"));
+    let prev_entries = previous.as_ref().map(last_layer);
+    let v = pricelist::validate(prev_entries.as_deref(), cat, &candidate, a.max_factor);
+    for m in &v.disappeared {
+        let _ = writeln!(
+            e,
+            "  HELD: {m} is in the overlay in force and not in this one"
+        );
+    }
+    for m in &v.moves {
+        let _ = writeln!(
+            e,
+            "  {}: {m}",
+            if a.accept_moves { "accepted" } else { "HELD" }
+        );
+    }
+    let held = !v.disappeared.is_empty() || (!v.moves.is_empty() && !a.accept_moves);
+    if held {
+        let _ = writeln!(
+            e,
+            "prices sync: held for an operator, nothing written (check the lines above; --accept-moves takes the moves)"
+        );
+    }
     eprint!("{e}");
-    match out {
+    if held {
+        return Ok(ExitCode::from(1));
+    }
+    match a.out {
         Some(p) => write_atomic(p, &rep.overlay)?,
         None => {
             let mut o = std::io::stdout().lock();
@@ -312,26 +389,10 @@ fn diff_text(
 /// `prices diff FILE`: what an overlay changes against the catalogue in force.
 pub fn diff(file: &std::path::Path, opts: &PriceOpts) -> Result<ExitCode> {
     let base = input::pricer(opts)?;
-    let mut files = vec![(
-        "prices/bedrock.toml".to_string(),
-        spendguard_core::catalogue::BUILTIN.to_string(),
-    )];
-    files.extend(input::price_overlays(opts)?);
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    files.push((file.display().to_string(), text));
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    let with = spendguard_core::Catalogue::load(&refs)?;
-    let layer = (refs.len() - 1) as u32;
-    let entries: Vec<_> = with
-        .entries()
-        .iter()
-        .filter(|e| e.layer() == layer)
-        .collect();
-    let text = diff_text(base.catalogue(), &entries, "the overlay wins");
+    let with = load_with(opts, &[(file.display().to_string(), text)])?;
+    let text = diff_text(base.catalogue(), &last_layer(&with), "the overlay wins");
     let mut o = std::io::stdout().lock();
     if let Err(err) = o.write_all(text.as_bytes()) {
         if err.kind() != std::io::ErrorKind::BrokenPipe {

@@ -748,3 +748,109 @@ pub fn diff(base: &Catalogue, overlay_entries: &[&PriceEntry]) -> Vec<DiffLine> 
     }
     out
 }
+
+/// The service codes whose offer files carry Bedrock token prices.
+pub const SERVICE_CODES: &[&str] = &[
+    "AmazonBedrock",
+    "AmazonBedrockFoundationModels",
+    "AmazonBedrockService",
+];
+
+/// AWS's public offer host (no credentials needed).
+pub const OFFERS_HOST: &str = "https://pricing.us-east-1.amazonaws.com";
+
+/// The region index of a service code, relative to the offers host.
+pub fn region_index_path(service_code: &str) -> String {
+    format!("/offers/v1.0/aws/{service_code}/current/region_index.json")
+}
+
+/// Reads a region index (`{"regions": {"us-east-1": {"regionCode", "currentVersionUrl"}}}`):
+/// (Region, offer-file path) pairs, in Region order.
+pub fn parse_region_index(file: &str, text: &str) -> Result<Vec<(String, String)>, PriceListError> {
+    let v: Value = serde_json::from_str(text).map_err(|e| PriceListError::Json {
+        file: file.to_string(),
+        reason: e.to_string(),
+    })?;
+    let regions =
+        v.get("regions")
+            .and_then(Value::as_object)
+            .ok_or_else(|| PriceListError::Shape {
+                file: file.to_string(),
+                what: "a region index without regions".into(),
+            })?;
+    let mut out = Vec::with_capacity(regions.len());
+    for (name, r) in regions {
+        let code = r
+            .get("regionCode")
+            .and_then(Value::as_str)
+            .unwrap_or(name.as_str());
+        let url = r
+            .get("currentVersionUrl")
+            .and_then(Value::as_str)
+            .ok_or_else(|| PriceListError::Shape {
+                file: file.to_string(),
+                what: format!("region {name} has no currentVersionUrl"),
+            })?;
+        out.push((code.to_string(), url.to_string()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// What the refresh found wrong with a candidate overlay; empty `disappeared` and `moves` and
+/// `Ok` parse mean it may take effect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validation {
+    /// Model ids the overlay in force prices that the candidate does not.
+    pub disappeared: Vec<String>,
+    /// Prices that move by more than the factor: held for an operator.
+    pub moves: Vec<String>,
+}
+
+impl Validation {
+    pub fn passes(&self) -> bool {
+        self.disappeared.is_empty() && self.moves.is_empty()
+    }
+}
+
+/// Checks a candidate overlay before it takes effect: it must load with the pricer's own code
+/// (the caller passes the loaded catalogues), no model the overlay in force prices may disappear,
+/// and no price may move by more than `max_factor` either way (a 0 price moving at all counts).
+pub fn validate(
+    previous: Option<&[&PriceEntry]>,
+    base: &Catalogue,
+    candidate: &[&PriceEntry],
+    max_factor: Decimal,
+) -> Validation {
+    let mut v = Validation::default();
+    if let Some(prev) = previous {
+        let now: BTreeSet<&str> = candidate.iter().map(|e| e.model.as_str()).collect();
+        let gone: BTreeSet<&str> = prev
+            .iter()
+            .map(|e| e.model.as_str())
+            .filter(|m| !now.contains(m))
+            .collect();
+        v.disappeared = gone.into_iter().map(str::to_string).collect();
+    }
+    for line in diff(base, candidate) {
+        if let DiffLine::Changed {
+            key,
+            class,
+            from: Some(from),
+            to: Some(to),
+        } = line
+        {
+            let big = if from.is_zero() || to.is_zero() {
+                from != to
+            } else {
+                to > from * max_factor || from > to * max_factor
+            };
+            if big {
+                v.moves.push(format!(
+                    "{key}: {class} {from} -> {to} (more than x{max_factor})"
+                ));
+            }
+        }
+    }
+    v
+}
