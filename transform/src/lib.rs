@@ -384,6 +384,15 @@ pub async fn function_handler<S: Sink>(
     for p in &plan.problems {
         (deps.log)(p);
     }
+    if !plan.fallback_models.is_empty() {
+        // One line per batch naming what the catalogue lacks (`spendguard prices explain ID`
+        // says which fallback rung priced it).
+        (deps.log)(
+            &json!({"level": "warn", "msg": "fallback-priced models",
+                    "models": plan.fallback_models, "rows": plan.stats.fallback_rows})
+            .to_string(),
+        );
+    }
     m.duration_ms = started.elapsed().as_millis() as u64;
     (deps.log)(&m.emf(&deps.function_name, clock.now_ms()));
     Ok(FirehoseResponse { records: out })

@@ -98,6 +98,9 @@ pub struct Plan {
     pub stats: Stats,
     /// Structured log lines (JSON) about problems, one per bad event or failed record.
     pub problems: Vec<String>,
+    /// The logged model ids priced at a fallback rung, with their row counts: the operator's
+    /// answer to the fallback alarm ("which model is missing from the catalogue?").
+    pub fallback_models: std::collections::BTreeMap<String, usize>,
 }
 
 /// Options of one batch.
@@ -232,7 +235,13 @@ fn one_record(
                 }
                 g.rows.push(b'\n');
                 g.events.push(k);
-                g.fallback += usize::from(row.price_status == PriceStatus::Fallback);
+                if row.price_status == PriceStatus::Fallback {
+                    g.fallback += 1;
+                    *plan
+                        .fallback_models
+                        .entry(row.model_id.to_string())
+                        .or_default() += 1;
+                }
             }
             RecordOutcome::Bad {
                 event_index,

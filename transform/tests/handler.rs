@@ -109,6 +109,15 @@ fn many_envelopes_give_one_ok_record_each_with_the_core_rows() {
         ]
     );
     assert_eq!(m["FallbackPriced"], 2);
+    // one log line names what the catalogue lacks, for the fallback alarm's runbook
+    let logs = h.logs();
+    let named: Vec<_> = logs
+        .iter()
+        .filter(|l| l["msg"] == "fallback-priced models")
+        .collect();
+    assert_eq!(named.len(), 1, "{logs:?}");
+    assert_eq!(named[0]["models"]["acme.unknown-model-v9:0"], 1);
+    assert_eq!(named[0]["rows"], 2);
     assert_eq!(m["RecordsFailed"], 0);
     assert!(m["DecompressedBytes"].as_u64().unwrap() > 10_000);
 }
