@@ -278,7 +278,10 @@ pub fn classify(p: &Product) -> Kind {
         return Kind::Skip("long-context rate (the threshold is not on the Price List)");
     }
     let per_million = match unit.as_str() {
-        "1k tokens" => p.usd * Decimal::from(1000),
+        "1k tokens" => match p.usd.checked_mul(Decimal::from(1000)) {
+            Some(d) => d,
+            None => return Kind::Unclassified(format!("price {} per 1K is out of range", p.usd)),
+        },
         "1m tokens" => p.usd,
         // The marketplace listings quote per 1M tokens as "Units", even where the description
         // does not say "Million" (the Opus 4.7 listing).
@@ -840,10 +843,12 @@ pub fn validate(
             to: Some(to),
         } = line
         {
+            // checked: a price near the decimal's range must not panic the refresh
+            let over = |a: Decimal, b: Decimal| b.checked_mul(max_factor).is_none_or(|m| a > m);
             let big = if from.is_zero() || to.is_zero() {
                 from != to
             } else {
-                to > from * max_factor || from > to * max_factor
+                over(to, from) || over(from, to)
             };
             if big {
                 v.moves.push(format!(

@@ -184,6 +184,11 @@ fn unknown_models_and_odd_units_are_listed_never_guessed() {
         .unwrap();
     p.unit = "Units".into();
     assert!(matches!(pricelist::classify(&p), Kind::Unclassified(_)));
+    // a price too large to scale to per 1M is listed, not a panic
+    let mut huge = p.clone();
+    huge.unit = "1K tokens".into();
+    huge.usd = rust_decimal::Decimal::MAX;
+    assert!(matches!(pricelist::classify(&huge), Kind::Unclassified(_)));
     let rep = pricelist::sync(&[p], &builtin);
     assert_eq!(rep.unclassified.len(), 1, "{rep:?}");
     assert!(rep.unclassified[0].contains("XAR69MSGZSU6FEM9"));
