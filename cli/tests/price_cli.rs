@@ -124,3 +124,22 @@ fn exit_status_is_nonzero_only_when_nothing_could_be_read() {
     let (code, rows, _) = price(b"", &[]);
     assert_eq!((code, rows.len()), (0, 0));
 }
+
+#[test]
+fn a_truncated_gzip_is_one_error_said_once() {
+    // a truncated stream: its last 4 bytes (read as ISIZE) are whatever the cut left
+    let mut data = Vec::new();
+    for i in 0..2000 {
+        data.extend(
+            compact(fx::BEDROCK_CONVERSE_GLOBAL)
+                .replace("000000000005", &format!("{i:012}"))
+                .as_bytes(),
+        );
+        data.push(b'\n');
+    }
+    let whole = gz(&data);
+    let (code, rows, err) = price(&whole[..whole.len() / 3], &[]);
+    assert_eq!(code, 1);
+    assert!(rows.is_empty());
+    assert_eq!(err.matches("truncated or corrupt").count(), 1, "{err}");
+}

@@ -14,14 +14,29 @@ pub const DEFAULT_MAX_DECOMPRESSED: usize = 64 << 20;
 
 /// Why a record (a whole envelope) could not be decoded. Every variant is a property of the
 /// input, so retrying cannot help: the disposition is "failed, keep the raw data".
+///
+/// The cause is part of the message and deliberately not a `source()`: an error chain printed
+/// with its sources (`{:#}`) would say it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("base64: {0}")]
-    Base64(#[from] base64_simd::Error),
+    Base64(base64_simd::Error),
     #[error("gzip: {0}")]
-    Gzip(#[from] InflateError),
+    Gzip(InflateError),
     #[error("envelope JSON: {0}")]
     Envelope(String),
+}
+
+impl From<base64_simd::Error> for DecodeError {
+    fn from(e: base64_simd::Error) -> Self {
+        DecodeError::Base64(e)
+    }
+}
+
+impl From<InflateError> for DecodeError {
+    fn from(e: InflateError) -> Self {
+        DecodeError::Gzip(e)
+    }
 }
 
 /// Why one log event's `message` could not be parsed as a Bedrock record.

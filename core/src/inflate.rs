@@ -1,6 +1,11 @@
 //! Capped, multi-member gunzip on libdeflate: one-shot inflate into a reused buffer sized from
 //! the gzip ISIZE trailer (PERF-LIMITS.md: about 2.5x flate2's default and 1.4x zlib-rs).
 //!
+//! The trailer is a hint, never trusted: a truncated or hostile stream ends in 4 arbitrary
+//! bytes. The first buffer is at most `PLAUSIBLE_RATIO` times the input (plus a constant), it
+//! grows only when libdeflate has really filled it, and it is never zero-filled, so memory
+//! follows the bytes the input actually produces.
+//!
 //! The safe `libdeflater` wrapper calls `libdeflate_gzip_decompress`, which stops after the
 //! first member and silently ignores whatever follows: a multi-member stream would lose data.
 //! We call `libdeflate_gzip_decompress_ex`, which reports the input consumed, and loop over
@@ -48,6 +53,12 @@ impl Drop for Inflater {
 
 const GZIP_MIN_MEMBER: usize = 18; // 10-byte header + empty deflate block (>= 0) + 8-byte trailer
 
+/// The first buffer offered is at most this many times the compressed input (plus
+/// `FIRST_BUFFER_SLACK`). Invocation logs inflate 3-20x; a stream that really inflates more
+/// (deflate's limit is about 1032x) grows the buffer by doubling, re-inflating each time.
+const PLAUSIBLE_RATIO: usize = 64;
+const FIRST_BUFFER_SLACK: usize = 64 * 1024;
+
 impl Inflater {
     pub fn new() -> Result<Self, InflateError> {
         // SAFETY: plain allocation call; a null return is handled.
@@ -57,10 +68,10 @@ impl Inflater {
             .ok_or(InflateError::OutOfMemory)
     }
 
-    /// Inflates every gzip member of `input` into `out[..n]` and returns `n`. `out` is reused
-    /// across calls: its length only grows (never shrunk or re-zeroed), so the caller must read
-    /// only the first `n` bytes. `padding` spare bytes are kept after the data for parsers that
-    /// read past the end (simd-json). Fails rather than exceed `cap` decompressed bytes.
+    /// Inflates every gzip member of `input` into `out[..n]` and returns `n`; `out` is reused
+    /// across calls (its capacity is kept) and ends `n + padding` long, the `padding` bytes
+    /// zeroed for parsers that read past the end (simd-json). Fails rather than exceed `cap`
+    /// decompressed bytes.
     pub fn gunzip_into(
         &mut self,
         input: &[u8],
@@ -79,7 +90,14 @@ impl Inflater {
                 .unwrap_or(0),
             _ => 0,
         };
-        let mut want = isize_hint.clamp(1, cap.max(1));
+        let plausible = input
+            .len()
+            .saturating_mul(PLAUSIBLE_RATIO)
+            .saturating_add(FIRST_BUFFER_SLACK);
+        let mut want = isize_hint.min(plausible).clamp(1, cap.max(1));
+        // `out` holds exactly the bytes written so far: its spare capacity is what libdeflate
+        // writes into, so nothing is zero-filled (untouched pages cost no memory).
+        out.clear();
         let mut written = 0usize;
         let mut pos = 0usize;
         while pos < input.len() {
@@ -88,15 +106,14 @@ impl Inflater {
                 return Err(InflateError::NotGzip { offset: pos });
             }
             loop {
-                let need = written + want + padding;
-                if out.len() < need {
-                    out.resize(need, 0);
-                }
                 let avail = want.min(cap - written);
+                out.try_reserve(avail)
+                    .map_err(|_| InflateError::OutOfMemory)?;
                 let (mut used_in, mut used_out) = (0usize, 0usize);
-                // SAFETY: `rest` and `out[written..written + avail]` are valid for the given
-                // lengths (out.len() >= written + want >= written + avail); libdeflate writes at
-                // most `avail` bytes and reports what it read and wrote.
+                // SAFETY: `rest` is valid for `rest.len()` bytes; `out` has len == written and
+                // capacity >= written + avail (try_reserve above), so the pointer is valid for
+                // `avail` bytes of writes. libdeflate writes at most `avail` bytes and reports
+                // what it read and wrote.
                 let ret = unsafe {
                     libdeflate_gzip_decompress_ex(
                         self.raw.as_ptr(),
@@ -111,11 +128,18 @@ impl Inflater {
                 #[allow(non_upper_case_globals)]
                 match ret {
                     libdeflate_result_LIBDEFLATE_SUCCESS => {
+                        if used_out > avail {
+                            return Err(InflateError::Corrupt { offset: pos });
+                        }
+                        // SAFETY: libdeflate initialised out[written..written + used_out]
+                        // (used_out <= avail, within the reserved capacity).
+                        unsafe { out.set_len(written + used_out) };
                         written += used_out;
                         pos += used_in.max(1);
                         break;
                     }
                     libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => {
+                        // libdeflate really produced `avail` bytes: growth follows the data.
                         if written + avail >= cap {
                             return Err(InflateError::TooLarge { cap });
                         }
@@ -130,6 +154,10 @@ impl Inflater {
             // The next member's size is unknown: offer what the cap leaves, grown on demand.
             want = want.min(cap - written).max(1);
         }
+        // Padding for parsers that read past the end (simd-json): initialised zeroes.
+        out.try_reserve(padding)
+            .map_err(|_| InflateError::OutOfMemory)?;
+        out.resize(written + padding, 0);
         Ok(written)
     }
 }
@@ -155,7 +183,8 @@ mod tests {
             .gunzip_into(&gz(&data), &mut out, 1 << 30, 64)
             .unwrap();
         assert_eq!(&out[..n], &data[..]);
-        assert!(out.len() >= n + 64);
+        assert_eq!(out.len(), n + 64);
+        assert!(out[n..].iter().all(|&b| b == 0), "padding is zeroed");
     }
 
     #[test]
@@ -174,6 +203,50 @@ mod tests {
         let mut want = a.clone();
         want.extend(&b);
         assert_eq!(&out[..n], &want[..]);
+    }
+
+    #[test]
+    fn a_garbage_trailer_does_not_size_the_buffer() {
+        // A truncated stream ends in arbitrary bytes: here an ISIZE of almost 4 GiB.
+        // Log-like text that compresses about 4x (an LCG picks words), so the first half of the
+        // stream inflates to less than the plausible first buffer.
+        let words: [&[u8]; 6] = [
+            b"model ",
+            b"tokens ",
+            b"{\"a\":",
+            b"123, ",
+            b"arn:aws ",
+            b"\n",
+        ];
+        let mut x = 7u64;
+        let text: Vec<u8> = (0..60_000)
+            .flat_map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                words[(x >> 33) as usize % words.len()].iter().copied()
+            })
+            .collect();
+        let good = gz(&text);
+        let mut cut = good[..good.len() / 2].to_vec();
+        cut.extend(0xffff_fff0u32.to_le_bytes());
+        let mut out = Vec::new();
+        let err = Inflater::new()
+            .unwrap()
+            .gunzip_into(&cut, &mut out, 4096 << 20, 0)
+            .unwrap_err();
+        assert!(matches!(err, InflateError::Corrupt { .. }), "{err:?}");
+        let bound = cut.len() * PLAUSIBLE_RATIO + FIRST_BUFFER_SLACK;
+        assert!(out.capacity() <= bound, "{} > {bound}", out.capacity());
+        // a real stream whose ratio is far past the plausible one still inflates (by growing)
+        let zeros = vec![0u8; 8 << 20];
+        let n = Inflater::new()
+            .unwrap()
+            .gunzip_into(&gz(&zeros), &mut out, 64 << 20, 16)
+            .unwrap();
+        assert_eq!(n, zeros.len());
+        assert_eq!(&out[..n], &zeros[..]);
+        assert_eq!(out.len(), n + 16);
     }
 
     #[test]
