@@ -23,17 +23,22 @@ pub fn price_overlays(opts: &PriceOpts) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// Builds the pricer from the built-in catalogue plus overlays.
-pub fn pricer(opts: &PriceOpts) -> Result<Pricer> {
+/// The built-in catalogue, the `--prices` overlays, then `extra` (name, text) files, in order.
+pub fn catalogue(opts: &PriceOpts, extra: &[(String, String)]) -> Result<Catalogue> {
     let mut files = vec![("prices/bedrock.toml".to_string(), BUILTIN.to_string())];
     files.extend(price_overlays(opts)?);
+    files.extend(extra.iter().cloned());
     let refs: Vec<(&str, &str)> = files
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
-    let catalogue = Catalogue::load(&refs)?;
+    Ok(Catalogue::load(&refs)?)
+}
+
+/// Builds the pricer from the built-in catalogue plus overlays.
+pub fn pricer(opts: &PriceOpts) -> Result<Pricer> {
     Ok(Pricer::new(
-        catalogue,
+        catalogue(opts, &[])?,
         PricerConfig {
             assumed_cache_ttl: match opts.assume_cache_ttl {
                 CacheTtlArg::FiveMinutes => AssumedTtl::FiveMinutes,

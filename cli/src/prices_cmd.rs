@@ -12,23 +12,22 @@ use std::process::ExitCode;
 
 /// `--at`: a `YYYY-MM-DD` day (its first instant, UTC) or an RFC 3339 instant; default now.
 pub fn at_ms(at: Option<&str>) -> Result<i64> {
+    use spendguard_core::clock::{Clock, SystemClock};
     match at {
-        None => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .context("the system clock is before 1970")?;
-            i64::try_from(now.as_millis()).context("the system clock is out of range")
-        }
-        Some(s) => {
-            let full = if s.len() == 10 {
-                format!("{s}T00:00:00Z")
-            } else {
-                s.to_string()
-            };
-            spendguard_schemas::time::parse_rfc3339_ms(&full).map_err(|e| {
-                anyhow::anyhow!("--at {s:?}: not a YYYY-MM-DD day or RFC 3339 instant: {e}")
-            })
-        }
+        None => Ok(SystemClock.now_ms()),
+        Some(s) => spendguard_schemas::time::parse_day_or_instant_ms(s).map_err(|e| {
+            anyhow::anyhow!("--at {s:?}: not a YYYY-MM-DD day or RFC 3339 instant: {e}")
+        }),
+    }
+}
+
+/// Writes to stdout: `Ok(false)` once the reader has gone (`| head`), so the command can end
+/// quietly.
+fn print(text: &str) -> Result<bool> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -43,8 +42,6 @@ pub fn explain(
 ) -> Result<ExitCode> {
     let pricer = input::pricer(opts)?;
     let at = at_ms(at)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
     let mut any_fallback = false;
     for id in model_ids {
         let e = pricer.explain(id, region, at);
@@ -56,11 +53,8 @@ pub fn explain(
         } else {
             human(&e)
         };
-        if let Err(err) = out.write_all(text.as_bytes()) {
-            if err.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(ExitCode::SUCCESS);
-            }
-            return Err(err.into());
+        if !print(&text)? {
+            return Ok(ExitCode::SUCCESS);
         }
     }
     Ok(if any_fallback {
@@ -198,21 +192,6 @@ pub struct SyncArgs<'a> {
     pub opts: &'a PriceOpts,
 }
 
-/// Loads the built-in catalogue, the `--prices` overlays, then `extra` files in order.
-fn load_with(opts: &PriceOpts, extra: &[(String, String)]) -> Result<spendguard_core::Catalogue> {
-    let mut files = vec![(
-        "prices/bedrock.toml".to_string(),
-        spendguard_core::catalogue::BUILTIN.to_string(),
-    )];
-    files.extend(input::price_overlays(opts)?);
-    files.extend(extra.iter().cloned());
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    Ok(spendguard_core::Catalogue::load(&refs)?)
-}
-
 /// The entries of a catalogue's last layer (the file loaded last).
 fn last_layer(c: &spendguard_core::Catalogue) -> Vec<&spendguard_core::catalogue::PriceEntry> {
     let last = c.entries().iter().map(|x| x.layer()).max().unwrap_or(0);
@@ -257,13 +236,16 @@ pub fn sync(a: &SyncArgs<'_>) -> Result<ExitCode> {
     }
     let rep = pricelist::sync(&products, cat);
     // The overlay must load with the pricer's own code before anything is written.
-    let with = load_with(a.opts, &[("overlay".into(), rep.overlay.clone())])
+    let with = input::catalogue(a.opts, &[("overlay".into(), rep.overlay.clone())])
         .context("the generated overlay does not load (a bug: nothing written)")?;
     let previous = match a.previous {
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            Some(load_with(a.opts, &[(p.display().to_string(), text)])?)
+            Some(input::catalogue(
+                a.opts,
+                &[(p.display().to_string(), text)],
+            )?)
         }
         None => None,
     };
@@ -327,12 +309,7 @@ pub fn sync(a: &SyncArgs<'_>) -> Result<ExitCode> {
     match a.out {
         Some(p) => write_atomic(p, &rep.overlay)?,
         None => {
-            let mut o = std::io::stdout().lock();
-            if let Err(err) = o.write_all(rep.overlay.as_bytes()) {
-                if err.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(err.into());
-                }
-            }
+            print(&rep.overlay)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -391,13 +368,8 @@ pub fn diff(file: &std::path::Path, opts: &PriceOpts) -> Result<ExitCode> {
     let base = input::pricer(opts)?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let with = load_with(opts, &[(file.display().to_string(), text)])?;
+    let with = input::catalogue(opts, &[(file.display().to_string(), text)])?;
     let text = diff_text(base.catalogue(), &last_layer(&with), "the overlay wins");
-    let mut o = std::io::stdout().lock();
-    if let Err(err) = o.write_all(text.as_bytes()) {
-        if err.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(err.into());
-        }
-    }
+    print(&text)?;
     Ok(ExitCode::SUCCESS)
 }

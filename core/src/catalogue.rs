@@ -109,6 +109,11 @@ impl PriceEntry {
         self.tiers.label()
     }
 
+    /// The endpoint tiers the entry prices.
+    pub fn tiers(&self) -> &'static [EndpointTier] {
+        self.tiers.covers()
+    }
+
     pub fn regions(&self) -> &[String] {
         &self.regions
     }
@@ -143,24 +148,34 @@ enum TierSet {
     Regional,
 }
 
+/// Each tier set as written in the file.
+const TIER_SETS: [(&str, TierSet); 5] = [
+    ("*", TierSet::Any),
+    ("global", TierSet::Global),
+    ("geo", TierSet::Geo),
+    ("in_region", TierSet::InRegion),
+    ("regional", TierSet::Regional),
+];
+
 impl TierSet {
     fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "*" => TierSet::Any,
-            "global" => TierSet::Global,
-            "geo" => TierSet::Geo,
-            "in_region" => TierSet::InRegion,
-            "regional" => TierSet::Regional,
-            _ => return None,
-        })
+        TIER_SETS.iter().find(|(l, _)| *l == s).map(|(_, t)| *t)
     }
     fn label(self) -> &'static str {
+        TIER_SETS
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map_or("*", |(l, _)| l)
+    }
+    /// The endpoint tiers the set covers.
+    fn covers(self) -> &'static [EndpointTier] {
+        use EndpointTier as E;
         match self {
-            TierSet::Any => "*",
-            TierSet::Global => "global",
-            TierSet::Geo => "geo",
-            TierSet::InRegion => "in_region",
-            TierSet::Regional => "regional",
+            TierSet::Any => &[E::Global, E::Geo, E::InRegion],
+            TierSet::Global => &[E::Global],
+            TierSet::Geo => &[E::Geo],
+            TierSet::InRegion => &[E::InRegion],
+            TierSet::Regional => &[E::Geo, E::InRegion],
         }
     }
     /// None: no match; Some(true): an exact tier match (beats a set or `*`).
@@ -401,12 +416,7 @@ impl Ctx<'_> {
     /// (`2026-08-21T17:00:00Z`) takes effect at that instant, for a change announced to the
     /// minute. Epoch ms.
     fn instant(&self, what: &str, s: &str) -> Result<i64, CatalogueError> {
-        let full = if s.len() == 10 {
-            format!("{s}T00:00:00Z")
-        } else {
-            s.to_string()
-        };
-        time::parse_rfc3339_ms(&full).map_err(|e| {
+        time::parse_day_or_instant_ms(s).map_err(|e| {
             self.bad(
                 what,
                 format!("{s:?} is not a YYYY-MM-DD date or an RFC 3339 instant: {e}"),

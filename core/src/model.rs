@@ -7,7 +7,7 @@ use spendguard_schemas::EndpointTier;
 /// Geography prefixes of system-defined cross-Region inference profiles: the ones AWS documents
 /// (`us.`, `eu.`, `apac.`, `jp.`, `au.`, `us-gov.`), India (`in.`, e.g. `in.anthropic.claude-opus-5`,
 /// priced by genai-prices) and Canada (`ca.`). Longest first, so `us-gov.` wins over `us.`.
-pub const GEO_PREFIXES: &[&str] = &["us-gov.", "apac.", "us.", "eu.", "jp.", "au.", "ca.", "in."];
+const GEO_PREFIXES: &[&str] = &["us-gov.", "apac.", "us.", "eu.", "jp.", "au.", "ca.", "in."];
 
 /// What a `modelId` refers to, for pricing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -364,6 +364,11 @@ pub struct SyncReport {
     pub incomplete: Vec<String>,
 }
 
+/// `file: SKU sku usagetype: why`, for a SKU listed instead of mapped.
+fn listed(p: &Product, why: &str) -> String {
+    format!("{}: SKU {} {}: {why}", p.file, p.sku, p.attr("usagetype"))
+}
+
 fn norm_name(s: &str) -> String {
     s.split_whitespace()
         .collect::<Vec<_>>()
@@ -415,22 +420,13 @@ pub fn sync(products: &[Product], catalogue: &Catalogue) -> SyncReport {
                 continue;
             }
             Kind::Unclassified(why) => {
-                rep.unclassified.push(format!(
-                    "{}: SKU {} {}: {why}",
-                    p.file,
-                    p.sku,
-                    p.attr("usagetype")
-                ));
+                rep.unclassified.push(listed(p, &why));
                 continue;
             }
         };
         let Some(name) = p.model_name() else {
-            rep.unclassified.push(format!(
-                "{}: SKU {} {}: no model name (servicename or model attribute)",
-                p.file,
-                p.sku,
-                p.attr("usagetype")
-            ));
+            rep.unclassified
+                .push(listed(p, "no model name (servicename or model attribute)"));
             continue;
         };
         let model = match by_name.get(&norm_name(&name)) {
@@ -586,8 +582,7 @@ pub fn sync(products: &[Product], catalogue: &Catalogue) -> SyncReport {
                     let _ = writeln!(
                         out,
                         "  {{ threshold_tokens = {}{} }},",
-                        l.threshold_tokens,
-                        inner.trim_end_matches('\n').replace('\n', "")
+                        l.threshold_tokens, inner
                     );
                 }
                 out.push_str("]\n");
@@ -685,19 +680,8 @@ pub fn diff(base: &Catalogue, overlay_entries: &[&PriceEntry]) -> Vec<DiffLine> 
     let mut out = Vec::new();
     for e in overlay_entries {
         let (from, _) = e.effective();
-        let tiers: &[EndpointTier] = match e.tier_label() {
-            "global" => &[EndpointTier::Global],
-            "geo" => &[EndpointTier::Geo],
-            "in_region" => &[EndpointTier::InRegion],
-            "regional" => &[EndpointTier::Geo, EndpointTier::InRegion],
-            _ => &[
-                EndpointTier::Global,
-                EndpointTier::Geo,
-                EndpointTier::InRegion,
-            ],
-        };
         for region in e.regions() {
-            for &tier in tiers {
+            for &tier in e.tiers() {
                 let key = format!(
                     "{} {} {} from {}",
                     e.model,

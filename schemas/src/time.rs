@@ -97,6 +97,16 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
+/// A `YYYY-MM-DD` day (its first instant, UTC) or an RFC 3339 date-time, in epoch milliseconds:
+/// how price dates and `--at` are written.
+pub fn parse_day_or_instant_ms(s: &str) -> Result<i64, TimeError> {
+    if s.len() == 10 {
+        parse_rfc3339_ms(&format!("{s}T00:00:00Z"))
+    } else {
+        parse_rfc3339_ms(s)
+    }
+}
+
 /// Parses an RFC 3339 date-time into epoch milliseconds (UTC). Fractions beyond milliseconds are
 /// truncated (Athena timestamps hold milliseconds); a leap second `:60` is clamped to `:59.999`.
 pub fn parse_rfc3339_ms(s: &str) -> Result<i64, TimeError> {
