@@ -270,7 +270,7 @@ impl<T: Transact> DynamoLedger<T> {
             let ttl = window_end_epoch_s(w.kind, &w.start)
                 .ok_or_else(|| LedgerError::fatal(format!("bad window start {:?}", w.start)))?
                 .saturating_add(WINDOW_TTL_AFTER_END_S);
-            let values: Item = HashMap::from([
+            let mut values: Item = HashMap::from([
                 (":c".to_string(), n(d.cost_usd)),
                 (":i".to_string(), n(d.input_tokens)),
                 (":o".to_string(), n(d.output_tokens)),
@@ -285,8 +285,13 @@ impl<T: Transact> DynamoLedger<T> {
                 (":ws".to_string(), s(w.start.clone())),
                 (":t".to_string(), n(ttl)),
             ]);
+            // fallback-priced spend only where there is some: the common item stays as small
+            let fallback = !d.fallback_usd.is_zero();
+            if fallback {
+                values.insert(":fb".to_string(), n(d.fallback_usd));
+            }
             // the item as it will be stored, for the size rule
-            let stored = [
+            let mut stored = vec![
                 ("pk", s(pk.clone())),
                 ("sk", s(sk.clone())),
                 ("spend_usd", n(d.cost_usd)),
@@ -303,6 +308,9 @@ impl<T: Transact> DynamoLedger<T> {
                 ("window_start", s(w.start.clone())),
                 ("expires_at", n(ttl)),
             ];
+            if fallback {
+                stored.push(("fallback_usd", n(d.fallback_usd)));
+            }
             wcu += transactional_wcu(stored.iter().map(|(k, v)| k.len() + value_size(v)).sum());
             let names = HashMap::from([
                 ("#scope".to_string(), "scope".to_string()),
@@ -313,12 +321,17 @@ impl<T: Transact> DynamoLedger<T> {
                 .table_name(&self.table)
                 .key("pk", s(pk))
                 .key("sk", s(sk))
-                .update_expression(
+                .update_expression(if fallback {
+                    "ADD spend_usd :c, fallback_usd :fb, input_tokens :i, output_tokens :o, \
+                     cache_read_tokens :cr, cache_write_tokens :cw, invocations :n \
+                     SET first_event_ms = if_not_exists(first_event_ms, :f), last_event_ms = :l, \
+                     #scope = :s, #key = :k, #window = :w, window_start = :ws, expires_at = :t"
+                } else {
                     "ADD spend_usd :c, input_tokens :i, output_tokens :o, cache_read_tokens :cr, \
                      cache_write_tokens :cw, invocations :n \
                      SET first_event_ms = if_not_exists(first_event_ms, :f), last_event_ms = :l, \
-                     #scope = :s, #key = :k, #window = :w, window_start = :ws, expires_at = :t",
-                )
+                     #scope = :s, #key = :k, #window = :w, window_start = :ws, expires_at = :t"
+                })
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values))
                 .build()
@@ -510,6 +523,11 @@ pub fn parse_window(item: &Item) -> Result<WindowTotal, String> {
         },
         totals: Delta {
             cost_usd: get_n::<Decimal>(item, "spend_usd")?,
+            // absent on items that never had fallback-priced spend
+            fallback_usd: match item.get("fallback_usd") {
+                None => Decimal::ZERO,
+                Some(_) => get_n::<Decimal>(item, "fallback_usd")?,
+            },
             input_tokens: get_n(item, "input_tokens")?,
             output_tokens: get_n(item, "output_tokens")?,
             cache_read_tokens: get_n(item, "cache_read_tokens")?,

@@ -96,11 +96,13 @@ fn status_json(ev: &Evaluation, st: &KeyState, mechanism: &str, lifts: Option<i6
         "lifts_at": if st.status == Status::Suspended { lifts.and_then(ms_to_rfc3339) } else { None },
         "operator_suspended_until": st.manual_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "until restored".into())),
         "protected_until": st.protected_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "forever".into())),
+        "held": st.held.as_ref().map(|h| h.hold.as_str()),
         "windows": ev.windows.iter().map(|w| json!({
             "scope": w.window.scope.as_str(), "key": w.window.key, "window": w.window.kind.as_str(),
             "window_start": w.window.start, "spend_usd": w.spend_usd.to_string(),
             "limit_usd": w.limit_usd.to_string(), "percent": w.percent().to_string(),
-            "over": w.over, "mode": w.mode.as_str(),
+            "fallback_usd": w.fallback_usd.to_string(),
+            "over": w.over, "over_without_fallback": w.over_without_fallback, "mode": w.mode.as_str(),
             "thresholds_reached": w.reached_pct,
         })).collect::<Vec<_>>(),
     })
@@ -120,6 +122,14 @@ fn print_status(v: &Value) {
         v["lifts_at"]
             .as_str()
             .map_or(String::new(), |t| format!(", lifts by {t} at the latest"))
+            + &v["held"].as_str().map_or(String::new(), |h| format!(
+                ", suspension held ({})",
+                if h == "fallback" {
+                    "over only through fallback-priced spend"
+                } else {
+                    "the circuit breaker is open"
+                }
+            ))
     );
     for w in v["windows"].as_array().into_iter().flatten() {
         println!(
@@ -225,6 +235,62 @@ pub fn act(o: &AwsOpts, what: Act, key: &KeyRef, until: Option<i64>, reason: &st
                    "mechanism": st.mechanism,
                    "protected_until": st.state.protected_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "forever".into())),
                    "operator_suspended_until": st.state.manual_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "until restored".into()))})
+        );
+        Ok(())
+    })
+}
+
+fn breaker_json(b: &spendguard_enforcer::ports::BreakerState) -> Value {
+    match &b.open {
+        None => json!({"breaker": "closed", "epoch": b.epoch}),
+        Some(t) => json!({
+            "breaker": "open", "epoch": b.epoch, "opened_at": ms_to_rfc3339(t.at_ms),
+            "count": t.count, "max_suspensions": t.max_suspensions,
+            "window_minutes": t.window_minutes, "opened_by": t.by, "keys": t.keys,
+            "operator_alert_sent": t.alerted,
+        }),
+    }
+}
+
+/// `enforcement status`: the circuit breaker's state.
+pub fn breaker_status(o: &AwsOpts, json_out: bool) -> Result<()> {
+    rt()?.block_on(async {
+        let app = app(o).await?;
+        let b = app.store.breaker().await?;
+        let v = breaker_json(&b);
+        if json_out {
+            println!("{v}");
+        } else if let Some(t) = &b.open {
+            println!(
+                "circuit breaker OPEN since {}: {} suspensions within {} minutes (limit {}), \
+                 opened by {}; suspensions are held until `spendguard enforcement resume`",
+                v["opened_at"].as_str().unwrap_or(""),
+                t.count,
+                t.window_minutes,
+                t.max_suspensions,
+                t.by
+            );
+            for k in &t.keys {
+                println!("  {k}");
+            }
+        } else {
+            println!("circuit breaker closed: suspensions go ahead");
+        }
+        Ok(())
+    })
+}
+
+/// `enforcement resume`: re-arms the circuit breaker (audited, alerted).
+pub fn breaker_resume(o: &AwsOpts, reason: &str) -> Result<()> {
+    rt()?.block_on(async {
+        let app = app(o).await?;
+        let (_, cfg) = app.budgets().await?;
+        let before = app.enforcer(&cfg).resume_breaker(reason).await?;
+        let after = app.store.breaker().await?;
+        println!(
+            "{}",
+            json!({"before": breaker_json(&before), "now": breaker_json(&after),
+                   "note": "held keys still over budget are suspended at the enforcer's next scheduled run"})
         );
         Ok(())
     })

@@ -254,6 +254,12 @@ enum Cmd {
     /// [AWS] Never suspend this principal until --until (forever without it; a past time ends
     /// it). It is still alerted.
     Protect(OperatorArgs),
+    /// [AWS] The enforcer's circuit breaker: more than `[breaker] max_suspensions` (20) keys
+    /// suspended within `window_minutes` (10) opens it and further suspensions are held.
+    Enforcement {
+        #[command(subcommand)]
+        cmd: EnforcementCmd,
+    },
     /// [AWS] The budget document the evaluator and the enforcer load (the enforcement table).
     Budgets {
         #[command(subcommand)]
@@ -352,6 +358,26 @@ enum PricesCmd {
         file: PathBuf,
         #[command(flatten)]
         opts: PriceOpts,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EnforcementCmd {
+    /// Whether the circuit breaker is open, since when and why (the keys it counted).
+    Status {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        aws: enforce_cmd::AwsOpts,
+    },
+    /// Re-arm the breaker after checking prices and budgets: suspensions resume, and keys it
+    /// held that are still over are suspended at the enforcer's next scheduled run. Audited and
+    /// alerted.
+    Resume {
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        aws: enforce_cmd::AwsOpts,
     },
 }
 
@@ -594,6 +620,15 @@ fn run() -> Result<ExitCode> {
         Cmd::Suspend(a) => operator(&a, enforce_cmd::Act::Suspend),
         Cmd::Restore(a) => operator(&a, enforce_cmd::Act::Restore),
         Cmd::Protect(a) => operator(&a, enforce_cmd::Act::Protect),
+        Cmd::Enforcement { cmd } => {
+            match cmd {
+                EnforcementCmd::Status { json, aws } => enforce_cmd::breaker_status(&aws, json)?,
+                EnforcementCmd::Resume { reason, aws } => {
+                    enforce_cmd::breaker_resume(&aws, &reason)?
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Budgets { cmd } => {
             match cmd {
                 BudgetsCmd::Push { file, aws } => enforce_cmd::budgets_push(&aws, &file)?,

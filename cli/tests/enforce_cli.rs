@@ -127,6 +127,72 @@ async fn operators_suspend_restore_and_protect_on_aws() {
         .any(|a| a.contains("PROTECTED by an operator")));
 }
 
+#[tokio::test]
+async fn operators_see_and_re_arm_the_circuit_breaker() {
+    use spendguard_enforcer::ports::{BreakerTrip, Store};
+    let Some(moto) = emulator(MOTO_VAR) else {
+        return;
+    };
+    let (conf, s) = stack(&moto).await;
+    let cmd = |args: &[&str]| -> String {
+        let mut c = bin();
+        c.args(args)
+            .args(["--endpoint-url", &moto, "--ledger-table", &s.ledger_table])
+            .args(["--enforcement-table", &s.enforcement_table])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("SPENDGUARD_ALERT_TOPIC_ARN", &s.topic_arn)
+            .env_remove("SPENDGUARD_BUDGETS");
+        ok(&mut c)
+    };
+    let closed: Value = serde_json::from_str(&cmd(&["enforcement", "status", "--json"])).unwrap();
+    assert_eq!(closed["breaker"], "closed");
+    assert_eq!(closed["epoch"], 0);
+    let store = spendguard_enforcer::aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&conf),
+        s.enforcement_table.clone(),
+        30,
+    );
+    let trip = BreakerTrip {
+        at_ms: 1_795_341_600_000,
+        count: 21,
+        max_suspensions: 20,
+        window_minutes: 10,
+        by: "principal#arn:aws:iam::123456789012:user/u21".into(),
+        keys: vec!["principal#arn:aws:iam::123456789012:user/u01".into()],
+        alerted: true,
+    };
+    assert!(store.open_breaker(0, &trip).await.unwrap());
+    assert!(!store.open_breaker(0, &trip).await.unwrap(), "opened once");
+    let open: Value = serde_json::from_str(&cmd(&["enforcement", "status", "--json"])).unwrap();
+    assert_eq!(open["breaker"], "open");
+    assert_eq!(open["count"], 21);
+    assert_eq!(open["opened_at"], "2026-11-22T10:00:00Z");
+    let human = cmd(&["enforcement", "status"]);
+    assert!(
+        human.contains("OPEN since 2026-11-22T10:00:00Z") && human.contains("user/u01"),
+        "{human}"
+    );
+    let r: Value = serde_json::from_str(&cmd(&[
+        "enforcement",
+        "resume",
+        "--reason",
+        "Fable 5.2 priced",
+    ]))
+    .unwrap();
+    assert_eq!(r["before"]["breaker"], "open");
+    assert_eq!(r["now"]["breaker"], "closed");
+    assert_eq!(r["now"]["epoch"], 1, "counting restarts in a new epoch");
+    let alerts = sqs_drain(&moto, &s.alerts_queue);
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains("re-armed by an operator") && a.contains("Fable 5.2 priced")),
+        "{alerts:#?}"
+    );
+}
+
 #[test]
 fn status_reads_a_local_run() {
     let t = Tmp::new("status-local");

@@ -154,6 +154,37 @@ pub struct BudgetConfig {
     pub defaults: Limits,
     pub budgets: Vec<Budget>,
     pub teams: Vec<Team>,
+    pub breaker: Breaker,
+}
+
+/// The enforcer's circuit breaker (`[breaker]`): more than `max_suspensions` keys suspended
+/// within `window_minutes` opens it, and further suspensions are held (alerted, not applied)
+/// until an operator re-arms it (`spendguard enforcement resume`). A wrong price, a bad budget
+/// push or a bug then costs at most that many suspensions, not an organisation's access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Breaker {
+    pub max_suspensions: u32,
+    pub window_minutes: u32,
+}
+
+impl Default for Breaker {
+    fn default() -> Breaker {
+        Breaker {
+            max_suspensions: 20,
+            window_minutes: 10,
+        }
+    }
+}
+
+impl Breaker {
+    pub fn window_ms(&self) -> i64 {
+        i64::from(self.window_minutes) * 60_000
+    }
+
+    /// Whether `count` suspensions within the window open the breaker.
+    pub fn trips(&self, count: usize) -> bool {
+        count > self.max_suspensions as usize
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -205,6 +236,14 @@ struct RawConfig {
     budget: Vec<Spanned<RawBudget>>,
     #[serde(default)]
     team: Vec<Spanned<RawTeam>>,
+    breaker: Option<RawBreaker>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBreaker {
+    max_suspensions: Option<Spanned<i64>>,
+    window_minutes: Option<Spanned<i64>>,
 }
 
 /// Line (1-based) of a byte offset.
@@ -435,12 +474,38 @@ impl BudgetConfig {
                 line,
             });
         }
+        let mut breaker = Breaker::default();
+        if let Some(b) = &raw.breaker {
+            if let Some(v) = &b.max_suspensions {
+                match u32::try_from(*v.get_ref()) {
+                    Ok(n @ 1..=100_000) => breaker.max_suspensions = n,
+                    _ => {
+                        return cx.err(
+                            v.span().start,
+                            format!("max_suspensions = {} is outside 1..=100000", v.get_ref()),
+                        )
+                    }
+                }
+            }
+            if let Some(v) = &b.window_minutes {
+                match u32::try_from(*v.get_ref()) {
+                    Ok(n @ 1..=1440) => breaker.window_minutes = n,
+                    _ => {
+                        return cx.err(
+                            v.span().start,
+                            format!("window_minutes = {} is outside 1..=1440", v.get_ref()),
+                        )
+                    }
+                }
+            }
+        }
         Ok(BudgetConfig {
             timezone_name,
             timezone,
             defaults,
             budgets,
             teams,
+            breaker,
         })
     }
 
@@ -503,6 +568,10 @@ daily_usd = "2"
 name = "payments"
 members = ["arn:aws:sts::111122223333:assumed-role/DataScience/*", "arn:aws:iam::111122223333:user/bob"]
 monthly_usd = "5000"
+
+[breaker]
+max_suspensions = 5
+window_minutes = 15
 "#;
 
     fn d(s: &str) -> Decimal {
@@ -513,6 +582,14 @@ monthly_usd = "5000"
     fn the_documented_format_parses_with_defaults_applied() {
         let c = BudgetConfig::parse(EXAMPLE).unwrap();
         assert_eq!(c.timezone_name, "Europe/Berlin");
+        assert_eq!(
+            c.breaker,
+            Breaker {
+                max_suspensions: 5,
+                window_minutes: 15
+            }
+        );
+        assert!(!c.breaker.trips(5) && c.breaker.trips(6));
         assert_eq!(c.defaults.daily_usd, Some(d("50")));
         assert_eq!(c.budgets.len(), 4);
         let alice = &c.budgets[0];
@@ -600,6 +677,9 @@ monthly_usd = "5000"
     fn errors_name_the_line_and_the_problem() {
         let cases: &[(&str, usize, &str)] = &[
             ("timezone = \"Mars/Olympus\"\n", 1, "not an IANA time zone"),
+            ("[breaker]\nmax_suspensions = 0\n", 2, "outside 1..=100000"),
+            ("[breaker]\nwindow_minutes = 5000\n", 2, "outside 1..=1440"),
+            ("[breaker]\nmax_suspension = 3\n", 2, "unknown field"),
             ("[defaults]\ndaily_usd = 5.5\n", 2, "expected a string"),
             ("[defaults]\n\ndaily_usd = \"five\"\n", 3, "not a decimal"),
             ("[defaults]\nmonthly_usd = \"-1\"\n", 2, "must not be negative"),
@@ -629,5 +709,12 @@ monthly_usd = "5000"
         assert_eq!(c.defaults.thresholds_pct, vec![50, 80, 100]);
         assert_eq!(c.defaults.mode, Mode::Enforce);
         assert!(c.budgets.is_empty() && c.teams.is_empty());
+        assert_eq!(
+            c.breaker,
+            Breaker {
+                max_suspensions: 20,
+                window_minutes: 10
+            }
+        );
     }
 }

@@ -126,6 +126,12 @@ pub struct WindowStatus {
     pub reached_pct: Vec<u32>,
     /// At or past 100% of the limit (a zero limit is over once anything is spent).
     pub over: bool,
+    /// The part of `spend_usd` priced at a fallback price (a model the catalogue lacks).
+    pub fallback_usd: Decimal,
+    /// Still at or past 100% without the fallback-priced spend: only such a window suspends. A
+    /// fallback price is a conservative upper bound, so a key over only through it is alerted
+    /// and held, never suspended.
+    pub over_without_fallback: bool,
     pub mode: Mode,
     pub grace_seconds: u64,
 }
@@ -141,16 +147,17 @@ impl WindowStatus {
     }
 }
 
-/// Measures one window against the limits that govern its (scope, key). `None` when no limit
-/// applies to that window kind.
+/// Measures one window (its spend, and the part of it priced at a fallback) against the limits
+/// that govern its (scope, key). `None` when no limit applies to that window kind.
 pub fn window_status(
     cfg: &BudgetConfig,
     window: &WindowKey,
     spend: Decimal,
+    fallback: Decimal,
 ) -> Option<WindowStatus> {
     let (limits, _) = governing(cfg, window.scope, &window.key)?;
     let limit = limit_of(limits, window.kind)?;
-    let reached = |pct: u32| {
+    let reached = |spend: Decimal, pct: u32| {
         if limit.is_zero() {
             spend > Decimal::ZERO
         } else {
@@ -158,6 +165,7 @@ pub fn window_status(
             spend * Decimal::ONE_HUNDRED >= limit * Decimal::from(pct)
         }
     };
+    let fallback = fallback.clamp(Decimal::ZERO, spend.max(Decimal::ZERO));
     Some(WindowStatus {
         window: window.clone(),
         spend_usd: spend,
@@ -166,9 +174,11 @@ pub fn window_status(
             .thresholds_pct
             .iter()
             .copied()
-            .filter(|&p| reached(p))
+            .filter(|&p| reached(spend, p))
             .collect(),
-        over: reached(100),
+        over: reached(spend, 100),
+        fallback_usd: fallback,
+        over_without_fallback: reached(spend - fallback, 100),
         mode: limits.mode,
         grace_seconds: limits.grace_seconds,
     })
@@ -201,19 +211,30 @@ impl Evaluation {
         self.windows.iter().any(|w| w.over)
     }
 
-    /// The over window that decides the response: the strictest mode (enforce, then shadow, then
-    /// alert_only), then the shortest grace, then the first window.
+    /// The over window that decides the response: over even without its fallback-priced spend;
+    /// the strictest mode (enforce, then shadow, then alert_only), then the shortest grace, then
+    /// the first window.
     pub fn deciding(&self) -> Option<&WindowStatus> {
-        let rank = |m: Mode| match m {
-            Mode::Enforce => 0,
-            Mode::Shadow => 1,
-            Mode::AlertOnly => 2,
-        };
-        self.windows
-            .iter()
-            .filter(|w| w.over)
-            .min_by_key(|w| (rank(w.mode), w.grace_seconds))
+        strictest(self.windows.iter().filter(|w| w.over_without_fallback))
     }
+
+    /// The window that would decide were fallback-priced spend a bill, when no window is over
+    /// without it: the key is over only through fallback prices.
+    pub fn over_only_by_fallback(&self) -> Option<&WindowStatus> {
+        if self.deciding().is_some() {
+            return None;
+        }
+        strictest(self.windows.iter().filter(|w| w.over))
+    }
+}
+
+fn strictest<'w>(windows: impl Iterator<Item = &'w WindowStatus>) -> Option<&'w WindowStatus> {
+    let rank = |m: Mode| match m {
+        Mode::Enforce => 0,
+        Mode::Shadow => 1,
+        Mode::AlertOnly => 2,
+    };
+    windows.min_by_key(|w| (rank(w.mode), w.grace_seconds))
 }
 
 /// Evaluates a key from window totals that include its own windows and its teams' (others are
@@ -237,7 +258,7 @@ pub fn evaluate(
         .iter()
         .filter(|t| mine(&t.window))
         .filter(|t| starts.as_ref().is_some_and(|s| is_current(&t.window, s)))
-        .filter_map(|t| window_status(cfg, &t.window, t.totals.cost_usd))
+        .filter_map(|t| window_status(cfg, &t.window, t.totals.cost_usd, t.totals.fallback_usd))
         .collect();
     windows.sort_by(|a, b| a.window.cmp(&b.window));
     windows.dedup_by(|a, b| a.window == b.window);
@@ -272,6 +293,73 @@ impl Status {
     }
 }
 
+/// Why a key that is over is not suspended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Over only through spend priced at a fallback price.
+    Fallback,
+    /// The circuit breaker is open: too many suspensions in too short a time.
+    Breaker,
+}
+
+impl Hold {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Hold::Fallback => "fallback",
+            Hold::Breaker => "breaker",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Hold> {
+        match s {
+            "fallback" => Some(Hold::Fallback),
+            "breaker" => Some(Hold::Breaker),
+            _ => None,
+        }
+    }
+}
+
+/// A suspension held back, and the window it was for: the hold is alerted once per window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub hold: Hold,
+    pub window: WindowKey,
+}
+
+impl Held {
+    /// One text field for the stores: `hold<TAB>scope<TAB>kind<TAB>start<TAB>key` (the key last:
+    /// ARNs and team names hold no tab).
+    pub fn encode(&self) -> String {
+        let w = &self.window;
+        format!(
+            "{}\t{}\t{}\t{}\t{}",
+            self.hold.as_str(),
+            w.scope.as_str(),
+            w.kind.as_str(),
+            w.start,
+            w.key
+        )
+    }
+
+    pub fn decode(s: &str) -> Option<Held> {
+        let mut it = s.splitn(5, '\t');
+        let hold = Hold::parse(it.next()?)?;
+        let scope = Scope::parse(it.next()?)?;
+        let kind = WindowKind::parse(it.next()?)?;
+        let start = it.next()?.to_string();
+        let key = it.next()?.to_string();
+        Some(Held {
+            hold,
+            window: WindowKey {
+                scope,
+                key,
+                kind,
+                start,
+            },
+        })
+    }
+}
+
 /// The recorded enforcement state of one key.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyState {
@@ -284,6 +372,8 @@ pub struct KeyState {
     pub manual_until_ms: Option<i64>,
     /// An operator protection (`spendguard protect --until`, or `restore`) holds until then.
     pub protected_until_ms: Option<i64>,
+    /// A suspension held back (fallback prices, the circuit breaker), already alerted.
+    pub held: Option<Held>,
 }
 
 impl KeyState {
@@ -311,6 +401,8 @@ pub enum Action {
     Restore,
     /// Back under before the grace period ran out: the pending suspension is dropped.
     Cancel,
+    /// Over, but the suspension is held back (see [`Decision::hold`]): alerted, not applied.
+    Held,
 }
 
 impl Action {
@@ -322,6 +414,7 @@ impl Action {
             Action::WouldSuspend => "would_suspend",
             Action::Restore => "restore",
             Action::Cancel => "cancel",
+            Action::Held => "held",
         }
     }
 }
@@ -339,6 +432,8 @@ pub struct Decision {
     pub protected: bool,
     /// For `pending`: when the suspension is due.
     pub due_ms: Option<i64>,
+    /// For `held`: why the suspension is held back.
+    pub hold: Option<Hold>,
 }
 
 /// The decisions and the state to record.
@@ -364,6 +459,7 @@ fn decision(
         mode: w.map_or(Mode::Enforce, |w| w.mode),
         protected,
         due_ms: None,
+        hold: None,
     }
 }
 
@@ -468,6 +564,30 @@ pub fn decide(
             next.window = None;
         }
         (None, Status::Ok) => {}
+    }
+    // over only through fallback prices: alert the hold once per window, suspend nothing
+    let fallback_only = ev
+        .over_only_by_fallback()
+        .filter(|w| w.mode != Mode::AlertOnly && !protected && !manual);
+    let suspends = out
+        .iter()
+        .any(|d| matches!(d.action, Action::Suspend | Action::WouldSuspend));
+    match fallback_only {
+        Some(w) => {
+            let held = Held {
+                hold: Hold::Fallback,
+                window: w.window.clone(),
+            };
+            if prior.held.as_ref() != Some(&held) {
+                let mut d = decision(ev, Action::Held, Some(w), protected);
+                d.hold = Some(Hold::Fallback);
+                out.push(d);
+            }
+            next.held = Some(held);
+        }
+        None if suspends || !ev.over() => next.held = None,
+        None if next.held.as_ref().is_some_and(|h| h.hold == Hold::Fallback) => next.held = None,
+        None => {}
     }
     Outcome {
         decisions: out,
@@ -659,6 +779,7 @@ impl Decision {
             "mode": self.mode.as_str(),
             "protected": self.protected,
             "due_ms": self.due_ms,
+            "hold": self.hold.map(Hold::as_str),
         })
     }
 }

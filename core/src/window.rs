@@ -37,6 +37,9 @@ pub struct WindowKey {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Delta {
     pub cost_usd: Decimal,
+    /// The part of `cost_usd` priced at a fallback price (a model the catalogue does not know):
+    /// an upper bound, not a bill. Kept apart so that no one is suspended on it alone.
+    pub fallback_usd: Decimal,
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub cache_read_tokens: i64,
@@ -51,6 +54,11 @@ impl Delta {
     pub fn of(r: &PricedRow<'_>) -> Delta {
         Delta {
             cost_usd: r.cost_usd,
+            fallback_usd: if r.price_status == spendguard_schemas::PriceStatus::Fallback {
+                r.cost_usd
+            } else {
+                Decimal::ZERO
+            },
             input_tokens: r.input_tokens,
             output_tokens: r.output_tokens,
             cache_read_tokens: r.cache_read_tokens,
@@ -71,6 +79,7 @@ impl Delta {
             self.last_event_ms = o.last_event_ms;
         }
         self.cost_usd += o.cost_usd;
+        self.fallback_usd += o.fallback_usd;
         self.input_tokens += o.input_tokens;
         self.output_tokens += o.output_tokens;
         self.cache_read_tokens += o.cache_read_tokens;

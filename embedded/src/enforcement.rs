@@ -7,7 +7,7 @@ use crate::{err, scope_of, EmbeddedLedger};
 use rusqlite::{params, OptionalExtension};
 use spendguard_core::budget::{BudgetConfig, Scope};
 use spendguard_core::enforce::{
-    decide, evaluate, window_status, Action, Decision, KeyRef, KeyState, Status,
+    decide, evaluate, window_status, Action, Decision, Held, KeyRef, KeyState, Status,
 };
 use spendguard_core::ledger::{LedgerError, Query};
 use spendguard_core::window::{WindowKey, WindowKind};
@@ -30,7 +30,8 @@ impl EmbeddedLedger {
         let mut alerted = self.alerted()?;
         let mut out = Vec::new();
         for t in &all {
-            let Some(st) = window_status(cfg, &t.window, t.totals.cost_usd) else {
+            let Some(st) = window_status(cfg, &t.window, t.totals.cost_usd, t.totals.fallback_usd)
+            else {
                 continue;
             };
             for &pct in &st.reached_pct {
@@ -48,6 +49,7 @@ impl EmbeddedLedger {
                         mode: st.mode,
                         protected,
                         due_ms: None,
+                        hold: None,
                     });
                     self.mark_alerted(&t.window, pct)?;
                 }
@@ -125,7 +127,8 @@ impl EmbeddedLedger {
         let row = conn
             .query_row(
                 "SELECT status, due_ms, since_ms, w_scope, w_key, w_kind, w_start, \
-                 manual_until_ms, protected_until_ms FROM key_states WHERE scope = ?1 AND key = ?2",
+                 manual_until_ms, protected_until_ms, held FROM key_states \
+                 WHERE scope = ?1 AND key = ?2",
                 params![key.scope.as_str(), key.key],
                 |r| {
                     Ok((
@@ -138,12 +141,13 @@ impl EmbeddedLedger {
                         r.get::<_, Option<String>>(6)?,
                         r.get::<_, Option<i64>>(7)?,
                         r.get::<_, Option<i64>>(8)?,
+                        r.get::<_, Option<String>>(9)?,
                     ))
                 },
             )
             .optional()
             .map_err(err)?;
-        let Some((status, due, since, ws, wk, wkind, wstart, manual, protected)) = row else {
+        let Some((status, due, since, ws, wk, wkind, wstart, manual, protected, held)) = row else {
             return Ok(KeyState::default());
         };
         let status = match (status.as_str(), due) {
@@ -172,6 +176,7 @@ impl EmbeddedLedger {
             window,
             manual_until_ms: manual,
             protected_until_ms: protected,
+            held: held.as_deref().and_then(Held::decode),
         })
     }
 
@@ -184,8 +189,8 @@ impl EmbeddedLedger {
         self.lock()?
             .execute(
                 "INSERT OR REPLACE INTO key_states (scope, key, status, due_ms, since_ms, w_scope, \
-                 w_key, w_kind, w_start, manual_until_ms, protected_until_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 w_key, w_kind, w_start, manual_until_ms, protected_until_ms, held) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     key.scope.as_str(),
                     key.key,
@@ -197,7 +202,8 @@ impl EmbeddedLedger {
                     w.map(|w| w.kind.as_str()),
                     w.map(|w| w.start.as_str()),
                     s.manual_until_ms,
-                    s.protected_until_ms
+                    s.protected_until_ms,
+                    s.held.as_ref().map(Held::encode)
                 ],
             )
             .map_err(err)?;
@@ -301,5 +307,35 @@ mod tests {
             vec![Action::Restore]
         );
         assert_eq!(l.key_state(&key).unwrap().status, Status::Ok);
+    }
+
+    #[test]
+    fn spend_over_only_through_fallback_prices_is_held_not_suspended_locally() {
+        let l = EmbeddedLedger::in_memory().unwrap();
+        let cfg =
+            BudgetConfig::parse("[defaults]\ndaily_usd = \"10\"\ngrace_seconds = 0\n").unwrap();
+        let mut unknown = entry("a", "9", NOW);
+        unknown.amount.fallback_usd = unknown.amount.cost_usd;
+        l.apply_now(&[entry("k", "4", NOW), unknown]).unwrap();
+        let d = l.enforce_local(&cfg, NOW).unwrap();
+        let acts: Vec<_> = d.iter().map(|d| d.action).collect();
+        assert_eq!(acts.last(), Some(&Action::Held), "{acts:?}");
+        assert!(!acts.contains(&Action::Suspend));
+        let key = KeyRef::new(Scope::Principal, ALICE);
+        let st = l.key_state(&key).unwrap();
+        assert_eq!(st.status, Status::Ok);
+        assert_eq!(
+            st.held.map(|h| h.hold),
+            Some(spendguard_core::enforce::Hold::Fallback)
+        );
+        assert!(
+            l.enforce_local(&cfg, NOW + 1).unwrap().is_empty(),
+            "said once"
+        );
+        // $7 more on known prices: $11 known, over: suspended
+        l.apply_now(&[entry("b", "7", NOW + 2)]).unwrap();
+        let d = l.enforce_local(&cfg, NOW + 2).unwrap();
+        assert_eq!(d.last().map(|d| d.action), Some(Action::Suspend));
+        assert_eq!(l.key_state(&key).unwrap().held, None);
     }
 }

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS windows (
     invocations INTEGER NOT NULL,
     first_event_ms INTEGER NOT NULL,
     last_event_ms INTEGER NOT NULL,
+    fallback_usd TEXT NOT NULL DEFAULT '0',
     PRIMARY KEY (scope, key, kind, start)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alerts (
@@ -59,9 +60,17 @@ CREATE TABLE IF NOT EXISTS key_states (
     w_start TEXT,
     manual_until_ms INTEGER,
     protected_until_ms INTEGER,
+    held TEXT,
     PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
 ";
+
+/// Columns added since the first release, for ledger files written before them: (table, column,
+/// definition). New columns go last, so the positional inserts fit old and new files alike.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("windows", "fallback_usd", "TEXT NOT NULL DEFAULT '0'"),
+    ("key_states", "held", "TEXT"),
+];
 
 mod enforcement;
 
@@ -127,6 +136,20 @@ impl EmbeddedLedger {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        for (table, column, def) in ADDED_COLUMNS {
+            let has: bool = conn
+                .query_row(
+                    &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+                    [column],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(err)?
+                > 0;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}"))
+                    .map_err(err)?;
+            }
+        }
         Ok(EmbeddedLedger {
             conn: Mutex::new(conn),
         })
@@ -170,13 +193,16 @@ impl EmbeddedLedger {
             let mut get = tx
                 .prepare(
                     "SELECT spend_usd, input_tokens, output_tokens, cache_read_tokens, \
-                     cache_write_tokens, invocations, first_event_ms, last_event_ms \
+                     cache_write_tokens, invocations, first_event_ms, last_event_ms, fallback_usd \
                      FROM windows WHERE scope = ?1 AND key = ?2 AND kind = ?3 AND start = ?4",
                 )
                 .map_err(err)?;
             let mut put = tx
                 .prepare(
-                    "INSERT OR REPLACE INTO windows VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    "INSERT OR REPLACE INTO windows (scope, key, kind, start, spend_usd, \
+                     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
+                     invocations, first_event_ms, last_event_ms, fallback_usd) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )
                 .map_err(err)?;
             for (w, d) in deltas {
@@ -200,6 +226,7 @@ impl EmbeddedLedger {
                     i64::try_from(total.invocations).unwrap_or(i64::MAX),
                     total.first_event_ms,
                     total.last_event_ms,
+                    total.fallback_usd.to_string(),
                 ])
                 .map_err(err)?;
             }
@@ -216,8 +243,8 @@ impl EmbeddedLedger {
         // instead of scanning every window (the enforcer reads one key at a time)
         let sql = format!(
             "SELECT scope, key, kind, start, spend_usd, input_tokens, output_tokens, \
-             cache_read_tokens, cache_write_tokens, invocations, first_event_ms, last_event_ms \
-             FROM windows{}",
+             cache_read_tokens, cache_write_tokens, invocations, first_event_ms, last_event_ms, \
+             fallback_usd FROM windows{}",
             if q.key.is_some() {
                 " WHERE scope IN ('principal', 'session', 'team') AND key = ?1"
             } else {
@@ -280,6 +307,7 @@ fn read_delta_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Totals> {
     let invocations: i64 = r.get(at + 5)?;
     let delta = |cost_usd| Delta {
         cost_usd,
+        fallback_usd: Decimal::ZERO,
         input_tokens: 0,
         output_tokens: 0,
         cache_read_tokens: 0,
@@ -300,6 +328,13 @@ fn read_delta_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Totals> {
     d.cache_write_tokens = r.get(at + 4)?;
     d.first_event_ms = r.get(at + 6)?;
     d.last_event_ms = r.get(at + 7)?;
+    let fallback: String = r.get(at + 8)?;
+    let Ok(fallback) = fallback.parse::<Decimal>() else {
+        return Ok(Err(format!(
+            "ledger file holds a fallback spend that is not a decimal: {fallback:?}"
+        )));
+    };
+    d.fallback_usd = fallback;
     Ok(Ok(d))
 }
 
@@ -368,6 +403,50 @@ mod tests {
             &spendguard_core::ledger::expected_totals(&es),
             "reopened",
         ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_from_before_the_fallback_columns_opens_and_keeps_its_totals() {
+        let dir = std::env::temp_dir().join(format!("sg-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.db");
+        {
+            // the schema as the first release wrote it
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE windows (scope TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, \
+                 start TEXT NOT NULL, spend_usd TEXT NOT NULL, input_tokens INTEGER NOT NULL, \
+                 output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL, \
+                 cache_write_tokens INTEGER NOT NULL, invocations INTEGER NOT NULL, \
+                 first_event_ms INTEGER NOT NULL, last_event_ms INTEGER NOT NULL, \
+                 PRIMARY KEY (scope, key, kind, start)) WITHOUT ROWID;
+                 INSERT INTO windows VALUES ('principal', 'arn:aws:iam::1:user/a', 'day', \
+                 '2026-11-22', '1.25', 10, 5, 0, 0, 2, 1, 2);
+                 CREATE TABLE key_states (scope TEXT NOT NULL, key TEXT NOT NULL, \
+                 status TEXT NOT NULL, due_ms INTEGER, since_ms INTEGER, w_scope TEXT, w_key TEXT, \
+                 w_kind TEXT, w_start TEXT, manual_until_ms INTEGER, protected_until_ms INTEGER, \
+                 PRIMARY KEY (scope, key)) WITHOUT ROWID;",
+            )
+            .unwrap();
+        }
+        for _ in 0..2 {
+            let l = EmbeddedLedger::open(&path).unwrap();
+            let w = l.windows_now(&Query::default()).unwrap();
+            assert_eq!(w.len(), 1);
+            assert_eq!(w[0].totals.cost_usd, Decimal::new(125, 2));
+            assert_eq!(w[0].totals.fallback_usd, Decimal::ZERO);
+        }
+        let l = EmbeddedLedger::open(&path).unwrap();
+        let es = conformance::entries(30, 2, "mig");
+        l.apply_now(&es).unwrap();
+        let mut want = spendguard_core::ledger::expected_totals(&es);
+        for t in l.windows_now(&Query::default()).unwrap() {
+            if let Some(d) = want.remove(&t.window) {
+                assert_eq!(t.totals, d);
+            }
+        }
+        assert!(want.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

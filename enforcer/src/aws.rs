@@ -9,17 +9,20 @@
 //! - `<scope>#<key>` / `audit#<epoch ms>#<n>`: one audit record (JSON in `record`).
 //! - `config` / `budgets` and `config` / `evaluated`: the budgets document and the version the
 //!   last full re-evaluation used.
+//! - `breaker` / `state`: the circuit breaker (`epoch`, `trip` JSON while open, `alerted`).
+//! - `breaker#<epoch>` / `<scope>#<key>`: one per key counted towards the breaker (`at_ms`).
+//! - `breaker#suspensions` / `audit#...`: the breaker's own audit records (open, resume).
 
 use crate::ports::{
-    BudgetsDoc, Bus, BusEvent, Entity, ErrorKind, Iam, Notifier, PortError, PortResult, Store,
-    Stored, Windows,
+    BreakerState, BreakerTrip, BudgetsDoc, Bus, BusEvent, Entity, ErrorKind, Iam, Notifier,
+    PortError, PortResult, Store, Stored, Windows,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use spendguard_aggregator::dynamo::{read_budgets_doc, BUDGETS_PK, BUDGETS_SK};
 use spendguard_core::budget::Scope;
-use spendguard_core::enforce::{KeyRef, KeyState, Status};
+use spendguard_core::enforce::{Held, KeyRef, KeyState, Status};
 use spendguard_core::ledger::WindowTotal;
 use spendguard_core::window::{window_end_epoch_s, WindowKey, WindowKind};
 use spendguard_schemas::event::AuditRecord;
@@ -420,6 +423,9 @@ fn state_item(key: &KeyRef, st: &Stored) -> Item {
     if let Some(v) = st.state.protected_until_ms {
         item.insert("protected_until_ms".into(), n(v));
     }
+    if let Some(h) = &st.state.held {
+        item.insert("held".into(), s(h.encode()));
+    }
     if !st.mechanism.is_empty() {
         item.insert("mechanism".into(), s(st.mechanism.clone()));
     }
@@ -461,6 +467,7 @@ fn parse_state(item: &Item) -> Result<Stored, String> {
             window,
             manual_until_ms: get_n(item, "manual_until_ms"),
             protected_until_ms: get_n(item, "protected_until_ms"),
+            held: get_s(item, "held").and_then(Held::decode),
         },
         mechanism: get_s(item, "mechanism").unwrap_or_default().to_string(),
         version: get_n(item, "version").unwrap_or(0),
@@ -620,7 +627,8 @@ impl Store for DynamoStore {
     }
 
     async fn audit(&self, r: &AuditRecord) -> PortResult<()> {
-        let key = KeyRef::new(Scope::parse(&r.scope).unwrap_or(Scope::Principal), &r.key);
+        // the record's own scope: a key's (`principal`, `session`, `team`) or `breaker`
+        let pk = format!("{}#{}", r.scope, r.key);
         let at_ms = spendguard_schemas::time::parse_rfc3339_ms(&r.at).unwrap_or(0);
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let nonce = format!("{:x}{:04x}", std::process::id(), seq % 0x10000);
@@ -629,7 +637,7 @@ impl Store for DynamoStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(key_pk(&key)))
+            .item("pk", s(pk))
             .item("sk", s(format!("audit#{at_ms:013}#{nonce}")))
             .item("action", s(r.action.clone()))
             .item("record", s(json))
@@ -727,6 +735,158 @@ impl Store for DynamoStore {
             .map(|_| ())
             .map_err(|e| classify("dynamodb", "PutItem", e))
     }
+
+    async fn breaker(&self) -> PortResult<BreakerState> {
+        let Some(item) = self.get(BREAKER_PK.into(), BREAKER_SK).await? else {
+            return Ok(BreakerState::default());
+        };
+        parse_breaker(&item).map_err(|m| PortError::new("dynamodb", "GetItem", ErrorKind::Fatal, m))
+    }
+
+    async fn count_suspension(
+        &self,
+        epoch: u64,
+        key: &KeyRef,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> PortResult<Vec<String>> {
+        let pk = format!("{BREAKER_PK}#{epoch}");
+        let cutoff = now_ms - window_ms;
+        // once per key within the window: a retry or a second enforcer does not count it again
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk.clone()))
+            .item("sk", s(key_pk(key)))
+            .item("at_ms", n(now_ms))
+            .item("expires_at", n(now_ms / 1000 + window_ms / 1000 + 86_400))
+            .condition_expression("attribute_not_exists(pk) OR at_ms < :cutoff")
+            .expression_attribute_values(":cutoff", n(cutoff))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", "PutItem", e));
+        match r {
+            Ok(_) => {}
+            Err(e) if e.kind == ErrorKind::Conflict => {}
+            Err(e) => return Err(e),
+        }
+        let mut keys: Vec<(i64, String)> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let r = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s(pk.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb", "Query", e))?;
+            for i in r.items() {
+                if let (Some(k), Some(at)) = (get_s(i, "sk"), get_n::<i64>(i, "at_ms")) {
+                    if at >= cutoff {
+                        keys.push((at, k.to_string()));
+                    }
+                }
+            }
+            match r.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        keys.sort();
+        Ok(keys.into_iter().map(|(_, k)| k).collect())
+    }
+
+    async fn open_breaker(&self, epoch: u64, trip: &BreakerTrip) -> PortResult<bool> {
+        let json = serde_json::to_string(trip).map_err(|e| {
+            PortError::new("dynamodb", "UpdateItem", ErrorKind::Fatal, e.to_string())
+        })?;
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(BREAKER_PK))
+            .key("sk", s(BREAKER_SK))
+            .update_expression("SET epoch = :e, trip = :t")
+            .condition_expression(
+                "(attribute_not_exists(epoch) OR epoch = :e) AND attribute_not_exists(trip)",
+            )
+            .expression_attribute_values(":e", n(epoch))
+            .expression_attribute_values(":t", s(json))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", "UpdateItem", e));
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == ErrorKind::Conflict => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn breaker_alerted(&self, epoch: u64) -> PortResult<()> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(BREAKER_PK))
+            .key("sk", s(BREAKER_SK))
+            .update_expression("SET alerted = :one")
+            .condition_expression("epoch = :e AND attribute_exists(trip)")
+            .expression_attribute_values(":e", n(epoch))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", "UpdateItem", e));
+        match r {
+            // resumed in between: nothing left to mark
+            Err(e) if e.kind == ErrorKind::Conflict => Ok(()),
+            r => r.map(|_| ()),
+        }
+    }
+
+    async fn resume_breaker(&self) -> PortResult<BreakerState> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(BREAKER_PK))
+            .key("sk", s(BREAKER_SK))
+            .update_expression("REMOVE trip, alerted ADD epoch :one")
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", "UpdateItem", e))?;
+        match r.attributes() {
+            Some(a) if !a.is_empty() => parse_breaker(a)
+                .map_err(|m| PortError::new("dynamodb", "UpdateItem", ErrorKind::Fatal, m)),
+            _ => Ok(BreakerState::default()),
+        }
+    }
+}
+
+/// The circuit breaker's item; its counted suspensions live under `breaker#<epoch>`.
+const BREAKER_PK: &str = "breaker";
+const BREAKER_SK: &str = "state";
+
+fn parse_breaker(item: &Item) -> Result<BreakerState, String> {
+    let open = match get_s(item, "trip") {
+        None => None,
+        Some(j) => {
+            let mut t: BreakerTrip = serde_json::from_str(j)
+                .map_err(|e| format!("circuit breaker item: trip does not parse: {e}"))?;
+            t.alerted = get_n::<u8>(item, "alerted") == Some(1);
+            Some(t)
+        }
+    };
+    Ok(BreakerState {
+        epoch: get_n(item, "epoch").unwrap_or(0),
+        open,
+    })
 }
 
 /// The ledger table, read by key.
@@ -941,6 +1101,15 @@ mod tests {
                 }),
                 manual_until_ms: None,
                 protected_until_ms: Some(99),
+                held: Some(Held {
+                    hold: spendguard_core::enforce::Hold::Breaker,
+                    window: WindowKey {
+                        scope: Scope::Team,
+                        key: "ds".into(),
+                        kind: WindowKind::Month,
+                        start: "2026-11-01".into(),
+                    },
+                }),
             },
             mechanism: "session-inline".into(),
             version: 3,

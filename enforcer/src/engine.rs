@@ -7,12 +7,15 @@
 //! changed first and the state row last (a retry re-decides and the IAM calls are idempotent);
 //! an alert marker is written before the alert is sent and removed again if sending fails.
 
-use crate::ports::{Entity, ErrorKind, Iam, Notifier, PortError, Store, Stored, Windows};
+use crate::ports::{
+    BreakerState, BreakerTrip, Entity, ErrorKind, Iam, Notifier, PortError, Store, Stored, Windows,
+    BREAKER_KEYS_KEPT,
+};
 use spendguard_core::budget::{BudgetConfig, Mode, Scope};
 use spendguard_core::clock::Clock;
 use spendguard_core::enforce::{
     self, decide, evaluate, parse_role_inline, policy_chars, role_inline_document, target_of,
-    teams_of_key, Action, Decision, Evaluation, KeyRef, KeyState, Status, Target,
+    teams_of_key, Action, Decision, Evaluation, Held, Hold, KeyRef, KeyState, Status, Target,
     ROLE_INLINE_LIMIT, ROLE_INLINE_POLICY,
 };
 use spendguard_core::window::WindowKind;
@@ -114,6 +117,8 @@ pub struct Report {
     /// Keys whose recorded suspension was missing in IAM and was re-applied.
     pub reapplied: Vec<KeyRef>,
     pub failures: Vec<String>,
+    /// This run opened the circuit breaker.
+    pub breaker_opened: bool,
 }
 
 impl Report {
@@ -122,8 +127,13 @@ impl Report {
         self.alerts_already_sent += o.alerts_already_sent;
         self.reapplied.extend(o.reapplied);
         self.failures.extend(o.failures);
+        self.breaker_opened |= o.breaker_opened;
     }
 }
+
+/// The circuit breaker's own audit partition (`scope`/`key` of its records).
+pub const BREAKER_SCOPE: &str = "breaker";
+pub const BREAKER_KEY: &str = "suspensions";
 
 pub(crate) fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
@@ -254,6 +264,13 @@ impl Enforcer<'_> {
         let lifts = self.lifts_at(ev);
         let mut rec = self.record(d, cause, lifts);
         let team = key.scope == Scope::Team;
+        if d.action == Action::Suspend {
+            if let Some(trip) = self.breaker_check(d, team, report).await? {
+                return self
+                    .hold_for_breaker(d, prior, next, cause, &trip, report)
+                    .await;
+            }
+        }
         match d.action {
             Action::Alert => {
                 let (Some(w), Some(pct)) = (&d.window, d.threshold_pct) else {
@@ -307,6 +324,32 @@ impl Enforcer<'_> {
                     };
                 }
             },
+            Action::Held => {
+                let w = d
+                    .window
+                    .as_ref()
+                    .and_then(|dw| ev.windows.iter().find(|w| &w.window == dw));
+                let fallback = w.map_or(rust_decimal::Decimal::ZERO, |w| w.fallback_usd);
+                rec.detail = format!(
+                    "{}: {} of the spend is priced at a fallback price",
+                    Hold::Fallback.as_str(),
+                    money(fallback)
+                );
+                rec.message = format!(
+                    "spendguard: {} ({}) is over budget only through spend priced at a fallback \
+                     price: {}, of which {} is priced at a fallback (a model the price catalogue \
+                     does not know), {} on known prices. It is NOT suspended: a fallback price is an \
+                     upper bound, not the bill. Find the model ids in the transform's \"fallback-priced \
+                     models\" log line, add their prices (`spendguard prices explain MODEL_ID`, \
+                     `spendguard prices sync`), then redrive to re-price.",
+                    key.key,
+                    key.scope.as_str(),
+                    window_phrase(d),
+                    money(fallback),
+                    money(d.spend_usd.unwrap_or_default() - fallback),
+                );
+                self.send(&rec).await?;
+            }
             Action::Restore => {
                 if !team && prior.state.status == Status::Suspended {
                     self.remove(key, &prior.mechanism).await?;
@@ -347,6 +390,195 @@ impl Enforcer<'_> {
             detail: String::new(),
             message: String::new(),
         }
+    }
+
+    /// The circuit breaker's say on one suspension decision: `None` lets it go ahead; `Some` is
+    /// the open breaker's trip, and the suspension is held. A suspension counts once per key
+    /// within the window; a member suspended because its team is over does not count (the team's
+    /// own decision did). The decision that takes the count past the limit opens the breaker and
+    /// sends the one operator alert.
+    async fn breaker_check(
+        &self,
+        d: &Decision,
+        team: bool,
+        report: &mut Report,
+    ) -> Result<Option<BreakerTrip>, EnforceError> {
+        let b = self.cfg.breaker;
+        let state = self.store.breaker().await?;
+        if let Some(trip) = state.open {
+            return Ok(Some(trip));
+        }
+        let counts = team || d.window.as_ref().is_none_or(|w| w.scope != Scope::Team);
+        if !counts {
+            return Ok(None);
+        }
+        let now = self.clock.now_ms();
+        let keys = self
+            .store
+            .count_suspension(state.epoch, &d.key, now, b.window_ms())
+            .await?;
+        if !b.trips(keys.len()) {
+            return Ok(None);
+        }
+        let trip = BreakerTrip {
+            at_ms: now,
+            count: keys.len(),
+            max_suspensions: b.max_suspensions,
+            window_minutes: b.window_minutes,
+            by: d.key.key.clone(),
+            keys: keys.into_iter().take(BREAKER_KEYS_KEPT).collect(),
+            alerted: false,
+        };
+        if self.store.open_breaker(state.epoch, &trip).await? {
+            report.breaker_opened = true;
+            self.breaker_alert(state.epoch, &trip).await?;
+            return Ok(Some(trip));
+        }
+        // another enforcer opened it at the same moment (or an operator resumed in between)
+        Ok(self.store.breaker().await?.open.or(Some(trip)))
+    }
+
+    /// The one loud alert of an open breaker, audited; marked sent only once it went out (the
+    /// tick repeats a failed send).
+    async fn breaker_alert(&self, epoch: u64, trip: &BreakerTrip) -> Result<(), EnforceError> {
+        let shown: Vec<&str> = trip.keys.iter().map(String::as_str).collect();
+        let rec = AuditRecord {
+            at: rfc3339(trip.at_ms),
+            scope: BREAKER_SCOPE.into(),
+            key: BREAKER_KEY.into(),
+            action: "breaker_open".into(),
+            cause: Cause::Event.as_str().into(),
+            window: None,
+            window_start: None,
+            threshold_pct: None,
+            spend_usd: None,
+            limit_usd: None,
+            mode: Mode::Enforce.as_str().into(),
+            mechanism: String::new(),
+            lifts_at: None,
+            detail: format!(
+                "{} suspensions within {} minutes (limit {}); tripped by {}; keys: {}",
+                trip.count,
+                trip.window_minutes,
+                trip.max_suspensions,
+                trip.by,
+                shown.join(", ")
+            ),
+            message: format!(
+                "spendguard CIRCUIT BREAKER OPEN: {} keys were to be suspended within {} minutes \
+                 (the limit is {}). Suspensions are PAUSED: keys over budget from now on are \
+                 alerted and held, not suspended; suspensions already in place stand. A wrong \
+                 price or a wrong budget is the usual cause: check `spendguard prices explain` for \
+                 the models in use and `spendguard budgets show`, then re-arm with `spendguard \
+                 enforcement resume` (held keys still over are suspended at the next tick). \
+                 Opened at {} by the suspension of {}. Keys counted: {}.",
+                trip.count,
+                trip.window_minutes,
+                trip.max_suspensions,
+                rfc3339(trip.at_ms),
+                trip.by,
+                shown.join(", ")
+            ),
+        };
+        self.store.audit(&rec).await?;
+        self.notify
+            .publish(
+                "spendguard: CIRCUIT BREAKER OPEN, suspensions paused",
+                &rec.message,
+            )
+            .await?;
+        self.store.breaker_alerted(epoch).await?;
+        Ok(())
+    }
+
+    /// A suspension the open breaker holds back: the key stays pending (so the tick suspends it
+    /// once the breaker is re-armed, if it is still over), alerted once per window.
+    async fn hold_for_breaker(
+        &self,
+        d: &Decision,
+        prior: &Stored,
+        next: &mut Stored,
+        cause: Cause,
+        trip: &BreakerTrip,
+        report: &mut Report,
+    ) -> Result<(), EnforceError> {
+        let now = self.clock.now_ms();
+        let (due_ms, since_ms) = match prior.state.status {
+            Status::Pending { due_ms } => (due_ms, prior.state.since_ms),
+            _ => (now, Some(now)),
+        };
+        next.state.status = Status::Pending { due_ms };
+        next.state.since_ms = since_ms;
+        next.state.window = d.window.clone();
+        next.mechanism = prior.mechanism.clone();
+        let held = d.window.clone().map(|window| Held {
+            hold: Hold::Breaker,
+            window,
+        });
+        next.state.held = held.clone();
+        if held.is_some() && prior.state.held == held {
+            return Ok(());
+        }
+        let mut h = d.clone();
+        h.action = Action::Held;
+        h.hold = Some(Hold::Breaker);
+        let mut rec = self.record(&h, cause, None);
+        rec.detail = format!(
+            "{}: opened at {} after {} suspensions within {} minutes",
+            Hold::Breaker.as_str(),
+            rfc3339(trip.at_ms),
+            trip.count,
+            trip.window_minutes
+        );
+        rec.message = format!(
+            "spendguard: {} ({}) is over budget: {}. It is NOT suspended: the circuit breaker is \
+             open ({} suspensions within {} minutes, opened at {}). It will be suspended when an \
+             operator runs `spendguard enforcement resume`, if it is still over then.",
+            d.key.key,
+            d.key.scope.as_str(),
+            window_phrase(d),
+            trip.count,
+            trip.window_minutes,
+            rfc3339(trip.at_ms)
+        );
+        self.send(&rec).await?;
+        report.decisions.push(h);
+        Ok(())
+    }
+
+    /// Operator re-arm (`spendguard enforcement resume`): closes the breaker and restarts its
+    /// count. Keys it held stay pending and are suspended by the next tick if still over.
+    /// Returns the state it had.
+    pub async fn resume_breaker(&self, reason: &str) -> Result<BreakerState, EnforceError> {
+        let before = self.store.resume_breaker().await?;
+        let was = match &before.open {
+            Some(t) => format!(
+                "it had opened at {} after {} suspensions within {} minutes",
+                rfc3339(t.at_ms),
+                t.count,
+                t.window_minutes
+            ),
+            None => "it was not open".into(),
+        };
+        let mut rec = self.operator_record(
+            &KeyRef::new(Scope::Team, BREAKER_KEY),
+            "breaker_resume",
+            reason,
+            None,
+            &format!("re-armed by an operator ({was}); suspensions resume at the next tick"),
+        );
+        rec.scope = BREAKER_SCOPE.into();
+        rec.message = format!(
+            "spendguard: the circuit breaker was re-armed by an operator ({was}); suspensions \
+             resume, held keys still over budget are suspended at the next tick. Reason: {}.",
+            if reason.is_empty() {
+                "none given"
+            } else {
+                reason
+            }
+        );
+        self.send(&rec).await?;
+        Ok(before)
     }
 
     /// Applies the deny for a key; returns the mechanism used. Idempotent.
@@ -662,6 +894,10 @@ impl Enforcer<'_> {
     /// drift repair for every suspended key.
     pub async fn tick(&self, budgets_version: u64) -> Result<Report, EnforceError> {
         let mut report = Report::default();
+        let breaker = self.store.breaker().await?;
+        if let Some(trip) = breaker.open.as_ref().filter(|t| !t.alerted) {
+            self.breaker_alert(breaker.epoch, trip).await?;
+        }
         let mut keys: BTreeSet<KeyRef> = self.store.watched().await?.into_iter().collect();
         let full = budgets_version != 0 && self.store.evaluated_version().await? != budgets_version;
         if full {
@@ -737,6 +973,7 @@ impl Enforcer<'_> {
                 window: stored.state.window.clone(),
                 manual_until_ms: Some(until_ms.unwrap_or(i64::MAX)),
                 protected_until_ms: None,
+                held: None,
             },
             mechanism: mechanism.clone(),
             version: stored.version + 1,
@@ -780,6 +1017,7 @@ impl Enforcer<'_> {
                 window: None,
                 manual_until_ms: None,
                 protected_until_ms: protect,
+                held: None,
             },
             mechanism: String::new(),
             version: stored.version + 1,
@@ -996,6 +1234,6 @@ fn action_message(d: &Decision, rec: &AuditRecord) -> String {
         Action::Cancel => format!(
             "spendguard: {who} is back under budget before the grace period ended; no suspension."
         ),
-        Action::Alert => String::new(),
+        Action::Alert | Action::Held => String::new(),
     }
 }

@@ -171,7 +171,12 @@ impl Evaluator<'_> {
     ) -> Result<Vec<BusEvent>, PortError> {
         let at = crate::engine::rfc3339(self.clock.now_ms());
         let mut events = Vec::new();
-        let status = window_status(self.cfg, &w.window, w.totals.cost_usd);
+        let status = window_status(
+            self.cfg,
+            &w.window,
+            w.totals.cost_usd,
+            w.totals.fallback_usd,
+        );
         let mut level_to_set = None;
         if let Some(st) = status.as_ref().filter(|s| !s.reached_pct.is_empty()) {
             let level = self.store.level(&w.window).await?;
@@ -298,7 +303,7 @@ fn state_event(
 pub fn stream_record(w: &WindowTotal, sequence_number: &str) -> Value {
     let (pk, sk) = spendguard_aggregator::dynamo::window_key(&w.window);
     let t = &w.totals;
-    let image = serde_json::json!({
+    let mut image = serde_json::json!({
         "pk": {"S": pk}, "sk": {"S": sk},
         "scope": {"S": w.window.scope.as_str()}, "key": {"S": w.window.key},
         "window": {"S": w.window.kind.as_str()}, "window_start": {"S": w.window.start},
@@ -311,6 +316,9 @@ pub fn stream_record(w: &WindowTotal, sequence_number: &str) -> Value {
         "first_event_ms": {"N": t.first_event_ms.to_string()},
         "last_event_ms": {"N": t.last_event_ms.to_string()},
     });
+    if !t.fallback_usd.is_zero() {
+        image["fallback_usd"] = serde_json::json!({"N": t.fallback_usd.to_string()});
+    }
     serde_json::json!({
         "eventName": "INSERT",
         "eventSource": "aws:dynamodb",

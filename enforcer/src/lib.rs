@@ -276,6 +276,8 @@ impl App {
                 ("Restorations", "Count", count(Action::Restore)),
                 ("Reapplied", "Count", r.reapplied.len() as u64),
                 ("EnforcementFailures", "Count", r.failures.len() as u64),
+                ("HeldSuspensions", "Count", count(Action::Held)),
+                ("CircuitBreakerOpened", "Count", u64::from(r.breaker_opened)),
             ],
         ));
     }
@@ -314,6 +316,7 @@ fn summary(kind: &str, r: &Report) -> Value {
         "alerts_already_sent": r.alerts_already_sent,
         "reapplied": r.reapplied.iter().map(|k| &k.key).collect::<Vec<_>>(),
         "failures": r.failures,
+        "breaker_opened": r.breaker_opened,
     })
 }
 

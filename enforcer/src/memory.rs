@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a poisoned lock is a test bug
 
 use crate::ports::{
-    BudgetsDoc, Bus, BusEvent, Entity, ErrorKind, Iam, Notifier, PortError, PortResult, Store,
-    Stored, Windows,
+    BreakerState, BreakerTrip, BudgetsDoc, Bus, BusEvent, Entity, ErrorKind, Iam, Notifier,
+    PortError, PortResult, Store, Stored, Windows,
 };
 use async_trait::async_trait;
 use spendguard_core::enforce::KeyRef;
@@ -141,6 +141,9 @@ pub struct MemStore {
     pub audits: Mutex<Vec<AuditRecord>>,
     pub doc: Mutex<Option<BudgetsDoc>>,
     pub evaluated: Mutex<u64>,
+    pub breaker: Mutex<BreakerState>,
+    /// (epoch, key) -> when it was counted.
+    pub suspensions: Mutex<BTreeMap<(u64, String), i64>>,
 }
 
 #[async_trait]
@@ -223,6 +226,56 @@ impl Store for MemStore {
     async fn set_evaluated_version(&self, v: u64) -> PortResult<()> {
         *self.evaluated.lock().unwrap() = v;
         Ok(())
+    }
+    async fn breaker(&self) -> PortResult<BreakerState> {
+        Ok(self.breaker.lock().unwrap().clone())
+    }
+    async fn count_suspension(
+        &self,
+        epoch: u64,
+        key: &KeyRef,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> PortResult<Vec<String>> {
+        let cutoff = now_ms - window_ms;
+        let mut g = self.suspensions.lock().unwrap();
+        let at = g.entry((epoch, crate::aws::key_pk(key))).or_insert(now_ms);
+        if *at < cutoff {
+            *at = now_ms;
+        }
+        let mut keys: Vec<(i64, String)> = g
+            .iter()
+            .filter(|((e, _), at)| *e == epoch && **at >= cutoff)
+            .map(|((_, k), at)| (*at, k.clone()))
+            .collect();
+        keys.sort();
+        Ok(keys.into_iter().map(|(_, k)| k).collect())
+    }
+    async fn open_breaker(&self, epoch: u64, trip: &BreakerTrip) -> PortResult<bool> {
+        let mut g = self.breaker.lock().unwrap();
+        if g.epoch != epoch || g.open.is_some() {
+            return Ok(false);
+        }
+        g.open = Some(trip.clone());
+        Ok(true)
+    }
+    async fn breaker_alerted(&self, epoch: u64) -> PortResult<()> {
+        let mut g = self.breaker.lock().unwrap();
+        if g.epoch == epoch {
+            if let Some(t) = g.open.as_mut() {
+                t.alerted = true;
+            }
+        }
+        Ok(())
+    }
+    async fn resume_breaker(&self) -> PortResult<BreakerState> {
+        let mut g = self.breaker.lock().unwrap();
+        let before = g.clone();
+        *g = BreakerState {
+            epoch: before.epoch + 1,
+            open: None,
+        };
+        Ok(before)
     }
 }
 

@@ -98,6 +98,35 @@ pub struct BudgetsDoc {
     pub text: String,
 }
 
+/// Why the circuit breaker opened: the evidence the operator alert carries.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BreakerTrip {
+    pub at_ms: i64,
+    /// Keys suspended (or about to be) within the window, the tripping one included.
+    pub count: usize,
+    pub max_suspensions: u32,
+    pub window_minutes: u32,
+    /// The key whose suspension tripped it (held, not suspended).
+    pub by: String,
+    /// The keys counted, oldest first (at most [`BREAKER_KEYS_KEPT`]).
+    pub keys: Vec<String>,
+    /// The operator alert went out (a failed send is repeated by the tick).
+    #[serde(default)]
+    pub alerted: bool,
+}
+
+/// How many of the counted keys a trip keeps as evidence.
+pub const BREAKER_KEYS_KEPT: usize = 50;
+
+/// The circuit breaker's shared state: one item in the enforcement table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BreakerState {
+    /// Counting restarts in a new epoch after each resume.
+    pub epoch: u64,
+    /// `Some` while open.
+    pub open: Option<BreakerTrip>,
+}
+
 /// The enforcement table.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -122,6 +151,24 @@ pub trait Store: Send + Sync {
     /// The budgets version the last full re-evaluation ran against (0: never).
     async fn evaluated_version(&self) -> PortResult<u64>;
     async fn set_evaluated_version(&self, v: u64) -> PortResult<()>;
+    /// The circuit breaker (closed, epoch 0, when never used).
+    async fn breaker(&self) -> PortResult<BreakerState>;
+    /// Counts a suspension of `key` in `epoch` (once per key while it is within the window:
+    /// retries and concurrent enforcers do not count it twice) and returns the keys counted
+    /// within `window_ms` before `now_ms`, oldest first, `key` included.
+    async fn count_suspension(
+        &self,
+        epoch: u64,
+        key: &KeyRef,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> PortResult<Vec<String>>;
+    /// Opens the breaker of `epoch`; `Ok(true)` only for the one caller that opened it.
+    async fn open_breaker(&self, epoch: u64, trip: &BreakerTrip) -> PortResult<bool>;
+    /// Records that the operator alert of `epoch`'s trip went out.
+    async fn breaker_alerted(&self, epoch: u64) -> PortResult<()>;
+    /// Closes the breaker and starts a new epoch (counting from zero); returns the state before.
+    async fn resume_breaker(&self) -> PortResult<BreakerState>;
 }
 
 /// The alert topic.

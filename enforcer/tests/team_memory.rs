@@ -121,3 +121,72 @@ async fn a_team_over_budget_suspends_its_members_once_and_flags_late_spenders() 
         .0
         .contains(&"AROADS:dave".to_string()));
 }
+
+#[tokio::test]
+async fn a_team_suspension_counts_once_towards_the_circuit_breaker() {
+    let iam = MemIam::new();
+    iam.roles.lock().unwrap().insert(
+        "DS".into(),
+        Principal {
+            id: "AROADS".into(),
+            ..Principal::default()
+        },
+    );
+    let windows = MemWindows::default();
+    let topic = MemTopic::default();
+    // a breaker of 3: a team of 25 members over is still one suspension decision
+    let budgets = format!("{BUDGETS}[breaker]\nmax_suspensions = 3\n");
+    let app = App::new(
+        Box::new(MemStore::default()),
+        Box::new(windows.clone()),
+        Box::new(iam.clone()),
+        Box::new(topic.clone()),
+        Box::new(MemBus::default()),
+        Arc::new(FixedClock(NOW)),
+        Settings {
+            deny_policy_arn: "arn:aws:iam::123456789012:policy/deny".into(),
+            suspended_group: None,
+            session_overflow: Overflow::Role,
+            managed_quota: 10,
+        },
+        budgets,
+        Box::new(|_| {}),
+    );
+    for i in 0..25 {
+        windows.set(
+            day(Scope::Session, &session(&format!("m{i:02}"))),
+            "0.5".parse().unwrap(),
+        );
+    }
+    windows.set(day(Scope::Team, "ds"), "12.5".parse().unwrap());
+    let team = json!({"detail-type": "Budget State Changed", "source": "spendguard",
+                      "detail": {"scope": "team", "key": "ds", "state": "over", "window": "day",
+                                 "window_start": "2026-11-22", "spend_usd": "12.5", "limit_usd": "10",
+                                 "mode": "enforce", "at": "2026-11-22T10:00:00Z"}});
+    let out = app.enforce_event(&team).await.unwrap();
+    let suspended = out["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["action"] == "suspend" && d["scope"] == "session")
+        .count();
+    assert_eq!(suspended, 25, "{out}");
+    assert_eq!(out["breaker_opened"], false);
+    let b = app.store.breaker().await.unwrap();
+    assert!(b.open.is_none());
+    // counted: the team alone (a probe key makes two)
+    let probe = spendguard_core::enforce::KeyRef::new(Scope::Principal, "probe");
+    let mut counted = app
+        .store
+        .count_suspension(b.epoch, &probe, NOW, 600_000)
+        .await
+        .unwrap();
+    counted.sort();
+    assert_eq!(counted, ["principal#probe", "team#ds"]);
+    assert!(topic
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|(s, _)| !s.contains("CIRCUIT BREAKER")));
+}

@@ -43,11 +43,14 @@ pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
 
 /// A name no other test uses.
 pub fn unique(prefix: &str) -> String {
+    // a counter too: two tests of one binary can read the same clock value
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("{prefix}-{}-{n}", std::process::id())
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{n}-{seq}", std::process::id())
 }
 
 /// Creates a one-shard stream and waits until it is ACTIVE.

@@ -53,22 +53,26 @@ fn actions(o: &Outcome) -> Vec<(&'static str, Option<u32>)> {
 fn thresholds_and_over_are_exact_at_the_boundary() {
     let c = cfg("");
     let w = day(Scope::Principal, ALICE, "9.999999999").window;
-    let below = window_status(&c, &w, d("9.999999999")).unwrap();
+    let below = window_status(&c, &w, d("9.999999999"), Decimal::ZERO).unwrap();
     assert_eq!(below.reached_pct, vec![50, 80]);
     assert!(!below.over);
-    let at = window_status(&c, &w, d("10")).unwrap();
+    let at = window_status(&c, &w, d("10"), Decimal::ZERO).unwrap();
     assert_eq!(at.reached_pct, vec![50, 80, 100]);
     assert!(at.over, "at 100% is over");
     assert_eq!(at.percent(), d("100"));
     // a session without a session budget has no limits of its own
     let s = day(Scope::Session, BOB, "50").window;
-    assert_eq!(window_status(&c, &s, d("50")), None);
+    assert_eq!(window_status(&c, &s, d("50"), Decimal::ZERO), None);
     // a zero limit is over once anything is spent
     let z =
         cfg("[[budget]]\nprincipal = \"arn:aws:iam::111122223333:user/zero\"\ndaily_usd = \"0\"\n");
     let zw = day(Scope::Principal, "arn:aws:iam::111122223333:user/zero", "0").window;
-    assert!(!window_status(&z, &zw, d("0")).unwrap().over);
-    assert!(window_status(&z, &zw, d("0.000001")).unwrap().over);
+    assert!(!window_status(&z, &zw, d("0"), Decimal::ZERO).unwrap().over);
+    assert!(
+        window_status(&z, &zw, d("0.000001"), Decimal::ZERO)
+            .unwrap()
+            .over
+    );
 }
 
 #[test]
@@ -335,4 +339,74 @@ fn targets_and_documents() {
     assert_eq!(denied, DENIED_BEDROCK_ACTIONS);
     assert_eq!(v["Statement"].as_array().unwrap().len(), 5);
     assert_eq!(policy_chars("{ \"a\" :\n\t\"b c\" }"), 10);
+}
+
+fn with_fallback(mut t: WindowTotal, fallback: &str) -> WindowTotal {
+    t.totals.fallback_usd = d(fallback);
+    t
+}
+
+#[test]
+fn a_key_over_only_through_fallback_prices_is_held_once_per_window_never_suspended() {
+    let c = cfg("");
+    let key = KeyRef::new(Scope::Principal, ALICE);
+    // $12 spent of $10, $5 of it at a fallback price: $7 on known prices
+    let totals = [with_fallback(day(Scope::Principal, ALICE, "12"), "5")];
+    let ev = evaluate(&c, &key, &totals, NOW);
+    assert!(ev.over());
+    assert!(ev.deciding().is_none());
+    let w = ev.over_only_by_fallback().unwrap();
+    assert_eq!((w.fallback_usd, w.over_without_fallback), (d("5"), false));
+    let o = decide(&ev, &KeyState::default(), &HashSet::new(), NOW);
+    assert_eq!(
+        actions(&o),
+        vec![
+            ("alert", Some(50)),
+            ("alert", Some(80)),
+            ("alert", Some(100)),
+            ("held", None)
+        ]
+    );
+    assert_eq!(o.decisions[3].hold, Some(Hold::Fallback));
+    assert_eq!(
+        o.next.status,
+        Status::Ok,
+        "nothing pending, nothing applied"
+    );
+    let held = o.next.held.clone().unwrap();
+    assert_eq!(Held::decode(&held.encode()), Some(held));
+    // past the grace period and on every later evaluation: still held, said once
+    let all_alerted: HashSet<_> = [50, 80, 100]
+        .into_iter()
+        .map(|p| (totals[0].window.clone(), p))
+        .collect();
+    let later = decide(&ev, &o.next, &all_alerted, NOW + 3_600_000);
+    assert!(later.decisions.is_empty(), "{later:?}");
+    assert_eq!(later.next, o.next);
+
+    // known spend crosses the limit: the usual grace, then suspension, and the hold is gone
+    let totals = [with_fallback(day(Scope::Principal, ALICE, "16"), "5")];
+    let ev = evaluate(&c, &key, &totals, NOW);
+    let o2 = decide(&ev, &o.next, &all_alerted, NOW);
+    assert_eq!(actions(&o2), vec![("pending", None)]);
+    let o3 = decide(&ev, &o2.next, &all_alerted, NOW + 60_000);
+    assert_eq!(actions(&o3), vec![("suspend", None)]);
+    assert_eq!(o3.next.held, None);
+
+    // exactly at the limit without the fallback part is over (at 100% is over)
+    let ev = evaluate(
+        &c,
+        &key,
+        &[with_fallback(day(Scope::Principal, ALICE, "15"), "5")],
+        NOW,
+    );
+    assert!(ev.deciding().is_some());
+
+    // alert_only and protected keys have nothing to hold
+    let a = cfg(&format!(
+        "[[budget]]\nprincipal = \"{ALICE}\"\ndaily_usd = \"10\"\nmode = \"alert_only\"\n"
+    ));
+    let ev = evaluate(&a, &key, &totals[..], NOW);
+    let o = decide(&ev, &KeyState::default(), &HashSet::new(), NOW);
+    assert!(!actions(&o).contains(&("held", None)), "{o:?}");
 }

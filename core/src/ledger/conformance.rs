@@ -76,6 +76,8 @@ pub fn entries(n: usize, seed: u64, prefix: &str) -> Vec<Entry> {
                 windows,
                 amount: Delta {
                     cost_usd: cost,
+                    // every 7th invocation of a model the catalogue lacks: the stores keep it apart
+                    fallback_usd: if i % 7 == 3 { cost } else { Decimal::ZERO },
                     input_tokens: (next() % 5000) as i64,
                     output_tokens: (next() % 900) as i64,
                     cache_read_tokens: (next() % 3) as i64 * 1024,
