@@ -133,7 +133,7 @@ fn print_status(v: &Value) {
     );
     for w in v["windows"].as_array().into_iter().flatten() {
         println!(
-            "  {:<5} {} {:<9} ${} of ${} ({}%){}{}",
+            "  {:<5} {} {:<9} ${} of ${} ({}%){}{}{}",
             w["window"].as_str().unwrap_or(""),
             w["window_start"].as_str().unwrap_or(""),
             w["scope"].as_str().unwrap_or(""),
@@ -141,6 +141,12 @@ fn print_status(v: &Value) {
             w["limit_usd"].as_str().unwrap_or(""),
             w["percent"].as_str().unwrap_or(""),
             if w["over"] == true { "  OVER" } else { "" },
+            match w["fallback_usd"].as_str() {
+                Some(f) if f.parse::<rust_decimal::Decimal>().is_ok_and(|d| !d.is_zero()) => {
+                    format!("  (${f} at fallback prices)")
+                }
+                _ => String::new(),
+            },
             if w["scope"] == "team" {
                 format!("  team {}", w["key"].as_str().unwrap_or(""))
             } else {
