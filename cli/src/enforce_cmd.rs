@@ -142,7 +142,10 @@ fn print_status(v: &Value) {
             w["percent"].as_str().unwrap_or(""),
             if w["over"] == true { "  OVER" } else { "" },
             match w["fallback_usd"].as_str() {
-                Some(f) if f.parse::<rust_decimal::Decimal>().is_ok_and(|d| !d.is_zero()) => {
+                Some(f)
+                    if f.parse::<rust_decimal::Decimal>()
+                        .is_ok_and(|d| !d.is_zero()) =>
+                {
                     format!("  (${f} at fallback prices)")
                 }
                 _ => String::new(),
