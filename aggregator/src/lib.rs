@@ -173,6 +173,11 @@ pub struct Deps<L> {
     pipeline: Mutex<Pipeline>,
     budgets: RwLock<Arc<BudgetConfig>>,
     budgets_source: Option<BudgetsSource>,
+    /// The stored price overlay and the pricing configuration to rebuild the pricer with.
+    prices: Option<(
+        spendguard_aws::prices::PricesSource,
+        spendguard_transform::Config,
+    )>,
     pub ledger: L,
     pub clock: Arc<dyn Clock>,
     /// `None`: no horizon (markers never expire, as in the embedded ledger).
@@ -203,6 +208,7 @@ impl<L: SpendLedger> Deps<L> {
             pipeline: Mutex::new(pipeline),
             budgets: RwLock::new(Arc::new(budgets)),
             budgets_source: None,
+            prices: None,
             ledger,
             clock,
             horizon_ms,
@@ -216,6 +222,35 @@ impl<L: SpendLedger> Deps<L> {
     pub fn with_budgets_source(mut self, source: BudgetsSource) -> Self {
         self.budgets_source = Some(source);
         self
+    }
+
+    /// Reads the stored price overlay from `source` at most once a minute and prices with it
+    /// (`pricing` rebuilds the pricer: the built-in catalogue, the overlay, the variable).
+    pub fn with_prices_source(
+        mut self,
+        source: spendguard_aws::prices::PricesSource,
+        pricing: spendguard_transform::Config,
+    ) -> Self {
+        self.prices = Some((source, pricing));
+        self
+    }
+
+    /// Swaps in a newly stored price overlay when one is due and loads (the transform's rule).
+    async fn refresh_prices(&self) {
+        let Some((src, pricing)) = &self.prices else {
+            return;
+        };
+        let line = pricing
+            .refresh_prices(Some(src), self.clock.now_ms(), |p| {
+                self.pipeline
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pricer = p;
+            })
+            .await;
+        if let Some(line) = line {
+            (self.log)(&line);
+        }
     }
 
     /// The budgets in force, re-read from the source when due. A failed read or a document that
@@ -361,6 +396,7 @@ pub async fn handle<L: SpendLedger>(
         })
         .collect();
     let budgets = deps.budgets().await;
+    deps.refresh_prices().await;
     let mut lines = Vec::new();
     let (entries, stats) = {
         // a poisoned lock only means an earlier batch panicked; the decoder keeps no state

@@ -3,6 +3,7 @@
 
 use spendguard_aggregator::dynamo::DynamoLedger;
 use spendguard_aggregator::{function_handler, BudgetsSource, Config, Deps, BUDGETS_REFRESH_MS};
+use spendguard_aws::prices::{PriceObject, PricesSource, POLL_MS};
 use spendguard_core::clock::SystemClock;
 use spendguard_core::Pipeline;
 use spendguard_transform::aws::sdk_config;
@@ -28,6 +29,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     if let Some(table) = config.enforcement_table.clone() {
         deps = deps.with_budgets_source(BudgetsSource::new(client, table, BUDGETS_REFRESH_MS));
+    }
+    if let Some(bucket) = config.pricing.prices_bucket.clone() {
+        let object = PriceObject::new(spendguard_aws::s3_client(&conf), bucket);
+        deps = deps.with_prices_source(PricesSource::new(object, POLL_MS), config.pricing.clone());
     }
     if let Ok(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
         deps.function_name = name;

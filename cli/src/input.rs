@@ -25,14 +25,20 @@ pub fn price_overlays(opts: &PriceOpts) -> Result<Vec<(String, String)>> {
 
 /// The built-in catalogue, the `--prices` overlays, then `extra` (name, text) files, in order.
 pub fn catalogue(opts: &PriceOpts, extra: &[(String, String)]) -> Result<Catalogue> {
-    let mut files = vec![("prices/bedrock.toml".to_string(), BUILTIN.to_string())];
-    files.extend(price_overlays(opts)?);
+    let mut files = catalogue_files(opts)?;
     files.extend(extra.iter().cloned());
     let refs: Vec<(&str, &str)> = files
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
     Ok(Catalogue::load(&refs)?)
+}
+
+/// The catalogue's files as (name, text): the built-in catalogue, then the `--prices` overlays.
+pub fn catalogue_files(opts: &PriceOpts) -> Result<Vec<(String, String)>> {
+    let mut files = vec![("prices/bedrock.toml".to_string(), BUILTIN.to_string())];
+    files.extend(price_overlays(opts)?);
+    Ok(files)
 }
 
 /// Builds the pricer from the built-in catalogue plus overlays.

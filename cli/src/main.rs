@@ -359,6 +359,26 @@ enum PricesCmd {
         #[command(flatten)]
         opts: PriceOpts,
     },
+    /// [AWS] Store FILE as the stack's price overlay (`prices/overlay.toml`, a new version in the
+    /// versioned bucket); the transform and the aggregator use it within a minute. Checked
+    /// first as the daily refresh checks: it loads with the pricer's own code, no model of the
+    /// overlay in force disappears, no price moves by more than --max-factor (else exit 1,
+    /// nothing stored, unless --accept-moves).
+    Push {
+        file: PathBuf,
+        #[arg(long, default_value = "2")]
+        max_factor: rust_decimal::Decimal,
+        #[arg(long)]
+        accept_moves: bool,
+        #[command(flatten)]
+        s3: prices_cmd::S3Opts,
+    },
+    /// [AWS] Print the stored price overlay (the refresh's or the last push) on stdout; its
+    /// version, ETag and age on stderr.
+    Current {
+        #[command(flatten)]
+        s3: prices_cmd::S3Opts,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -459,6 +479,18 @@ fn run() -> Result<ExitCode> {
         Cmd::Prices {
             cmd: PricesCmd::Diff { file, opts },
         } => prices_cmd::diff(&file, &opts),
+        Cmd::Prices {
+            cmd:
+                PricesCmd::Push {
+                    file,
+                    max_factor,
+                    accept_moves,
+                    s3,
+                },
+        } => prices_cmd::push(&file, max_factor, accept_moves, &s3),
+        Cmd::Prices {
+            cmd: PricesCmd::Current { s3 },
+        } => prices_cmd::current(&s3),
         Cmd::Bench {
             json,
             invocations,

@@ -1,10 +1,13 @@
 //! `spendguard prices`: how the catalogue in force (built-in plus `--prices` overlays) prices a
-//! logged model id.
+//! logged model id, overlays from AWS's Price List (`sync`, `diff`), and the stack's stored
+//! overlay (`push`, `current`, through the shared S3 adapter).
 
 use crate::input;
 use crate::PriceOpts;
 use anyhow::{Context, Result};
-use spendguard_core::catalogue::Rates;
+use spendguard_aws::prices::{Fetched, PriceObject, OVERLAY_NAME};
+use spendguard_core::catalogue::{Rates, BUILTIN};
+use spendguard_core::clock::Clock as _;
 use spendguard_core::explain::Explanation;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -192,35 +195,14 @@ pub struct SyncArgs<'a> {
     pub opts: &'a PriceOpts,
 }
 
-/// The entries of a catalogue's last layer (the file loaded last).
-fn last_layer(c: &spendguard_core::Catalogue) -> Vec<&spendguard_core::catalogue::PriceEntry> {
-    let last = c.entries().iter().map(|x| x.layer()).max().unwrap_or(0);
-    c.entries()
-        .iter()
-        .filter(|x| x.layer() == last && last > 0)
-        .collect()
-}
-
 /// `prices sync`: the overlay on stdout (or `out`), the report on stderr. Nothing is written
 /// unless every file reads, the overlay loads with the pricer's own code, no model of
 /// `--previous` disappears and no price moves by more than `--max-factor` (or
 /// `--accept-moves`).
 pub fn sync(a: &SyncArgs<'_>) -> Result<ExitCode> {
     use spendguard_core::pricelist;
-    let pricer = input::pricer(a.opts)?;
-    let cat = pricer.catalogue();
     let sources: Vec<(String, String)> = match a.url {
-        Some(base) => {
-            let services: Vec<String> = if a.services.is_empty() {
-                pricelist::SERVICE_CODES
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect()
-            } else {
-                a.services.to_vec()
-            };
-            crate::offers::fetch_offers(base, &services, a.regions)?
-        }
+        Some(base) => crate::offers::fetch_offers(base, a.services, a.regions)?,
         None => price_list_files(a.from)?
             .into_iter()
             .map(|f| {
@@ -230,25 +212,25 @@ pub fn sync(a: &SyncArgs<'_>) -> Result<ExitCode> {
             })
             .collect::<Result<_>>()?,
     };
-    let mut products = Vec::new();
-    for (name, text) in &sources {
-        products.extend(pricelist::parse_file(name, text)?);
-    }
-    let rep = pricelist::sync(&products, cat);
-    // The overlay must load with the pricer's own code before anything is written.
-    let with = input::catalogue(a.opts, &[("overlay".into(), rep.overlay.clone())])
-        .context("the generated overlay does not load (a bug: nothing written)")?;
     let previous = match a.previous {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            Some(input::catalogue(
-                a.opts,
-                &[(p.display().to_string(), text)],
-            )?)
-        }
+        Some(p) => Some((
+            p.display().to_string(),
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )),
         None => None,
     };
+    let files = input::catalogue_files(a.opts)?;
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let c = pricelist::candidate(
+        &refs,
+        &sources,
+        previous.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+        a.max_factor,
+    )?;
+    let (rep, cat, v) = (&c.report, &c.base, &c.validation);
     let mut e = String::new();
     let _ = writeln!(
         e,
@@ -278,10 +260,7 @@ pub fn sync(a: &SyncArgs<'_>) -> Result<ExitCode> {
     for i in &rep.incomplete {
         let _ = writeln!(e, "  incomplete, no entry written: {i}");
     }
-    let candidate = last_layer(&with);
-    let _ = write!(e, "{}", diff_text(cat, &candidate, "the Price List wins"));
-    let prev_entries = previous.as_ref().map(last_layer);
-    let v = pricelist::validate(prev_entries.as_deref(), cat, &candidate, a.max_factor);
+    let _ = write!(e, "{}", diff_text(cat, &c.entries(), "the Price List wins"));
     for m in &v.disappeared {
         let _ = writeln!(
             e,
@@ -369,7 +348,132 @@ pub fn diff(file: &std::path::Path, opts: &PriceOpts) -> Result<ExitCode> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let with = input::catalogue(opts, &[(file.display().to_string(), text)])?;
-    let text = diff_text(base.catalogue(), &last_layer(&with), "the overlay wins");
+    let text = diff_text(
+        base.catalogue(),
+        &spendguard_core::pricelist::last_layer(&with),
+        "the overlay wins",
+    );
     print(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the stack's price overlay is.
+#[derive(clap::Args, Debug, Clone)]
+pub struct S3Opts {
+    /// The stack's lake bucket (default: $SPENDGUARD_PRICES_BUCKET).
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+    /// An emulator's endpoint instead of AWS.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+fn price_object(o: &S3Opts, rt: &tokio::runtime::Runtime) -> Result<PriceObject> {
+    let bucket = match &o.bucket {
+        Some(b) => b.clone(),
+        None => std::env::var("SPENDGUARD_PRICES_BUCKET")
+            .ok()
+            .filter(|b| !b.trim().is_empty())
+            .context("--bucket or SPENDGUARD_PRICES_BUCKET: the stack's lake bucket")?,
+    };
+    let conf = rt.block_on(spendguard_aws::sdk_config(o.endpoint_url.as_deref()));
+    Ok(PriceObject::new(spendguard_aws::s3_client(&conf), bucket))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+/// `prices push FILE`: the refresh's checks, then a new version of the overlay object.
+pub fn push(
+    file: &std::path::Path,
+    max_factor: rust_decimal::Decimal,
+    accept_moves: bool,
+    s3: &S3Opts,
+) -> Result<ExitCode> {
+    use spendguard_core::pricelist;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file.display().to_string();
+    let builtin = ("prices/bedrock.toml", BUILTIN);
+    let base = spendguard_core::Catalogue::load(&[builtin])?;
+    let with = spendguard_core::Catalogue::load(&[builtin, (name.as_str(), text.as_str())])?;
+    let rt = runtime()?;
+    let object = price_object(s3, &rt)?;
+    let current = match rt.block_on(object.get(None))? {
+        Fetched::Body(s) => Some(s.text),
+        Fetched::Missing | Fetched::NotModified => None,
+    };
+    let previous = current
+        .as_deref()
+        .map(|t| spendguard_core::Catalogue::load(&[builtin, (OVERLAY_NAME, t)]))
+        .transpose()
+        .context("the overlay in force does not load")?;
+    let v = pricelist::validate(
+        previous.as_ref().map(pricelist::last_layer).as_deref(),
+        &base,
+        &pricelist::last_layer(&with),
+        max_factor,
+    );
+    let mut e = String::new();
+    for m in &v.disappeared {
+        let _ = writeln!(
+            e,
+            "  HELD: {m} is in the overlay in force and not in {name}"
+        );
+    }
+    for m in &v.moves {
+        let _ = writeln!(
+            e,
+            "  {}: {m}",
+            if accept_moves { "accepted" } else { "HELD" }
+        );
+    }
+    eprint!("{e}");
+    if !v.disappeared.is_empty() || (!v.moves.is_empty() && !accept_moves) {
+        eprintln!("prices push: held, nothing stored (--accept-moves takes the moves)");
+        return Ok(ExitCode::from(1));
+    }
+    let w = rt.block_on(object.put(&object.key, &text))?;
+    print(&format!(
+        "{}\n",
+        serde_json::json!({"bucket": object.bucket, "key": w.key, "versionId": w.version_id,
+                            "etag": w.etag, "entries": pricelist::last_layer(&with).len(),
+                            "note": "the transform and the aggregator price with it within a minute"})
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `prices current`: the stored overlay on stdout, what it is on stderr.
+pub fn current(s3: &S3Opts) -> Result<ExitCode> {
+    let rt = runtime()?;
+    let object = price_object(s3, &rt)?;
+    match rt.block_on(object.get(None))? {
+        Fetched::Body(st) => {
+            let age = st.last_modified_ms.map(|t| {
+                let h = (spendguard_core::clock::SystemClock.now_ms() - t) / 3_600_000;
+                format!(", {h} h old")
+            });
+            eprintln!(
+                "# s3://{}/{} version {} etag {}{}",
+                object.bucket,
+                object.key,
+                st.version_id.as_deref().unwrap_or("(unversioned)"),
+                st.etag,
+                age.unwrap_or_default()
+            );
+            print(&st.text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Fetched::Missing | Fetched::NotModified => {
+            eprintln!(
+                "no overlay at s3://{}/{}: the built-in catalogue (and SPENDGUARD_PRICE_OVERLAY) is in force",
+                object.bucket, object.key
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
 }

@@ -6,9 +6,8 @@
 
 mod common;
 use common::{bin, ok, Tmp};
+use spendguard_aws::testkit::{region_index, serve};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
 
 fn fixture(rel: &str) -> PathBuf {
@@ -19,61 +18,13 @@ const INDEX: &str = "/offers/v1.0/aws/AmazonBedrockFoundationModels/current/regi
 const USE1: &str =
     "/offers/v1.0/aws/AmazonBedrockFoundationModels/20260501202025/us-east-1/index.json";
 
-/// Serves `pages` (path -> body) over HTTP/1.1 on 127.0.0.1, one request per connection; any
-/// other path is a 404. Returns the base URL.
-fn serve(pages: HashMap<String, String>) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut s) = conn else { continue };
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            if r.read_line(&mut line).is_err() {
-                continue;
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-            }
-            let (status, body) = match pages.get(&path) {
-                Some(b) => ("200 OK", b.as_str()),
-                None => ("404 Not Found", "no such offer"),
-            };
-            let _ = write!(
-                s,
-                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    base
-}
-
-fn index(regions: &[(&str, &str)]) -> String {
-    let r: serde_json::Map<String, serde_json::Value> = regions
-        .iter()
-        .map(|(code, url)| {
-            (
-                code.to_string(),
-                serde_json::json!({"regionCode": code, "currentVersionUrl": url}),
-            )
-        })
-        .collect();
-    serde_json::json!({"formatVersion": "v1.0", "publicationDate": "2026-05-01T20:20:25Z", "regions": r})
-        .to_string()
-}
-
 #[test]
 fn sync_over_http_equals_sync_from_the_saved_file() {
     let offer = std::fs::read_to_string(fixture(OFFER)).unwrap();
     let base = serve(HashMap::from([
         (
             INDEX.to_string(),
-            index(&[
+            region_index(&[
                 ("us-east-1", USE1),
                 ("eu-west-1", "/missing/eu-west-1/index.json"),
             ]),

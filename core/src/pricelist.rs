@@ -4,7 +4,7 @@
 //! or batch), joined to catalogue entries by name, never guessed; and the diff of an overlay
 //! against the catalogue in force.
 
-use crate::catalogue::{Catalogue, Lookup, PriceEntry, Rates};
+use crate::catalogue::{Catalogue, CatalogueError, Lookup, PriceEntry, Rates};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use spendguard_schemas::{time, EndpointTier};
@@ -798,6 +798,97 @@ impl Validation {
     pub fn passes(&self) -> bool {
         self.disappeared.is_empty() && self.moves.is_empty()
     }
+}
+
+/// The entries of a catalogue's last layer (the file loaded last; none when only the first
+/// file, the built-in catalogue, is loaded).
+pub fn last_layer(c: &Catalogue) -> Vec<&PriceEntry> {
+    let last = c.entries().iter().map(PriceEntry::layer).max().unwrap_or(0);
+    c.entries()
+        .iter()
+        .filter(|x| x.layer() == last && last > 0)
+        .collect()
+}
+
+/// A candidate overlay from Price List files: the sync report, the catalogue with it loaded by
+/// the pricer's own code, and its validation against the overlay in force.
+#[derive(Debug)]
+pub struct Candidate {
+    pub report: SyncReport,
+    /// The base files without the candidate.
+    pub base: Catalogue,
+    /// The base files plus the candidate overlay.
+    pub with: Catalogue,
+    pub validation: Validation,
+}
+
+impl Candidate {
+    /// The candidate's own entries.
+    pub fn entries(&self) -> Vec<&PriceEntry> {
+        last_layer(&self.with)
+    }
+}
+
+/// Why no candidate could be built: nothing may be written.
+#[derive(Debug, thiserror::Error)]
+pub enum CandidateError {
+    #[error(transparent)]
+    PriceList(#[from] PriceListError),
+    #[error("the catalogue files do not load: {0}")]
+    Base(Box<CatalogueError>),
+    #[error("the generated overlay does not load (a bug): {0}")]
+    Overlay(Box<CatalogueError>),
+    #[error("the overlay in force ({name}) does not load: {err}")]
+    Previous {
+        name: String,
+        err: Box<CatalogueError>,
+    },
+}
+
+/// The one path from Price List files to a checked overlay, for `spendguard prices sync` and the
+/// stack's daily refresh: parse every file (all before any is used), sync against the catalogue
+/// `base_files` load to, load the result with the pricer's own code, and validate it against
+/// `previous` (name, text), the overlay in force.
+pub fn candidate(
+    base_files: &[(&str, &str)],
+    sources: &[(String, String)],
+    previous: Option<(&str, &str)>,
+    max_factor: Decimal,
+) -> Result<Candidate, CandidateError> {
+    let mut products = Vec::new();
+    for (name, text) in sources {
+        products.extend(parse_file(name, text)?);
+    }
+    let base = Catalogue::load(base_files).map_err(|e| CandidateError::Base(Box::new(e)))?;
+    let report = sync(&products, &base);
+    let mut files = base_files.to_vec();
+    files.push(("overlay", report.overlay.as_str()));
+    let with = Catalogue::load(&files).map_err(|e| CandidateError::Overlay(Box::new(e)))?;
+    let prev = match previous {
+        Some((name, text)) => {
+            let mut files = base_files.to_vec();
+            files.push((name, text));
+            Some(
+                Catalogue::load(&files).map_err(|err| CandidateError::Previous {
+                    name: name.to_string(),
+                    err: Box::new(err),
+                })?,
+            )
+        }
+        None => None,
+    };
+    let validation = validate(
+        prev.as_ref().map(last_layer).as_deref(),
+        &base,
+        &last_layer(&with),
+        max_factor,
+    );
+    Ok(Candidate {
+        report,
+        base,
+        with,
+        validation,
+    })
 }
 
 /// Checks a candidate overlay before it takes effect: it must load with the pricer's own code

@@ -3,14 +3,9 @@
 //! that [`crate::send`] alone decides what is retried, with the blueprint's 20 attempts).
 
 use crate::send::{Entry, PutError, Sink, Target, RETRYABLE_CODES};
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
 use aws_sdk_kinesis::config::http::HttpResponse;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::primitives::Blob;
-use aws_smithy_http_client::tls;
-use std::time::Duration;
 
 /// Kinesis and Firehose clients.
 #[derive(Debug, Clone)]
@@ -19,30 +14,8 @@ pub struct AwsSink {
     pub firehose: aws_sdk_firehose::Client,
 }
 
-/// The shared SDK configuration: region and credentials from the environment (Lambda sets
-/// them), `endpoint_url` for emulators (else `AWS_ENDPOINT_URL*` as usual).
-pub async fn sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    // Bounded calls: a hung connection must not eat the function's time (send.rs also caps each
-    // call at the deadline).
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(10))
-        .operation_timeout(Duration::from_secs(10))
-        .build();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(timeouts);
-    if let Some(url) = endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    loader.load().await
-}
+/// The shared SDK configuration (it lives in the adapter crate; re-exported for callers).
+pub use spendguard_aws::sdk_config;
 
 impl AwsSink {
     pub fn new(conf: &aws_config::SdkConfig) -> Self {

@@ -19,6 +19,7 @@ use metrics::TransformMetrics;
 use process::{InRecord, Options, Verdict};
 use send::{Entry, RetryPolicy, Sink, Target};
 use serde_json::json;
+use spendguard_aws::prices::{PricesSource, Update};
 use spendguard_core::catalogue::BUILTIN;
 use spendguard_core::clock::Clock;
 use spendguard_core::price::AssumedTtl;
@@ -43,6 +44,9 @@ pub struct Config {
     /// price fixes and application-profile mappings without a rebuild.
     pub price_overlays: Vec<(String, String)>,
     pub assumed_cache_ttl: AssumedTtl,
+    /// The bucket whose `prices/overlay.toml` (the daily refresh, `spendguard prices push`) is
+    /// read at most once a minute; `None`: the built-in catalogue and the variable only.
+    pub prices_bucket: Option<String>,
 }
 
 impl Default for Config {
@@ -54,6 +58,7 @@ impl Default for Config {
             max_decompressed: spendguard_core::decode::DEFAULT_MAX_DECOMPRESSED,
             price_overlays: Vec::new(),
             assumed_cache_ttl: AssumedTtl::FiveMinutes,
+            prices_bucket: None,
         }
     }
 }
@@ -129,12 +134,25 @@ impl Config {
                 .into_iter()
                 .collect(),
             assumed_cache_ttl: ttl,
+            prices_bucket: std::env::var("SPENDGUARD_PRICES_BUCKET")
+                .ok()
+                .filter(|b| !b.trim().is_empty()),
         })
     }
 
-    /// The pricer: the built-in catalogue plus the overlay.
+    /// The pricer: the built-in catalogue plus the overlay variable.
     pub fn pricer(&self) -> Result<Pricer, ConfigError> {
+        Ok(self.pricer_with(None)?)
+    }
+
+    /// The pricer with the stored overlay (name, text) between the built-in catalogue and the
+    /// variable: the refresh updates the catalogue, an operator's variable still wins.
+    pub fn pricer_with(
+        &self,
+        stored: Option<(&str, &str)>,
+    ) -> Result<Pricer, spendguard_core::CatalogueError> {
         let mut files = vec![("prices/bedrock.toml", BUILTIN)];
+        files.extend(stored);
         for (name, text) in &self.price_overlays {
             files.push((name.as_str(), text.as_str()));
         }
@@ -144,6 +162,26 @@ impl Config {
                 assumed_cache_ttl: self.assumed_cache_ttl,
             },
         ))
+    }
+
+    /// Polls the stored overlay (when `source` is set and due) and hands a new pricer that
+    /// loads to `swap`; returns the log line to write, if any. The prices in force stay on any
+    /// failure. One implementation for the transform and the aggregator.
+    pub async fn refresh_prices(
+        &self,
+        source: Option<&PricesSource>,
+        now_ms: i64,
+        swap: impl FnOnce(Pricer),
+    ) -> Option<String> {
+        let src = source?;
+        let update = src
+            .poll(now_ms, |name, text| self.pricer_with(Some((name, text))))
+            .await;
+        let line = update.log_line(&src.object.bucket);
+        if let Update::New { pricer, .. } = update {
+            swap(*pricer);
+        }
+        line
     }
 }
 
@@ -160,6 +198,8 @@ struct State {
 /// Everything the handler needs, built once per Lambda instance.
 pub struct Deps<S> {
     state: Mutex<State>,
+    /// The stored price overlay, when the stack has one.
+    pub prices: Option<PricesSource>,
     pub sink: S,
     pub config: Config,
     pub clock: Arc<dyn Clock>,
@@ -190,6 +230,7 @@ impl<S: Sink> Deps<S> {
                 pipeline,
                 gzipper: Gzipper::default(),
             }),
+            prices: None,
             sink,
             config,
             clock,
@@ -236,6 +277,19 @@ pub async fn function_handler<S: Sink>(
     deps: &Deps<S>,
 ) -> Result<FirehoseResponse, std::convert::Infallible> {
     let started = Instant::now();
+    let line = deps
+        .config
+        .refresh_prices(deps.prices.as_ref(), deps.clock.now_ms(), |p| {
+            deps.state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pipeline
+                .pricer = p;
+        })
+        .await;
+    if let Some(line) = line {
+        (deps.log)(&line);
+    }
     let payload = event.payload;
     let deadline_ms = absolute_deadline(event.context.deadline, deps.clock.now_ms());
     let records: Vec<InRecord<'_>> = payload

@@ -1,6 +1,7 @@
 //! The transform Lambda's entry point: wires configuration, the SDK clients and the clock, then
 //! hands each Firehose invocation to `function_handler`.
 
+use spendguard_aws::prices::{PriceObject, PricesSource, POLL_MS};
 use spendguard_core::clock::SystemClock;
 use spendguard_transform::aws::{sdk_config, AwsSink};
 use spendguard_transform::{function_handler, Config, Deps};
@@ -9,10 +10,18 @@ use std::sync::Arc;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
-    let sink = AwsSink::new(&sdk_config(None).await);
+    let conf = sdk_config(None).await;
+    let sink = AwsSink::new(&conf);
+    let bucket = config.prices_bucket.clone();
     // stdout is the function's CloudWatch log stream: problems and the EMF metrics line go there.
     let log: spendguard_transform::LogFn = Box::new(|line| println!("{line}"));
     let mut deps = Deps::new(config, sink, Arc::new(SystemClock), log)?;
+    deps.prices = bucket.map(|b| {
+        PricesSource::new(
+            PriceObject::new(spendguard_aws::s3_client(&conf), b),
+            POLL_MS,
+        )
+    });
     if let Ok(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
         deps.function_name = name;
     }

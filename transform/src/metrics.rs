@@ -1,10 +1,7 @@
 //! Metrics as CloudWatch Embedded Metric Format log lines: one JSON line per invocation that
 //! CloudWatch turns into metrics, with no API call on the hot path.
 
-use serde_json::{json, Map, Value};
-
-/// The namespace every spendguard metric lives in.
-pub const NAMESPACE: &str = "spendguard";
+pub use spendguard_aws::emf::{emf_line, NAMESPACE};
 
 /// One invocation's figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,31 +41,10 @@ impl TransformMetrics {
     }
 }
 
-/// One EMF line: every metric declared under [`NAMESPACE`] with the `Function` dimension, and its
-/// value at the root (shared with the aggregator).
-pub fn emf_line(function: &str, timestamp_ms: i64, metrics: &[(&str, &str, u64)]) -> String {
-    let mut root = Map::new();
-    root.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["Function"]],
-                "Metrics": metrics.iter().map(|(n, u, _)| json!({"Name": n, "Unit": u})).collect::<Vec<_>>(),
-            }],
-        }),
-    );
-    root.insert("Function".into(), Value::from(function));
-    for (name, _, v) in metrics {
-        root.insert((*name).into(), Value::from(*v));
-    }
-    Value::Object(root).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     #[test]
     fn every_declared_metric_has_a_value_at_the_root() {

@@ -3,55 +3,11 @@
 //! sequence numbers), moto server for Firehose and S3 (see shared/design/TOOLING.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support
 
-use aws_config::BehaviorVersion;
-use aws_sdk_kinesis::config::{Credentials, Region};
 use aws_sdk_kinesis::types::ShardIteratorType;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-/// Kinesis emulator endpoint variable (kinesalite), set by scripts/test.sh.
-pub const KINESIS_VAR: &str = "SPENDGUARD_TEST_KINESIS";
-/// moto server endpoint variable (Firehose, S3, ...), set by scripts/test.sh.
-pub const MOTO_VAR: &str = "SPENDGUARD_TEST_MOTO";
-
-/// The emulator's URL. Without it: under CI (`CI=true`) the test fails; elsewhere it says why it
-/// skips, on stderr, and returns `None`.
-pub fn emulator(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{var} is not set: under CI the emulator must run (scripts/test.sh starts it)")
-        }
-        _ => {
-            eprintln!("SKIPPED: {var} is not set (scripts/test.sh starts the emulators)");
-            None
-        }
-    }
-}
-
-/// SDK configuration for an emulator: fixed region and dummy static credentials.
-pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
-    let http = aws_smithy_http_client::Builder::new().build_http();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "emulator"))
-        .load()
-        .await
-}
-
-/// A name no other test uses.
-pub fn unique(prefix: &str) -> String {
-    // a counter too: two tests of one binary can read the same clock value
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{prefix}-{}-{n}-{seq}", std::process::id())
-}
+pub use spendguard_aws::testkit::{emulator, emulator_config, unique, KINESIS_VAR, MOTO_VAR};
 
 /// Creates a one-shard stream and waits until it is ACTIVE.
 pub async fn create_stream(k: &aws_sdk_kinesis::Client, name: &str) {

@@ -150,3 +150,55 @@ async fn directput_reingest_goes_through_firehose_put_record_batch_on_moto() {
         .collect();
     assert_eq!(ids, MIDNIGHT_PARTS);
 }
+
+#[tokio::test]
+async fn a_stored_price_overlay_reprices_from_the_next_batch() {
+    use spendguard_aws::prices::{PriceObject, PricesSource, POLL_MS};
+    let Some(moto) = testkit::emulator(MOTO_VAR) else {
+        return;
+    };
+    let conf = testkit::emulator_config(&moto).await;
+    let s3 = spendguard_aws::s3_client(&conf);
+    let bucket = testkit::unique("lake");
+    spendguard_aws::testkit::versioned_bucket(&s3, &bucket).await;
+    let mut h = harness(Recorder::default(), Config::default());
+    let before: Vec<serde_json::Value> = h
+        .handle(event(fx::FIREHOSE_KINESIS_MANY))
+        .await
+        .records
+        .iter()
+        .flat_map(rows)
+        .collect();
+    let model = before[0]["model"].as_str().unwrap().to_string();
+    let overlay = format!(
+        "version = \"pricelist-test\"\n[[price]]\nmodel = \"{model}\"\ntier = \"*\"\n\
+         effective_from = \"2020-01-01\"\ninput = \"100\"\noutput = \"100\"\n"
+    );
+    let object = PriceObject::new(s3, &bucket);
+    object.put(&object.key, &overlay).await.unwrap();
+    h.deps.prices = Some(PricesSource::new(object, POLL_MS));
+    let after: Vec<serde_json::Value> = h
+        .handle(event(fx::FIREHOSE_KINESIS_MANY))
+        .await
+        .records
+        .iter()
+        .flat_map(rows)
+        .collect();
+    assert_eq!(before.len(), after.len());
+    let mut repriced = 0;
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b["request_id"], a["request_id"]);
+        if b["model"] == model.as_str() {
+            assert_eq!(a["price_version"], "pricelist-test", "{a}");
+            assert_ne!(a["cost_usd"], b["cost_usd"]);
+            repriced += 1;
+        } else {
+            assert_eq!(
+                a["cost_usd"], b["cost_usd"],
+                "other models keep their prices"
+            );
+        }
+    }
+    assert!(repriced > 0);
+    assert!(h.logs().iter().any(|l| l["msg"] == "price overlay loaded"));
+}
