@@ -59,6 +59,13 @@ MUTATIONS = [
     ("functions_house_style", "      Role: !GetAtt TransformRole.Arn\n", "", 1),
     ("functions_house_style", "      LoggingConfig:\n        LogGroup: !Ref EnforcerLogGroup\n        LogFormat: Text\n",
      "", 1),
+    ("price_overlay_versioned",
+     "        Rules: [{ObjectOwnership: BucketOwnerEnforced}]\n      VersioningConfiguration: {Status: Enabled}\n"
+     "      LoggingConfiguration:",
+     "        Rules: [{ObjectOwnership: BucketOwnerEnforced}]\n      VersioningConfiguration: {Status: Suspended}\n"
+     "      LoggingConfiguration:", 1),
+    ("price_overlay_versioned", "          SPENDGUARD_PRICES_BUCKET: !Ref LakeBucket\n          SPENDGUARD_PRICE_MAX_FACTOR",
+     "          SPENDGUARD_PRICES_BUCKET: !Ref AccessLogBucket\n          SPENDGUARD_PRICE_MAX_FACTOR", 1),
 ]
 
 

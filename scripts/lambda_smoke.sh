@@ -189,3 +189,60 @@ emf = [json.loads(l) for l in open(f"{tools}/enforcer.log") if l.startswith("{")
 assert [e["Suspensions"] for e in emf] == [1, 0], emf
 print(f"ok: the evaluator published 2 events once; the enforcer suspended {user} once (deny attached), alerts not repeated")
 PY
+
+# The price refresh binary, the same way: offer files served over HTTP by a local server (as
+# pricing.us-east-1.amazonaws.com lays them out) and the overlay written to a versioned bucket on
+# moto; the first invoke writes it, the second finds nothing to change.
+REFRESH_BIN=$(bin_of spendguard-refresh RefreshFunction)
+echo "refresh: $REFRESH_BIN"
+OFFERS="$TOOLS/offers-site"
+BUCKET="prices-smoke-$$"
+"$PY" - "$SPENDGUARD_TEST_MOTO" "$BUCKET" "$OFFERS" <<'PY'
+import boto3, json, os, shutil, sys
+url, bucket, site = sys.argv[1:4]
+svc = "AmazonBedrockFoundationModels"
+offer = f"/offers/v1.0/aws/{svc}/20260501202025/us-east-1/index.json"
+shutil.rmtree(site, ignore_errors=True)
+os.makedirs(os.path.dirname(site + offer))
+os.makedirs(f"{site}/offers/v1.0/aws/{svc}/current")
+shutil.copy(f"tests/fixtures/aws-price-list-offer/{svc}-us-east-1-index.json", site + offer)
+json.dump({"formatVersion": "v1.0", "regions": {"us-east-1": {"regionCode": "us-east-1", "currentVersionUrl": offer}}},
+          open(f"{site}/offers/v1.0/aws/{svc}/current/region_index.json", "w"))
+s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+s3.create_bucket(Bucket=bucket)
+s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+PY
+HTTP_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$PY" -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$OFFERS" >"$TOOLS/offers-http.log" 2>&1 &
+PIDS="$PIDS $!"
+for _ in $(seq 1 100); do
+  "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $HTTP_PORT), 0.2)" 2>/dev/null && break
+  sleep 0.1
+done
+start_runtime_api watch-refresh.log
+AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024 AWS_LAMBDA_FUNCTION_NAME=_ \
+AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$PORT/.rt" AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$SPENDGUARD_TEST_MOTO" \
+AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test SPENDGUARD_PRICES_BUCKET="$BUCKET" \
+SPENDGUARD_OFFERS_URL="http://127.0.0.1:$HTTP_PORT" SPENDGUARD_PRICE_SERVICES=AmazonBedrockFoundationModels \
+"$REFRESH_BIN" >"$TOOLS/refresh.log" 2>&1 &
+PIDS="$PIDS $!"
+for i in 1 2; do
+  echo '{"spendguard": "price-refresh"}' >"$TOOLS/refresh-event.json"
+  cargo lambda invoke _ -A 127.0.0.1 -P "$PORT" --data-file "$TOOLS/refresh-event.json" >"$TOOLS/invoke-refresh-$i.json"
+done
+"$PY" - "$SPENDGUARD_TEST_MOTO" "$BUCKET" "$TOOLS" <<'PY'
+import boto3, json, sys
+url, bucket, tools = sys.argv[1:4]
+first, second = (json.load(open(f"{tools}/invoke-refresh-{i}.json")) for i in (1, 2))
+assert first["outcome"] == "written" and first["versionId"], first
+assert second["outcome"] == "unchanged", second
+s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+text = s3.get_object(Bucket=bucket, Key="prices/overlay.toml")["Body"].read().decode()
+assert 'model = "anthropic.claude-opus-4-7"' in text, text[:500]
+versions = s3.list_object_versions(Bucket=bucket, Prefix="prices/")["Versions"]
+assert len(versions) == 1, versions
+emf = [json.loads(l) for l in open(f"{tools}/refresh.log") if l.startswith("{") and "_aws" in l]
+assert [e["PriceRefreshSucceeded"] for e in emf] == [1, 1], emf
+print(f"ok: the refresh wrote the overlay once ({first['skusMapped']} SKUs mapped, {first['entries']} entries), "
+      f"then found nothing to change")
+PY

@@ -24,7 +24,7 @@ for crate in spendguard-schemas spendguard-core spendguard-embedded; do
     echo "FAIL: $crate depends on a crate it must not (see above)"; exit 1
   fi
 done
-for crate in spendguard-transform spendguard-aggregator spendguard-enforcer; do
+for crate in spendguard-transform spendguard-aggregator spendguard-enforcer spendguard-refresh; do
   if cargo tree -p "$crate" -e normal --prefix none --locked | grep -E '^(arrow|parquet|rusqlite)' ; then
     echo "FAIL: the $crate Lambda links arrow/parquet/rusqlite (see above)"; exit 1
   fi

@@ -170,3 +170,71 @@ fn explain_exits_1_on_a_fallback() {
     assert_eq!(r.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&r.stdout).contains("FALLBACK"));
 }
+
+#[tokio::test]
+async fn push_checks_then_stores_a_version_and_current_reads_it_back() {
+    use spendguard_aws::testkit::{emulator, emulator_config, unique, versioned_bucket, MOTO_VAR};
+    let Some(moto) = emulator(MOTO_VAR) else {
+        return;
+    };
+    let conf = emulator_config(&moto).await;
+    let bucket = unique("lake");
+    versioned_bucket(&spendguard_aws::s3_client(&conf), &bucket).await;
+    let aws = |args: &[&str]| {
+        let mut c = bin();
+        c.args(args)
+            .args(["--bucket", &bucket, "--endpoint-url", &moto])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1");
+        c.output().unwrap()
+    };
+    let none = aws(&["prices", "current"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no overlay"));
+
+    let t = Tmp::new("push");
+    let entry = |model: &str, input: &str| {
+        format!(
+            "[[price]]\nmodel = \"{model}\"\ntier = \"regional\"\nregions = [\"us-east-1\"]\n\
+             effective_from = \"2026-01-01\"\ninput = \"{input}\"\noutput = \"1.25\"\n"
+        )
+    };
+    let first = format!(
+        "version = \"hand-1\"\n{}{}",
+        entry("anthropic.claude-3-haiku-20240307-v1:0", "0.25"),
+        entry("acme.model-v1:0", "1")
+    );
+    std::fs::write(t.0.join("a.toml"), &first).unwrap();
+    let p = aws(&["prices", "push", t.0.join("a.toml").to_str().unwrap()]);
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    let pushed: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
+    assert!(pushed["versionId"].is_string(), "{pushed}");
+    assert_eq!(pushed["entries"], 2);
+    let cur = aws(&["prices", "current"]);
+    assert!(cur.status.success());
+    assert_eq!(String::from_utf8(cur.stdout).unwrap(), first);
+    assert!(String::from_utf8_lossy(&cur.stderr).contains(pushed["versionId"].as_str().unwrap()));
+
+    // a push that drops a model in force, or moves a price 4x, is held: nothing stored
+    let second = format!(
+        "version = \"hand-2\"\n{}",
+        entry("anthropic.claude-3-haiku-20240307-v1:0", "1")
+    );
+    std::fs::write(t.0.join("b.toml"), &second).unwrap();
+    let held = aws(&["prices", "push", t.0.join("b.toml").to_str().unwrap()]);
+    assert_eq!(held.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&held.stderr);
+    assert!(
+        err.contains("HELD: acme.model-v1:0") && err.contains("0.25 -> 1"),
+        "{err}"
+    );
+    assert_eq!(
+        String::from_utf8(aws(&["prices", "current"]).stdout).unwrap(),
+        first
+    );
+    // a file that does not load is refused before anything is read or written
+    std::fs::write(t.0.join("c.toml"), "[[price]]\nmodel = 3\n").unwrap();
+    let bad = aws(&["prices", "push", t.0.join("c.toml").to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+}
