@@ -555,6 +555,46 @@ impl<T: Transact> SpendLedger for DynamoLedger<T> {
     }
 }
 
+/// The enforcement table's partition of fallback-priced model ids: one item per (UTC day,
+/// model id), `sk` = `<day>#<model id>`, counting invocations; the enforcer's tick alerts each
+/// once (it sets `alerted`).
+pub const FALLBACK_MODELS_PK: &str = "fallback-models";
+
+/// Adds a batch's fallback-priced model ids to today's items (UTC), one `UpdateItem` per model
+/// (there are few: a model the catalogue lacks).
+pub async fn note_fallback_models(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    now_ms: i64,
+    models: &std::collections::BTreeMap<String, u64>,
+) -> Result<(), String> {
+    let day = jiff::Timestamp::from_millisecond(now_ms)
+        .map_err(|e| e.to_string())?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
+    for (model, count) in models {
+        client
+            .update_item()
+            .table_name(table)
+            .key("pk", s(FALLBACK_MODELS_PK))
+            .key("sk", s(format!("{day}#{model}")))
+            .update_expression(
+                "ADD invocations :n SET model = :m, #day = :d, first_seen_ms = if_not_exists(first_seen_ms, :t), expires_at = :e",
+            )
+            .expression_attribute_names("#day", "day")
+            .expression_attribute_values(":n", n(*count))
+            .expression_attribute_values(":m", s(model.clone()))
+            .expression_attribute_values(":d", s(day.clone()))
+            .expression_attribute_values(":t", n(now_ms))
+            .expression_attribute_values(":e", n(now_ms / 1000 + 35 * 86_400))
+            .send()
+            .await
+            .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -235,6 +235,26 @@ impl<L: SpendLedger> Deps<L> {
         self
     }
 
+    /// Records the model ids priced at a fallback price, per UTC day, in the enforcement table
+    /// (where the enforcer's tick alerts each once, naming them). A failure is logged, never
+    /// fails the batch: the spend is counted either way, and the next batch records them again.
+    async fn note_fallback_models(&self, models: &process::FallbackModels) {
+        let Some(src) = &self.budgets_source else {
+            return;
+        };
+        if models.is_empty() {
+            return;
+        }
+        let now = self.clock.now_ms();
+        if let Err(e) = dynamo::note_fallback_models(&src.client, &src.table, now, models).await {
+            (self.log)(
+                &json!({"level": "error", "msg": "fallback-priced models not recorded for the alert",
+                        "models": models, "error": e})
+                .to_string(),
+            );
+        }
+    }
+
     /// Swaps in a newly stored price overlay when one is due and loads (the transform's rule).
     async fn refresh_prices(&self) {
         let Some((src, pricing)) = &self.prices else {
@@ -398,7 +418,7 @@ pub async fn handle<L: SpendLedger>(
     let budgets = deps.budgets().await;
     deps.refresh_prices().await;
     let mut lines = Vec::new();
-    let (entries, stats) = {
+    let (entries, stats, fallback_models) = {
         // a poisoned lock only means an earlier batch panicked; the decoder keeps no state
         let mut p = deps.pipeline.lock().unwrap_or_else(|p| p.into_inner());
         process::entries_of_batch(&mut p, &budgets, &records, &mut |v| lines.push(v))
@@ -406,6 +426,7 @@ pub async fn handle<L: SpendLedger>(
     for l in &lines {
         (deps.log)(&l.to_string());
     }
+    deps.note_fallback_models(&fallback_models).await;
     let prepared = prepare(entries, deps.clock.now_ms(), deps.horizon_ms);
     let mut report = BatchReport {
         stats,

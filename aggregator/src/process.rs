@@ -7,7 +7,8 @@ use spendguard_core::budget::BudgetConfig;
 use spendguard_core::ledger::Entry;
 use spendguard_core::pipeline::RecordOutcome;
 use spendguard_core::Pipeline;
-use spendguard_schemas::MessageType;
+use spendguard_schemas::{MessageType, PriceStatus};
+use std::collections::BTreeMap;
 
 /// One Kinesis record, unpacked.
 #[derive(Debug, Clone, Copy)]
@@ -32,15 +33,20 @@ pub struct Stats {
     pub unwindowed: usize,
 }
 
+/// Logged model ids priced at a fallback price in a batch, with their invocation counts.
+pub type FallbackModels = BTreeMap<String, u64>;
+
 /// Decodes and prices every record; entries carry their record's index as `origin`. Skipped
 /// records and events are logged (one JSON line each) and counted, never silently lost: a poison
-/// record must not block the shard, and retrying it cannot make it readable.
+/// record must not block the shard, and retrying it cannot make it readable. Model ids priced at
+/// a fallback price are collected for the operator alert.
 pub fn entries_of_batch(
     pipeline: &mut Pipeline,
     cfg: &BudgetConfig,
     records: &[InRecord<'_>],
     log: &mut dyn FnMut(Value),
-) -> (Vec<Entry>, Stats) {
+) -> (Vec<Entry>, Stats, FallbackModels) {
+    let mut fallback = FallbackModels::new();
     let mut st = Stats {
         records: records.len(),
         ..Stats::default()
@@ -58,7 +64,12 @@ pub fn entries_of_batch(
         let mut bad = Vec::new();
         let res = pipeline.process_gzip(data, &mut |out| match out {
             RecordOutcome::Priced(row) => match Entry::of(&row, cfg, i) {
-                Some(e) => entries.push(e),
+                Some(e) => {
+                    if row.price_status == PriceStatus::Fallback {
+                        *fallback.entry(row.model_id.to_string()).or_default() += 1;
+                    }
+                    entries.push(e)
+                }
                 None => bad.push(json!({"level": "error", "msg": "invocation outside the calendar",
                                         "requestId": &*row.request_id, "eventTime": row.event_time})),
             },
@@ -96,5 +107,5 @@ pub fn entries_of_batch(
             }
         }
     }
-    (entries, st)
+    (entries, st, fallback)
 }

@@ -12,15 +12,17 @@
 //! - `breaker` / `state`: the circuit breaker (`epoch`, `trip` JSON while open, `alerted`).
 //! - `breaker#<epoch>` / `<scope>#<key>`: one per key counted towards the breaker (`at_ms`).
 //! - `breaker#suspensions` / `audit#...`: the breaker's own audit records (open, resume).
+//! - `fallback-models` / `<day>#<model id>`: fallback-priced model ids the aggregator saw that
+//!   day (`invocations`); `alerted` once the tick has named them in an alert.
 
 use crate::ports::{
-    BreakerState, BreakerTrip, BudgetsDoc, Bus, BusEvent, Entity, ErrorKind, Iam, Notifier,
-    PortError, PortResult, Store, Stored, Windows,
+    BreakerState, BreakerTrip, BudgetsDoc, Bus, BusEvent, Entity, ErrorKind, FallbackModel, Iam,
+    Notifier, PortError, PortResult, Store, Stored, Windows,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
-use spendguard_aggregator::dynamo::{read_budgets_doc, BUDGETS_PK, BUDGETS_SK};
+use spendguard_aggregator::dynamo::{read_budgets_doc, BUDGETS_PK, BUDGETS_SK, FALLBACK_MODELS_PK};
 use spendguard_core::budget::Scope;
 use spendguard_core::enforce::{Held, KeyRef, KeyState, Status};
 use spendguard_core::ledger::WindowTotal;
@@ -846,6 +848,53 @@ impl Store for DynamoStore {
             Err(e) if e.kind == ErrorKind::Conflict => Ok(()),
             r => r.map(|_| ()),
         }
+    }
+
+    async fn fallback_models(&self) -> PortResult<Vec<FallbackModel>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let r = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .filter_expression("attribute_not_exists(alerted)")
+                .expression_attribute_values(":p", s(FALLBACK_MODELS_PK))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb", "Query", e))?;
+            for i in r.items() {
+                if let (Some(day), Some(model)) = (get_s(i, "day"), get_s(i, "model")) {
+                    out.push(FallbackModel {
+                        day: day.to_string(),
+                        model: model.to_string(),
+                        invocations: get_n(i, "invocations").unwrap_or(0),
+                    });
+                }
+            }
+            match r.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mark_fallback_alerted(&self, m: &FallbackModel) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(FALLBACK_MODELS_PK))
+            .key("sk", s(format!("{}#{}", m.day, m.model)))
+            .update_expression("SET alerted = :t")
+            .expression_attribute_values(":t", n(now_s()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("dynamodb", "UpdateItem", e))
     }
 
     async fn resume_breaker(&self) -> PortResult<BreakerState> {

@@ -119,6 +119,8 @@ pub struct Report {
     pub failures: Vec<String>,
     /// This run opened the circuit breaker.
     pub breaker_opened: bool,
+    /// Fallback-priced model ids this run named in an alert.
+    pub fallback_models: Vec<String>,
 }
 
 impl Report {
@@ -128,6 +130,7 @@ impl Report {
         self.reapplied.extend(o.reapplied);
         self.failures.extend(o.failures);
         self.breaker_opened |= o.breaker_opened;
+        self.fallback_models.extend(o.fallback_models);
     }
 }
 
@@ -898,6 +901,7 @@ impl Enforcer<'_> {
         if let Some(trip) = breaker.open.as_ref().filter(|t| !t.alerted) {
             self.breaker_alert(breaker.epoch, trip).await?;
         }
+        report.fallback_models = self.fallback_alert().await?;
         let mut keys: BTreeSet<KeyRef> = self.store.watched().await?.into_iter().collect();
         let full = budgets_version != 0 && self.store.evaluated_version().await? != budgets_version;
         if full {
@@ -921,6 +925,50 @@ impl Enforcer<'_> {
             self.store.set_evaluated_version(budgets_version).await?;
         }
         Ok(report)
+    }
+
+    /// One alert naming the model ids the aggregator priced at a fallback price that are not
+    /// alerted yet (each once per UTC day), audited; they are marked only after it went out, so
+    /// a failed send is repeated by the next tick.
+    async fn fallback_alert(&self) -> Result<Vec<String>, EnforceError> {
+        let models = self.store.fallback_models().await?;
+        if models.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = models
+            .iter()
+            .map(|m| format!("{} ({} invocations on {})", m.model, m.invocations, m.day))
+            .collect();
+        let rec = AuditRecord {
+            at: rfc3339(self.clock.now_ms()),
+            scope: "prices".into(),
+            key: "fallback-models".into(),
+            action: "fallback_priced".into(),
+            cause: Cause::Schedule.as_str().into(),
+            window: None,
+            window_start: None,
+            threshold_pct: None,
+            spend_usd: None,
+            limit_usd: None,
+            mode: Mode::Enforce.as_str().into(),
+            mechanism: String::new(),
+            lifts_at: None,
+            detail: list.join("; "),
+            message: format!(
+                "spendguard: {} logged model id(s) priced at a FALLBACK price (the price catalogue \
+                 does not know them): {}. Their spend is an upper bound, never a bill, and never \
+                 suspends anyone on its own. Add their prices: `spendguard prices explain \
+                 MODEL_ID` shows the rung used; store a fix with `spendguard prices push FILE` (the \
+                 daily refresh adds models AWS's Price List names).",
+                models.len(),
+                list.join(", ")
+            ),
+        };
+        self.send(&rec).await?;
+        for m in &models {
+            self.store.mark_fallback_alerted(m).await?;
+        }
+        Ok(models.into_iter().map(|m| m.model).collect())
     }
 
     /// A CloudTrail IAM event: every suspended key it touches is checked and re-applied at once.

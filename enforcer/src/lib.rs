@@ -317,6 +317,7 @@ fn summary(kind: &str, r: &Report) -> Value {
         "reapplied": r.reapplied.iter().map(|k| &k.key).collect::<Vec<_>>(),
         "failures": r.failures,
         "breaker_opened": r.breaker_opened,
+        "fallback_models": r.fallback_models,
     })
 }
 

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a poisoned lock is a test bug
 
 use crate::ports::{
-    BreakerState, BreakerTrip, BudgetsDoc, Bus, BusEvent, Entity, ErrorKind, Iam, Notifier,
-    PortError, PortResult, Store, Stored, Windows,
+    BreakerState, BreakerTrip, BudgetsDoc, Bus, BusEvent, Entity, ErrorKind, FallbackModel, Iam,
+    Notifier, PortError, PortResult, Store, Stored, Windows,
 };
 use async_trait::async_trait;
 use spendguard_core::enforce::KeyRef;
@@ -144,6 +144,8 @@ pub struct MemStore {
     pub breaker: Mutex<BreakerState>,
     /// (epoch, key) -> when it was counted.
     pub suspensions: Mutex<BTreeMap<(u64, String), i64>>,
+    /// (day, model) -> (invocations, alerted), as the aggregator records them.
+    pub fallback: Mutex<BTreeMap<(String, String), (u64, bool)>>,
 }
 
 #[async_trait]
@@ -265,6 +267,31 @@ impl Store for MemStore {
             if let Some(t) = g.open.as_mut() {
                 t.alerted = true;
             }
+        }
+        Ok(())
+    }
+    async fn fallback_models(&self) -> PortResult<Vec<FallbackModel>> {
+        Ok(self
+            .fallback
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, (_, alerted))| !alerted)
+            .map(|((day, model), (n, _))| FallbackModel {
+                day: day.clone(),
+                model: model.clone(),
+                invocations: *n,
+            })
+            .collect())
+    }
+    async fn mark_fallback_alerted(&self, m: &FallbackModel) -> PortResult<()> {
+        if let Some(e) = self
+            .fallback
+            .lock()
+            .unwrap()
+            .get_mut(&(m.day.clone(), m.model.clone()))
+        {
+            e.1 = true;
         }
         Ok(())
     }

@@ -127,6 +127,14 @@ pub struct BreakerState {
     pub open: Option<BreakerTrip>,
 }
 
+/// A logged model id priced at a fallback price on one UTC day (recorded by the aggregator).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FallbackModel {
+    pub day: String,
+    pub model: String,
+    pub invocations: u64,
+}
+
 /// The enforcement table.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -169,6 +177,10 @@ pub trait Store: Send + Sync {
     async fn breaker_alerted(&self, epoch: u64) -> PortResult<()>;
     /// Closes the breaker and starts a new epoch (counting from zero); returns the state before.
     async fn resume_breaker(&self) -> PortResult<BreakerState>;
+    /// Fallback-priced model ids recorded by the aggregator and not alerted yet.
+    async fn fallback_models(&self) -> PortResult<Vec<FallbackModel>>;
+    /// Marks one as alerted (after the alert went out).
+    async fn mark_fallback_alerted(&self, m: &FallbackModel) -> PortResult<()>;
 }
 
 /// The alert topic.

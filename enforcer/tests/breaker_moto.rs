@@ -257,3 +257,106 @@ async fn fallback_spend_never_suspends_and_the_breaker_caps_a_burst_until_resume
         10
     );
 }
+
+fn kinesis_event(envelopes: &[Vec<u8>]) -> spendguard_aggregator::KinesisEvent {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let recs: Vec<Value> = envelopes
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let s = format!("4959033827149025660855969253836157109592157598913{i:07}");
+            json!({
+                "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "pk", "sequenceNumber": s,
+                            "data": b64.encode(d), "approximateArrivalTimestamp": 1795305600.5},
+                "eventSource": "aws:kinesis", "eventVersion": "1.0",
+                "eventID": format!("shardId-000000000000:{s}"), "eventName": "aws:kinesis:record",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/bedrock-logs"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": recs })).unwrap()
+}
+
+#[tokio::test]
+async fn fallback_priced_model_ids_are_named_in_one_alert_per_day() {
+    use spendguard_core::synth::{envelope_json, gzip};
+    let Some(moto) = emulator(MOTO_VAR) else {
+        return;
+    };
+    let (conf, s) = stack(&moto).await;
+    let clock = StepClock::at(NOW);
+    let app = app(&conf, &s, BUDGETS, clock.clone());
+    let pricing = spendguard_transform::Config::default();
+    let deps = spendguard_aggregator::Deps::new(
+        spendguard_core::Pipeline::new(pricing.pricer().unwrap(), pricing.max_decompressed)
+            .unwrap(),
+        BudgetConfig::parse(BUDGETS).unwrap(),
+        ledger_writer(&conf, &s),
+        clock.clone(),
+        Some(14 * 86_400_000),
+        Box::new(|_| {}),
+    )
+    .with_budgets_source(spendguard_aggregator::BudgetsSource::new(
+        aws_sdk_dynamodb::Client::new(&conf),
+        s.enforcement_table.clone(),
+        60_000,
+    ));
+    let record = |model: &str, rid: &str| {
+        let mut r: Value =
+            serde_json::from_str(spendguard_schemas::fixtures::BEDROCK_CONVERSE_GLOBAL).unwrap();
+        r["modelId"] = json!(model);
+        r["requestId"] = json!(rid);
+        r["timestamp"] = json!("2026-11-22T09:59:00Z");
+        (r.to_string(), NOW - 60_000)
+    };
+    let batch = |rids: &[(&str, &str)], n: u64| {
+        let recs: Vec<(String, i64)> = rids.iter().map(|(m, r)| record(m, r)).collect();
+        kinesis_event(&[gzip(envelope_json("123456789012", &recs, n).as_bytes())])
+    };
+    let (resp, _) = spendguard_aggregator::handle(
+        &batch(
+            &[
+                ("acme.frontier-x-v1:0", "fb-1"),
+                ("acme.frontier-x-v1:0", "fb-2"),
+                ("global.anthropic.claude-haiku-5-5", "ok-1"),
+            ],
+            1,
+        ),
+        &deps,
+    )
+    .await;
+    assert!(resp.batch_item_failures.is_empty());
+    let tick = app
+        .enforce_event(&json!({"spendguard": "tick"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        tick["fallback_models"],
+        json!(["acme.frontier-x-v1:0"]),
+        "{tick}"
+    );
+    let msgs = sqs_drain(&moto, &s.alerts_queue);
+    let named: Vec<&String> = msgs
+        .iter()
+        .filter(|m| m.contains("FALLBACK price"))
+        .collect();
+    assert_eq!(named.len(), 1, "{msgs:#?}");
+    assert!(
+        named[0].contains("acme.frontier-x-v1:0 (2 invocations on 2026-11-22)")
+            && !named[0].contains("claude-haiku"),
+        "{}",
+        named[0]
+    );
+    // the same model again that day: counted, not alerted again
+    spendguard_aggregator::handle(&batch(&[("acme.frontier-x-v1:0", "fb-3")], 2), &deps).await;
+    let tick = app
+        .enforce_event(&json!({"spendguard": "tick"}))
+        .await
+        .unwrap();
+    assert_eq!(tick["fallback_models"], json!([]), "{tick}");
+    assert!(sqs_drain(&moto, &s.alerts_queue)
+        .iter()
+        .all(|m| !m.contains("FALLBACK price")));
+}
