@@ -177,7 +177,7 @@ pub fn status_local(
     key: &KeyRef,
     json_out: bool,
 ) -> Result<()> {
-    let l = crate::ledger_cmd::open(ledger)?;
+    let l = crate::ledger_cmd::open_existing(ledger)?;
     let all = l.windows_now(&Query::default())?;
     let now = all
         .iter()

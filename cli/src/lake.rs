@@ -330,6 +330,23 @@ pub fn read(lake: &Path, from: Option<&str>, to: Option<&str>) -> Result<Vec<Lak
                     if !seen.insert(id.to_string()) {
                         continue;
                     }
+                    // the pricer refuses such counts; a lake written by something else may not
+                    let bound = spendguard_core::price::MAX_TOKENS_PER_CLASS;
+                    for (name, a) in [
+                        ("input_tokens", it),
+                        ("output_tokens", ot),
+                        ("cache_read_tokens", cr),
+                        ("cache_write_5m_tokens", w5),
+                        ("cache_write_1h_tokens", w1),
+                    ] {
+                        let v = a.value(i);
+                        if !(0..=bound).contains(&v) {
+                            anyhow::bail!(
+                                "{}: request {id}: {name} = {v} is outside 0..={bound}: not a row spendguard wrote",
+                                p.display()
+                            );
+                        }
+                    }
                     out.push(LakeRow {
                         dt: dt.clone(),
                         principal: principal.value(i).to_string(),

@@ -36,6 +36,11 @@ pub fn open(path: &Path) -> Result<EmbeddedLedger> {
     EmbeddedLedger::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// Opens a ledger that must exist (commands that only read one never create it).
+pub fn open_existing(path: &Path) -> Result<EmbeddedLedger> {
+    EmbeddedLedger::open_existing(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 /// Applies rows (already unique by request id) to the embedded ledger, in transactions of at
 /// most 20,000 invocations. Returns what was applied and how many rows had no window.
 pub fn apply_rows<'r>(
@@ -78,13 +83,7 @@ pub fn show(
     window: Option<WindowKind>,
     as_json: bool,
 ) -> Result<()> {
-    if !path.exists() {
-        bail!(
-            "{}: no ledger here (create one with `spendguard run --ledger`)",
-            path.display()
-        );
-    }
-    let l = open(path)?;
+    let l = open_existing(path)?;
     let ws = l.windows_now(&Query {
         key: key.map(str::to_string),
         kind: window,

@@ -428,9 +428,33 @@ fn operator(a: &OperatorArgs, what: enforce_cmd::Act) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether an error is a write to a closed pipe (`spendguard ... | head`).
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
+    // A reader that stops early (`| head`) ends the command quietly with 0, as ripgrep does:
+    // println! panics on a closed stdout, so the panic hook recognises that one panic.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
     match run() {
         Ok(code) => code,
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("spendguard: {e:#}");
             ExitCode::from(2)

@@ -3,7 +3,7 @@
 //! projection from the period's run rate. Acts locally only.
 
 use crate::lake::{self, LakeRow};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use rust_decimal::Decimal;
 use serde_json::json;
 use spendguard_core::budget::BudgetConfig;
@@ -40,13 +40,20 @@ struct Group {
 }
 
 impl Group {
-    fn add(&mut self, r: &LakeRow) {
+    /// Adds a row; a token total past `i64` is an error, never a wrap (rows are bounded per
+    /// class when read, so this takes ~900 million rows in one group).
+    fn add(&mut self, r: &LakeRow) -> Result<()> {
+        let sum = |a: i64, b: i64, what: &str| {
+            a.checked_add(b)
+                .with_context(|| format!("the {what} token total overflows a 64-bit integer"))
+        };
         self.invocations += 1;
         self.cost += r.cost;
-        self.input += r.input_tokens;
-        self.output += r.output_tokens;
-        self.cache_read += r.cache_read_tokens;
-        self.cache_write += r.cache_write_tokens;
+        self.input = sum(self.input, r.input_tokens, "input")?;
+        self.output = sum(self.output, r.output_tokens, "output")?;
+        self.cache_read = sum(self.cache_read, r.cache_read_tokens, "cache read")?;
+        self.cache_write = sum(self.cache_write, r.cache_write_tokens, "cache write")?;
+        Ok(())
     }
 }
 
@@ -119,9 +126,9 @@ pub fn build(
     let mut fallback = 0u64;
     for r in &rows {
         for k in keys(r, by, teams) {
-            groups.entry(k).or_default().add(r);
+            groups.entry(k).or_default().add(r)?;
         }
-        total.add(r);
+        total.add(r)?;
         if r.price_status == "fallback" {
             fallback += 1;
         }

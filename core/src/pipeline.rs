@@ -26,6 +26,7 @@ impl EventError {
             EventError::Price(PriceError::BadTimestamp { .. }) => "bad_timestamp",
             EventError::Price(PriceError::MissingModelId) => "missing_model_id",
             EventError::Price(PriceError::NegativeTokens { .. }) => "negative_tokens",
+            EventError::Price(PriceError::ImplausibleTokens { .. }) => "implausible_tokens",
             EventError::Price(PriceError::Overflow) => "cost_overflow",
         }
     }

@@ -17,7 +17,9 @@ use std::borrow::Cow;
 /// Why a record could not be priced. All are properties of the record (not retryable).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PriceError {
-    #[error("record has no requestId: it cannot be counted exactly once")]
+    #[error(
+        "record has no requestId (missing, empty or blank): it cannot be counted exactly once"
+    )]
     MissingRequestId,
     #[error("record has no timestamp and no log-event timestamp")]
     MissingTimestamp,
@@ -27,6 +29,10 @@ pub enum PriceError {
     MissingModelId,
     #[error("{field} is negative ({value})")]
     NegativeTokens { field: &'static str, value: i64 },
+    #[error(
+        "{field} is {value}, beyond any real request (at most {MAX_TOKENS_PER_CLASS} per class)"
+    )]
+    ImplausibleTokens { field: &'static str, value: i64 },
     #[error("cost overflows the money type")]
     Overflow,
 }
@@ -138,9 +144,15 @@ pub fn costs(t: &Tokens, r: &Rates) -> Result<(Costs, bool), PriceError> {
     ))
 }
 
+/// The most tokens of one class one request may log: far beyond any model's context window
+/// (10 billion), and small enough that sums over billions of invocations stay inside `i64`.
+/// Anything larger is a broken or hostile record, refused with its field named, never a wrap.
+pub const MAX_TOKENS_PER_CLASS: i64 = 10_000_000_000;
+
 fn tokens_field(v: Option<i64>, field: &'static str) -> Result<i64, PriceError> {
     match v.unwrap_or(0) {
         n if n < 0 => Err(PriceError::NegativeTokens { field, value: n }),
+        n if n > MAX_TOKENS_PER_CLASS => Err(PriceError::ImplausibleTokens { field, value: n }),
         n => Ok(n),
     }
 }
@@ -201,7 +213,11 @@ impl Pricer {
         rec: InvocationRecord<'a>,
         log_event_ms: Option<i64>,
     ) -> Result<PricedRow<'a>, PriceError> {
-        let request_id = rec.request_id.ok_or(PriceError::MissingRequestId)?;
+        // an empty id would merge every such invocation into one: refused like a missing one
+        let request_id = rec
+            .request_id
+            .filter(|r| !r.trim().is_empty())
+            .ok_or(PriceError::MissingRequestId)?;
         let event_time = match &rec.timestamp {
             Some(ts) => time::parse_rfc3339_ms(ts).map_err(|e| PriceError::BadTimestamp {
                 value: ts.to_string(),

@@ -80,11 +80,14 @@ impl Delta {
         }
         self.cost_usd += o.cost_usd;
         self.fallback_usd += o.fallback_usd;
-        self.input_tokens += o.input_tokens;
-        self.output_tokens += o.output_tokens;
-        self.cache_read_tokens += o.cache_read_tokens;
-        self.cache_write_tokens += o.cache_write_tokens;
-        self.invocations += o.invocations;
+        // per-record tokens are bounded (price::MAX_TOKENS_PER_CLASS), so a sum reaches i64::MAX
+        // only past ~900 million invocations in one window; saturating is the last line: never
+        // a wrap, never a panic
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
+        self.cache_read_tokens = self.cache_read_tokens.saturating_add(o.cache_read_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.saturating_add(o.cache_write_tokens);
+        self.invocations = self.invocations.saturating_add(o.invocations);
         self.first_event_ms = self.first_event_ms.min(o.first_event_ms);
         self.last_event_ms = self.last_event_ms.max(o.last_event_ms);
     }

@@ -6,7 +6,7 @@
 //! Markers never expire here (a local file has room), so there is no dedup horizon: re-running
 //! any input, however old, never counts it twice.
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use rust_decimal::Decimal;
 use spendguard_core::budget::Scope;
 use spendguard_core::ledger::{
@@ -119,6 +119,35 @@ impl EmbeddedLedger {
     /// Opens (creating if needed) the ledger file.
     pub fn open(path: &Path) -> Result<EmbeddedLedger, LedgerError> {
         let conn = Connection::open(path).map_err(err)?;
+        Self::init(conn)
+    }
+
+    /// Opens a ledger file that must already exist and be a spendguard ledger: for commands
+    /// that only read one (`ledger`, `status`), so a mistyped path is an error, never a new,
+    /// empty ledger that answers "ok".
+    pub fn open_existing(path: &Path) -> Result<EmbeddedLedger, LedgerError> {
+        if !path.is_file() {
+            return Err(LedgerError::fatal(
+                "no ledger here (create one with `spendguard run --ledger`)",
+            ));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        let ours: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('applied', 'windows')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| LedgerError::fatal(format!("not a spendguard ledger ({e})")))?;
+        if ours != 2 {
+            return Err(LedgerError::fatal(
+                "not a spendguard ledger (no applied and windows tables)",
+            ));
+        }
         Self::init(conn)
     }
 

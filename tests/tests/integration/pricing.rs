@@ -348,6 +348,41 @@ fn missing_timestamp_uses_the_log_event_time_and_bad_records_are_typed() {
             .unwrap_err(),
         spendguard_core::PriceError::MissingRequestId
     );
+    // an empty or blank id would merge invocations: refused like a missing one (issue 20 case 6)
+    for blank in ["", "   "] {
+        let empty = with(fx::BEDROCK_CONVERSE_GLOBAL, |v| {
+            v["requestId"] = blank.into()
+        });
+        assert_eq!(
+            pricer()
+                .price(decode::parse_record(&empty).unwrap(), None)
+                .unwrap_err(),
+            spendguard_core::PriceError::MissingRequestId,
+            "{blank:?}"
+        );
+    }
+    // a count no request can have is refused with its field named, never summed into a wrap
+    // (issue 20 case 3); the bound itself is a price
+    let huge = with(fx::BEDROCK_CONVERSE_GLOBAL, |v| {
+        v["input"]["inputTokenCount"] = i64::MAX.into()
+    });
+    let e = pricer()
+        .price(decode::parse_record(&huge).unwrap(), None)
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        spendguard_core::PriceError::ImplausibleTokens {
+            field: "inputTokenCount",
+            value: i64::MAX
+        }
+    ));
+    assert!(e.to_string().contains("9223372036854775807"), "{e}");
+    let at_bound = with(fx::BEDROCK_CONVERSE_GLOBAL, |v| {
+        v["output"]["outputTokenCount"] = spendguard_core::price::MAX_TOKENS_PER_CLASS.into()
+    });
+    assert!(pricer()
+        .price(decode::parse_record(&at_bound).unwrap(), None)
+        .is_ok());
     let bad_ts = with(fx::BEDROCK_CONVERSE_GLOBAL, |v| {
         v["timestamp"] = "yesterday".into()
     });
