@@ -225,6 +225,78 @@ pub fn existing_request_ids(dir: &Path) -> Result<HashSet<String>> {
     Ok(ids)
 }
 
+/// The lake's writer lock: one `run` writes a lake at a time, because the de-duplication
+/// against the rows already there (read, then write the rest) is exact only then. An advisory
+/// lock on `LAKE/.spendguard.lock`; the OS releases it when the process ends, however it ends.
+#[derive(Debug)]
+pub struct LakeLock {
+    _file: fs::File,
+    /// Temporary part files a killed run left, removed under the lock.
+    pub stale_removed: usize,
+}
+
+/// Takes the lake's writer lock: waits for another run holding it (saying so on stderr), or
+/// with `wait = false` fails at once. Under the lock, temporary files of killed runs are removed.
+pub fn lock(lake: &Path, wait: bool) -> Result<LakeLock> {
+    fs::create_dir_all(lake).with_context(|| format!("creating {}", lake.display()))?;
+    let path = lake.join(".spendguard.lock");
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            if !wait {
+                bail!(
+                    "{}: another run is writing this lake ({holder}); nothing done (--no-wait)",
+                    lake.display()
+                );
+            }
+            eprintln!(
+                "spendguard: waiting for another run to finish writing {} ({holder})",
+                lake.display()
+            );
+            file.lock()
+                .with_context(|| format!("locking {}", path.display()))?;
+        }
+        Err(fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+    file.set_len(0)?;
+    let _ = write!(file, "pid {}", std::process::id());
+    let mut stale_removed = 0;
+    for entry in fs::read_dir(lake).with_context(|| format!("reading {}", lake.display()))? {
+        let dir = entry?.path();
+        if !dir.is_dir()
+            || !dir
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("dt="))
+        {
+            continue;
+        }
+        for f in fs::read_dir(&dir)? {
+            let f = f?.path();
+            if f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-part-"))
+            {
+                fs::remove_file(&f).with_context(|| format!("removing {}", f.display()))?;
+                stale_removed += 1;
+            }
+        }
+    }
+    Ok(LakeLock {
+        _file: file,
+        stale_removed,
+    })
+}
+
 /// Writes rows as a new part file of the `dt` partition, atomically. Returns the file and its
 /// size in bytes.
 pub fn write_part(

@@ -134,6 +134,9 @@ enum Cmd {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// One run writes a lake at a time: fail at once instead of waiting for another.
+        #[arg(long)]
+        no_wait: bool,
         #[command(flatten)]
         opts: PriceOpts,
     },
@@ -552,6 +555,7 @@ fn run() -> Result<ExitCode> {
             ledger,
             budgets,
             json,
+            no_wait,
             opts,
         } => {
             let s = run::run(&run::RunArgs {
@@ -560,6 +564,7 @@ fn run() -> Result<ExitCode> {
                 ledger: ledger.as_deref(),
                 budgets: budgets.as_deref(),
                 json,
+                no_wait,
                 opts: &opts,
             })?;
             if json {
@@ -762,6 +767,7 @@ fn demo(invocations: usize, dir: Option<PathBuf>) -> Result<ExitCode> {
         ledger: Some(&ledger),
         budgets: None,
         json: false,
+        no_wait: false,
         opts: &opts,
     })?;
     run::print_summary(&s);

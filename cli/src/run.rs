@@ -77,6 +77,8 @@ pub struct RunArgs<'a> {
     pub ledger: Option<&'a Path>,
     pub budgets: Option<&'a Path>,
     pub json: bool,
+    /// Fail at once, instead of waiting, when another run is writing the lake.
+    pub no_wait: bool,
     pub opts: &'a PriceOpts,
 }
 
@@ -86,6 +88,8 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     // the budget config and the ledger first: a bad config fails before any work
     let budgets = crate::ledger_cmd::budgets(a.budgets)?;
     let ledger = a.ledger.map(crate::ledger_cmd::open).transpose()?;
+    // one writer per lake, for the whole run: what is already there is read under the lock
+    let lock = a.lake.map(|l| lake::lock(l, !a.no_wait)).transpose()?;
     let pricer = input::pricer(a.opts)?;
     let mut pipe = Pipeline::new(pricer, a.opts.max_decompressed_mib << 20)?;
     let (files, skipped_files) = input_files(a.inputs)?;
@@ -255,6 +259,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
         "unreadable_by_reason": unreadable,
         "duplicates_in_input": duplicates_in_input,
         "already_in_lake": already,
+        "stale_temp_files_removed": lock.as_ref().map_or(0, |l| l.stale_removed),
         "lake": a.lake.map(|p| p.display().to_string()),
         "ledger": ledger_summary,
         "decisions": decisions,

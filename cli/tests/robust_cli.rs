@@ -2,8 +2,6 @@
 //! every command quietly with exit 0 (cases 4), and a command that only reads a ledger refuses a
 //! path that is not one instead of creating an empty ledger that answers "ok" (case 5).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-// std::io::pipe is newer than the workspace's declared rust-version; test code only
-#![allow(clippy::incompatible_msrv)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -141,4 +139,126 @@ fn reading_commands_refuse_a_path_that_is_not_a_ledger_and_create_nothing() {
         std::fs::read_to_string(&budgets).unwrap(),
         "[defaults]\ndaily_usd = \"10\"\n"
     );
+}
+
+/// Rows in the lake's part files (not de-duplicated: what Athena or DuckDB would count).
+fn lake_rows(lake: &Path) -> usize {
+    let mut n = 0;
+    for d in std::fs::read_dir(lake).unwrap() {
+        let d = d.unwrap().path();
+        if !d.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&d).unwrap() {
+            let f = f.unwrap().path();
+            if f.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("part-")
+            {
+                let r = parquet::file::reader::SerializedFileReader::new(
+                    std::fs::File::open(&f).unwrap(),
+                )
+                .unwrap();
+                use parquet::file::reader::FileReader;
+                n += r.metadata().file_metadata().num_rows() as usize;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn concurrent_runs_on_one_lake_never_write_a_row_twice() {
+    let t = Tmp::new("concurrent");
+    let (a, b) = (t.0.join("a"), t.0.join("b"));
+    for (dir, seed) in [(&a, "1"), (&b, "2")] {
+        ok(bin()
+            .args([
+                "gen",
+                "--invocations",
+                "1500",
+                "--days",
+                "2",
+                "--seed",
+                seed,
+            ])
+            .args(["--format", "ndjson", "--out"])
+            .arg(dir));
+    }
+    // the distinct invocations of a and b together, from a run alone
+    let alone = t.0.join("alone");
+    let s: serde_json::Value = serde_json::from_str(&ok(bin()
+        .args(["run", "--json", "--input"])
+        .arg(&a)
+        .arg(&b)
+        .arg("--lake")
+        .arg(&alone)))
+    .unwrap();
+    let distinct = s["rows_written"].as_u64().unwrap() as usize;
+    assert_eq!(lake_rows(&alone), distinct);
+    for i in 0..20 {
+        let lake = t.0.join(format!("lake-{i}"));
+        // overlapping inputs: both runs carry b
+        let spawn = |inputs: &[&Path]| {
+            let mut c = bin();
+            c.args(["run", "--json", "--input"]);
+            for p in inputs {
+                c.arg(p);
+            }
+            c.arg("--lake")
+                .arg(&lake)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            c.spawn().unwrap()
+        };
+        let (p1, p2) = (spawn(&[&a, &b]), spawn(&[&b]));
+        let (o1, o2) = (
+            p1.wait_with_output().unwrap(),
+            p2.wait_with_output().unwrap(),
+        );
+        assert!(o1.status.success() && o2.status.success(), "{o1:?} {o2:?}");
+        let written: u64 = [o1, o2]
+            .iter()
+            .map(|o| {
+                serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["rows_written"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(written as usize, distinct, "try {i}");
+        assert_eq!(lake_rows(&lake), distinct, "try {i}: rows in the lake");
+    }
+    // --no-wait: a second writer fails at once while the lock is held
+    let lake = t.0.join("held");
+    std::fs::create_dir_all(&lake).unwrap();
+    let holder = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lake.join(".spendguard.lock"))
+        .unwrap();
+    holder.lock().unwrap();
+    let out = bin()
+        .args(["run", "--no-wait", "--input"])
+        .arg(&b)
+        .arg("--lake")
+        .arg(&lake)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another run is writing this lake"));
+    drop(holder);
+    // a killed run's temporary file is removed by the next run
+    let part = lake.join("dt=2026-11-20");
+    std::fs::create_dir_all(&part).unwrap();
+    std::fs::write(part.join(".tmp-part-1-2.parquet"), b"").unwrap();
+    let s: serde_json::Value = serde_json::from_str(&ok(bin()
+        .args(["run", "--json", "--input"])
+        .arg(&b)
+        .arg("--lake")
+        .arg(&lake)))
+    .unwrap();
+    assert_eq!(s["stale_temp_files_removed"], 1);
+    assert!(!part.join(".tmp-part-1-2.parquet").exists());
 }

@@ -279,7 +279,7 @@ impl Generator {
     fn identity(&mut self) -> String {
         let p = self.rng.zipf(self.spec.principals);
         let acct = ACCOUNTS[p % ACCOUNTS.len()];
-        if p % 3 == 0 {
+        if p.is_multiple_of(3) {
             format!("arn:aws:iam::{acct}:user/user-{p:04}")
         } else {
             let role = ROLES[p % ROLES.len()];
