@@ -5,13 +5,12 @@
 
 use crate::PriceOpts;
 use anyhow::{Context, Result};
-use aws_lambda_events::firehose::KinesisFirehoseEvent;
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use spendguard_core::clock::SystemClock;
 use spendguard_core::price::AssumedTtl;
 use spendguard_transform::aws::{sdk_config, AwsSink};
 use spendguard_transform::send::{Entry, PutError, Sink, Target};
-use spendguard_transform::{function_handler, Config, Deps};
+use spendguard_transform::{event_handler, Config, Deps};
 use std::sync::Arc;
 
 /// Where re-ingested envelopes go from the CLI.
@@ -65,8 +64,16 @@ pub fn run(
     opts: &PriceOpts,
 ) -> Result<()> {
     let bytes = crate::input::read_all(event_path)?;
-    let event: KinesisFirehoseEvent = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{event_path}: not a Firehose transformation event"))?;
+    // only the JSON is checked here: the Lambda's own entry point answers a record whose data
+    // is not base64 with that record's ProcessingFailed, never the whole event
+    let event: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{event_path}: not a Firehose transformation event (not JSON)"))?;
+    if !event
+        .get("records")
+        .is_some_and(serde_json::Value::is_array)
+    {
+        anyhow::bail!("{event_path}: not a Firehose transformation event (no records list)");
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -84,7 +91,7 @@ pub fn run(
             Box::new(|line| eprintln!("{line}")),
         )?;
         let ev = LambdaEvent::new(event, LambdaContext::default());
-        match function_handler(ev, &deps).await {
+        match event_handler(ev, &deps).await {
             Ok(r) => anyhow::Ok(r),
             Err(never) => match never {},
         }

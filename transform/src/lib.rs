@@ -271,10 +271,110 @@ pub fn absolute_deadline(deadline: u64, now_ms: i64) -> Option<i64> {
     })
 }
 
-/// The Lambda handler. Infallible by design (see the module docs).
+/// The Lambda entry point: the event as JSON, checked record by record before it is typed. A
+/// record whose `data` is not base64 is that record's `ProcessingFailed` (Firehose keeps its raw
+/// data), not a failed invocation that sends the whole batch to the error output; a `recordId`
+/// seen twice is answered once and logged; a record without a `recordId` cannot be answered and
+/// is logged. Infallible by design (see the module docs).
+pub async fn event_handler<S: Sink>(
+    event: LambdaEvent<serde_json::Value>,
+    deps: &Deps<S>,
+) -> Result<FirehoseResponse, std::convert::Infallible> {
+    let (payload, context) = event.into_parts();
+    let serde_json::Value::Object(mut obj) = payload else {
+        (deps.log)(
+            &json!({"level": "error", "msg": "not a Firehose transformation event: not a JSON object"})
+                .to_string(),
+        );
+        return Ok(FirehoseResponse::default());
+    };
+    let records = match obj.remove("records") {
+        Some(serde_json::Value::Array(a)) => a,
+        _ => Vec::new(),
+    };
+    let mut good = Vec::with_capacity(records.len());
+    let mut failed = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for r in records {
+        let Some(id) = r
+            .get("recordId")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+        else {
+            (deps.log)(
+                &json!({"level": "error", "msg": "record without a recordId: it cannot be answered"})
+                    .to_string(),
+            );
+            continue;
+        };
+        if !seen.insert(id.clone()) {
+            (deps.log)(
+                &json!({"level": "error", "msg": "recordId repeated in one event: answered once",
+                        "recordId": id})
+                .to_string(),
+            );
+            continue;
+        }
+        let data = r.get("data").and_then(|v| v.as_str()).unwrap_or("");
+        if let Err(e) = base64_simd::STANDARD.decode_to_vec(data.as_bytes()) {
+            (deps.log)(
+                &json!({"level": "error", "msg": "record data is not base64: ProcessingFailed",
+                        "recordId": id, "reason": "bad_base64", "error": e.to_string()})
+                .to_string(),
+            );
+            failed.push(ResponseRecord {
+                record_id: id,
+                result: TransformResult::ProcessingFailed,
+                data: None,
+                metadata: None,
+            });
+            continue;
+        }
+        good.push(r);
+    }
+    let ids: Vec<String> = good
+        .iter()
+        .filter_map(|r| {
+            r.get("recordId")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
+        .collect();
+    obj.insert("records".into(), serde_json::Value::Array(good));
+    match serde_json::from_value::<KinesisFirehoseEvent>(serde_json::Value::Object(obj)) {
+        Ok(typed) => handle(LambdaEvent::new(typed, context), deps, failed).await,
+        Err(e) => {
+            // the records' own fields do not fit the event's shape: each is answered failed
+            (deps.log)(
+                &json!({"level": "error", "msg": "not a Firehose transformation event",
+                        "error": e.to_string()})
+                .to_string(),
+            );
+            failed.extend(ids.into_iter().map(|record_id| ResponseRecord {
+                record_id,
+                result: TransformResult::ProcessingFailed,
+                data: None,
+                metadata: None,
+            }));
+            Ok(FirehoseResponse { records: failed })
+        }
+    }
+}
+
+/// The handler on a typed event. Infallible by design (see the module docs).
 pub async fn function_handler<S: Sink>(
     event: LambdaEvent<KinesisFirehoseEvent>,
     deps: &Deps<S>,
+) -> Result<FirehoseResponse, std::convert::Infallible> {
+    handle(event, deps, Vec::new()).await
+}
+
+/// `prefailed`: records already answered `ProcessingFailed` (undecodable `data`), counted in
+/// this invocation's metrics and appended to the response.
+async fn handle<S: Sink>(
+    event: LambdaEvent<KinesisFirehoseEvent>,
+    deps: &Deps<S>,
+    prefailed: Vec<ResponseRecord>,
 ) -> Result<FirehoseResponse, std::convert::Infallible> {
     let started = Instant::now();
     let line = deps
@@ -387,7 +487,8 @@ pub async fn function_handler<S: Sink>(
     }
 
     let mut m = TransformMetrics {
-        records_in: records.len(),
+        records_in: records.len() + prefailed.len(),
+        records_failed: prefailed.len(),
         bad_events: plan.stats.bad_events,
         fallback_priced: plan.stats.fallback_rows,
         reingested_envelopes: reingested,
@@ -447,6 +548,7 @@ pub async fn function_handler<S: Sink>(
             .to_string(),
         );
     }
+    out.extend(prefailed);
     m.duration_ms = started.elapsed().as_millis() as u64;
     (deps.log)(&m.emf(&deps.function_name, clock.now_ms()));
     Ok(FirehoseResponse { records: out })

@@ -1,10 +1,10 @@
 //! The transform Lambda's entry point: wires configuration, the SDK clients and the clock, then
-//! hands each Firehose invocation to `function_handler`.
+//! hands each Firehose invocation to `event_handler`.
 
 use spendguard_aws::prices::{PriceObject, PricesSource, POLL_MS};
 use spendguard_core::clock::SystemClock;
 use spendguard_transform::aws::{sdk_config, AwsSink};
-use spendguard_transform::{function_handler, Config, Deps};
+use spendguard_transform::{event_handler, Config, Deps};
 use std::sync::Arc;
 
 #[tokio::main(flavor = "current_thread")]
@@ -27,7 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     let deps = &deps;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
-        function_handler(event, deps).await
+        event_handler(event, deps).await
     }))
     .await
 }

@@ -589,3 +589,49 @@ fn a_short_function_timeout_still_prices_the_batch() {
     assert!(resp.records.iter().all(|r| r.result == OkR));
     assert!(h.deps.sink.calls.lock().unwrap().is_empty());
 }
+
+#[test]
+fn a_record_that_is_not_base64_fails_alone_and_a_repeated_record_id_is_answered_once() {
+    let h = harness(Recorder::default(), Config::default());
+    let mut ev: Value = serde_json::from_str(fx::FIREHOSE_KINESIS_MANY).unwrap();
+    let records = ev["records"].as_array_mut().unwrap();
+    let ids: Vec<String> = records
+        .iter()
+        .map(|r| r["recordId"].as_str().unwrap().to_string())
+        .collect();
+    records[1]["data"] = "!!not base64!!".into();
+    let repeat = records[0].clone();
+    records.push(repeat);
+    let resp = h.run_json(ev);
+    assert_eq!(resp.records.len(), 4, "one answer per recordId");
+    let got: std::collections::BTreeMap<String, _> = resp
+        .records
+        .iter()
+        .map(|r| (r.record_id.clone(), r.result))
+        .collect();
+    let want: std::collections::BTreeMap<String, _> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), if i == 1 { ProcessingFailed } else { OkR }))
+        .collect();
+    assert_eq!(got, want, "one answer per recordId");
+    let m = h.metrics();
+    assert_eq!(
+        (m["RecordsIn"].as_u64(), m["RecordsFailed"].as_u64()),
+        (Some(4), Some(1))
+    );
+    let logs = h.logs();
+    assert!(logs.iter().any(
+        |l| l["msg"].as_str().is_some_and(|m| m.contains("not base64"))
+            && l["recordId"] == ids[1].as_str()
+    ));
+    assert!(logs
+        .iter()
+        .any(|l| l["msg"].as_str().is_some_and(|m| m.contains("repeated"))));
+    // the good records still carry their rows
+    assert!(resp
+        .records
+        .iter()
+        .filter(|r| r.result == OkR)
+        .all(|r| !rows(r).is_empty()));
+}

@@ -100,6 +100,19 @@ impl<S: Sink> Harness<S> {
         self.run_event(serde_json::from_str(json).unwrap(), 0)
     }
 
+    /// The Lambda's own entry point: the event as JSON, checked record by record.
+    pub fn run_json(&self, event: Value) -> FirehoseResponse {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(spendguard_transform::event_handler(
+            LambdaEvent::new(event, Context::default()),
+            &self.deps,
+        ))
+        .unwrap()
+    }
+
     pub fn logs(&self) -> Vec<Value> {
         self.logs
             .lock()
