@@ -490,6 +490,44 @@ fn marker_expiry(w: &WindowKey) -> i64 {
 }
 
 impl DynamoStore {
+    /// Every item of one partition (consistent, all pages), optionally only the sort keys that
+    /// start with `sk_prefix` and the items that pass `filter`.
+    async fn partition(
+        &self,
+        pk: &str,
+        sk_prefix: Option<&str>,
+        filter: Option<&str>,
+    ) -> PortResult<Vec<Item>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":p", s(pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .set_filter_expression(filter.map(str::to_string));
+            q = match sk_prefix {
+                Some(prefix) => q
+                    .key_condition_expression("pk = :p AND begins_with(sk, :a)")
+                    .expression_attribute_values(":a", s(prefix)),
+                None => q.key_condition_expression("pk = :p"),
+            };
+            let r = q
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb", "Query", e))?;
+            out.extend(r.items().iter().cloned());
+            match r.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     async fn get(&self, pk: String, sk: &str) -> PortResult<Option<Item>> {
         let r = self
             .client
@@ -654,32 +692,12 @@ impl Store for DynamoStore {
     }
 
     async fn audit_of(&self, key: &KeyRef) -> PortResult<Vec<AuditRecord>> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let r = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p AND begins_with(sk, :a)")
-                .expression_attribute_values(":p", s(key_pk(key)))
-                .expression_attribute_values(":a", s("audit#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb", "Query", e))?;
-            for i in r.items() {
-                if let Some(rec) = get_s(i, "record").and_then(|j| serde_json::from_str(j).ok()) {
-                    out.push(rec);
-                }
-            }
-            match r.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(out)
+        Ok(self
+            .partition(&key_pk(key), Some("audit#"), None)
+            .await?
+            .iter()
+            .filter_map(|i| get_s(i, "record").and_then(|j| serde_json::from_str(j).ok()))
+            .collect())
     }
 
     async fn budgets(&self) -> PortResult<Option<BudgetsDoc>> {
@@ -773,32 +791,13 @@ impl Store for DynamoStore {
             Err(e) if e.kind == ErrorKind::Conflict => {}
             Err(e) => return Err(e),
         }
-        let mut keys: Vec<(i64, String)> = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let r = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", s(pk.clone()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb", "Query", e))?;
-            for i in r.items() {
-                if let (Some(k), Some(at)) = (get_s(i, "sk"), get_n::<i64>(i, "at_ms")) {
-                    if at >= cutoff {
-                        keys.push((at, k.to_string()));
-                    }
-                }
-            }
-            match r.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
+        let mut keys: Vec<(i64, String)> = self
+            .partition(&pk, None, None)
+            .await?
+            .iter()
+            .filter_map(|i| Some((get_n::<i64>(i, "at_ms")?, get_s(i, "sk")?.to_string())))
+            .filter(|(at, _)| *at >= cutoff)
+            .collect();
         keys.sort();
         Ok(keys.into_iter().map(|(_, k)| k).collect())
     }
@@ -851,36 +850,22 @@ impl Store for DynamoStore {
     }
 
     async fn fallback_models(&self) -> PortResult<Vec<FallbackModel>> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let r = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .filter_expression("attribute_not_exists(alerted)")
-                .expression_attribute_values(":p", s(FALLBACK_MODELS_PK))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb", "Query", e))?;
-            for i in r.items() {
-                if let (Some(day), Some(model)) = (get_s(i, "day"), get_s(i, "model")) {
-                    out.push(FallbackModel {
-                        day: day.to_string(),
-                        model: model.to_string(),
-                        invocations: get_n(i, "invocations").unwrap_or(0),
-                    });
-                }
-            }
-            match r.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(out)
+        Ok(self
+            .partition(
+                FALLBACK_MODELS_PK,
+                None,
+                Some("attribute_not_exists(alerted)"),
+            )
+            .await?
+            .iter()
+            .filter_map(|i| {
+                Some(FallbackModel {
+                    day: get_s(i, "day")?.to_string(),
+                    model: get_s(i, "model")?.to_string(),
+                    invocations: get_n(i, "invocations").unwrap_or(0),
+                })
+            })
+            .collect())
     }
 
     async fn mark_fallback_alerted(&self, m: &FallbackModel) -> PortResult<()> {
