@@ -135,24 +135,18 @@ pub async fn refresh(cfg: &Config, object: &PriceObject) -> Result<Report, Refre
     };
     let sources = offers::fetch_offers(&cfg.offers_url, &cfg.services, &cfg.regions).await?;
     let base = [("prices/bedrock.toml", BUILTIN)];
+    let previous = current.as_deref().map(|t| (OVERLAY_NAME, t));
     // An overlay in force that does not load prices nothing (the functions keep what they had):
-    // it cannot be compared against, and a good candidate replaces it.
+    // it cannot be compared against, and a good candidate replaces it. The rare retry parses the
+    // offer files again; the common path loads the overlay in force once.
     let mut previous_unloadable = None;
-    let previous = current.as_deref().filter(|t| {
-        match spendguard_core::Catalogue::load(&[base[0], (OVERLAY_NAME, t)]) {
-            Ok(_) => true,
-            Err(e) => {
-                previous_unloadable = Some(format!("the overlay in force does not load: {e}"));
-                false
-            }
+    let c = match pricelist::candidate(&base, &sources, previous, cfg.max_factor) {
+        Err(e @ CandidateError::Previous { .. }) => {
+            previous_unloadable = Some(e.to_string());
+            pricelist::candidate(&base, &sources, None, cfg.max_factor)?
         }
-    });
-    let c = pricelist::candidate(
-        &base,
-        &sources,
-        previous.map(|t| (OVERLAY_NAME, t)),
-        cfg.max_factor,
-    )?;
+        r => r?,
+    };
     let v = &c.validation;
     let outcome = if current.as_deref() == Some(c.report.overlay.as_str()) {
         Outcome::Unchanged
