@@ -6,7 +6,8 @@
 //! small [`Transact`] port so that tests can inject faults around the real client.
 //!
 //! Layout:
-//! - marker: `pk = "req#<requestId>"`, `sk = "req"`, `expires_at` (now + the dedup horizon);
+//! - marker: `pk = "req#<requestId>"`, `sk = "req"`, `expires_at` (now + the dedup horizon),
+//!   `digest` (what was counted, 16 hex digits: tells a replay from a conflict);
 //! - window: `pk = "<scope>#<key>"`, `sk = "<day|month>#<start>"`, `spend_usd` (Number: an exact
 //!   decimal), token and invocation counters, `first_event_ms` (of the first batch applied),
 //!   `last_event_ms` (of the latest batch applied: update expressions have no min/max), and
@@ -16,12 +17,14 @@
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use rust_decimal::Decimal;
 use spendguard_core::budget::Scope;
 use spendguard_core::ledger::{
-    group_order, plan, Applied, Chunk, Disposition, Entry, LedgerError, Query, SpendLedger,
-    WindowTotal, MAX_TRANSACTION_ITEMS,
+    conflicts_with, digest_hex, group_order, plan, Applied, Chunk, Disposition, Entry, LedgerError,
+    Query, SpendLedger, WindowTotal, MAX_TRANSACTION_ITEMS,
 };
 use spendguard_core::window::{window_end_epoch_s, Delta, WindowKey, WindowKind};
 use std::collections::{HashMap, HashSet};
@@ -65,11 +68,20 @@ pub async fn read_budgets_doc(
 
 type Item = HashMap<String, AttributeValue>;
 
+/// One action's cancellation reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub code: String,
+    /// For a marker whose condition failed: the digest the existing marker holds (markers are
+    /// put with `ReturnValuesOnConditionCheckFailure = ALL_OLD`, so the old item comes back).
+    pub digest: Option<String>,
+}
+
 /// Why a transaction did not commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxError {
-    /// `TransactionCanceledException`: one reason code per action, in order ("None" when fine).
-    Cancelled(Vec<String>),
+    /// `TransactionCanceledException`: one reason per action, in order (code "None" when fine).
+    Cancelled(Vec<Reason>),
     /// Throttling, a 5xx, a timeout: the transaction may or may not have committed.
     Retryable(String),
     /// Validation, a missing table, access denied: retrying the same call cannot help.
@@ -112,7 +124,14 @@ impl Transact for aws_sdk_dynamodb::Client {
                     Err(TxError::Cancelled(
                         c.cancellation_reasons()
                             .iter()
-                            .map(|r| r.code().unwrap_or("None").to_string())
+                            .map(|r| Reason {
+                                code: r.code().unwrap_or("None").to_string(),
+                                digest: r
+                                    .item()
+                                    .and_then(|i| i.get("digest"))
+                                    .and_then(|v| v.as_s().ok())
+                                    .cloned(),
+                            })
                             .collect(),
                     ))
                 }
@@ -255,12 +274,18 @@ impl<T: Transact> DynamoLedger<T> {
                 ("pk".to_string(), s(format!("req#{}", e.request_id))),
                 ("sk".to_string(), s("req")),
                 ("expires_at".to_string(), n(marker_ttl)),
+                ("digest".to_string(), s(digest_hex(e.digest))),
             ]);
             wcu += transactional_wcu(item.iter().map(|(k, v)| k.len() + value_size(v)).sum());
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(pk)")
+                // the existing marker comes back in the cancellation reason: its digest tells a
+                // replay from a conflict without another read
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .build()
                 .map_err(bad)?;
             items.push(TransactWriteItem::builder().put(put).build());
@@ -372,15 +397,19 @@ impl<T: Transact> DynamoLedger<T> {
                     out.transactions += 1;
                     return Ok(());
                 }
-                Err(TxError::Cancelled(codes)) => {
+                Err(TxError::Cancelled(reasons)) => {
                     let markers = c.entries.len();
                     let mut exists: HashSet<&str> = HashSet::new();
                     let mut retry = None;
-                    for (i, code) in codes.iter().enumerate() {
-                        match code.as_str() {
+                    for (i, r) in reasons.iter().enumerate() {
+                        match r.code.as_str() {
                             "None" | "" => {}
                             "ConditionalCheckFailed" if i < markers => {
-                                exists.insert(c.entries[i].request_id.as_str());
+                                let e = &c.entries[i];
+                                exists.insert(e.request_id.as_str());
+                                if conflicts_with(r.digest.as_deref(), e.digest) {
+                                    out.conflicts.push(e.request_id.clone());
+                                }
                             }
                             x if RETRYABLE.contains(&x) => retry = Some(x.to_string()),
                             x => {
@@ -399,8 +428,10 @@ impl<T: Transact> DynamoLedger<T> {
                         c = c.without(&keep);
                         continue;
                     }
-                    let why =
-                        retry.unwrap_or_else(|| format!("cancelled without a reason: {codes:?}"));
+                    let why = retry.unwrap_or_else(|| {
+                        let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
+                        format!("cancelled without a reason: {codes:?}")
+                    });
                     attempt += 1;
                     if attempt >= self.retry.max_attempts {
                         return Err((Disposition::Retryable, why));

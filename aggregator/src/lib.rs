@@ -330,6 +330,8 @@ pub struct BatchReport {
     pub stats: process::Stats,
     pub applied: Applied,
     pub in_batch_duplicates: usize,
+    /// Repeats within the batch whose contents differ from the first (by `requestId`).
+    pub in_batch_conflicts: Vec<String>,
     pub beyond_horizon: usize,
     /// Invocations that will never be counted: refused past the horizon, bad events, no window.
     pub spend_dropped: usize,
@@ -342,6 +344,13 @@ pub struct BatchReport {
 }
 
 impl BatchReport {
+    /// Every `requestId` seen again with other contents, in the batch or against the ledger.
+    pub fn conflicts(&self) -> impl Iterator<Item = &String> {
+        self.in_batch_conflicts
+            .iter()
+            .chain(&self.applied.conflicts)
+    }
+
     pub fn emf(&self, function: &str, timestamp_ms: i64) -> String {
         let b = &self.batch_totals;
         // CloudWatch values are doubles: spend goes out as whole micro-USD, never a float.
@@ -350,7 +359,7 @@ impl BatchReport {
             .try_into()
             .unwrap_or(u64::MAX);
         let tokens = |n: i64| u64::try_from(n).unwrap_or(0);
-        let m: [(&str, &str, u64); 18] = [
+        let m: [(&str, &str, u64); 19] = [
             ("RecordsIn", "Count", self.stats.records as u64),
             (
                 "ControlMessages",
@@ -368,6 +377,11 @@ impl BatchReport {
                 "DuplicatesSkipped",
                 "Count",
                 (self.applied.already + self.in_batch_duplicates) as u64,
+            ),
+            (
+                "ConflictingDuplicates",
+                "Count",
+                self.conflicts().count() as u64,
             ),
             ("BeyondHorizon", "Count", self.beyond_horizon as u64),
             ("spend_dropped", "Count", self.spend_dropped as u64),
@@ -431,6 +445,7 @@ pub async fn handle<L: SpendLedger>(
     let mut report = BatchReport {
         stats,
         in_batch_duplicates: prepared.in_batch_duplicates,
+        in_batch_conflicts: prepared.conflicts.clone(),
         beyond_horizon: prepared.beyond_horizon.len(),
         spend_dropped: prepared.beyond_horizon.len() + stats.bad_events + stats.unwindowed,
         ..BatchReport::default()
@@ -470,6 +485,16 @@ pub async fn handle<L: SpendLedger>(
                 .to_string(),
             );
         }
+    }
+    let conflicts: Vec<&String> = report.conflicts().collect();
+    if !conflicts.is_empty() {
+        // the first record stays counted; these are named (up to 100) for someone to look at
+        (deps.log)(
+            &json!({"level": "error", "msg": "requestId seen again with different contents: the first is kept",
+                    "conflictingDuplicates": conflicts.len(),
+                    "requestIds": conflicts.iter().take(100).collect::<Vec<_>>()})
+            .to_string(),
+        );
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     (response, report)

@@ -38,7 +38,7 @@ async fn dynamodb_passes_the_conformance_suite() {
         async move { testkit::ledger(&moto, &format!("conf-{name}")).await }
     })
     .await;
-    assert_eq!(cases, 6);
+    assert_eq!(cases, 7);
 }
 
 #[tokio::test]
@@ -208,4 +208,67 @@ async fn pushed_budgets_shape_the_next_batches() {
         .unwrap()
         .iter()
         .any(|l| l.contains("does not parse")));
+}
+
+/// A requestId that comes back with other token counts, in the same batch or a later one, is a
+/// conflict: the first stays counted, the batch's EMF line counts it (`ConflictingDuplicates`,
+/// which the stack alarms on) and an error line names it. An identical replay is not one. The
+/// marker holds the digest the later batch is compared with (returned by the failed condition).
+#[tokio::test]
+async fn a_request_id_with_other_contents_is_a_conflict_counted_named_and_the_first_kept() {
+    use common::*;
+    use spendguard_aggregator::handle;
+    let Some(moto) = emulator(MOTO_VAR) else {
+        return;
+    };
+    let ledger = testkit::ledger(&moto, "conflict").await;
+    let (deps, logs) = common::deps(ledger);
+    let recs = pool(40, 5);
+    // the same invocation with 1,000 more input tokens (its requestId unchanged)
+    let altered = |(json, ms): &(String, i64)| -> (String, i64) {
+        let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+        let n = v["input"]["inputTokenCount"].as_i64().unwrap();
+        v["input"]["inputTokenCount"] = serde_json::json!(n + 1000);
+        (v.to_string(), *ms)
+    };
+    let emf = |r: &spendguard_aggregator::BatchReport| -> serde_json::Value {
+        serde_json::from_str(&r.emf("agg", NOW_MS)).unwrap()
+    };
+    // batch 1: 20 invocations, one repeated unchanged and one repeated altered
+    let mut first: Vec<(String, i64)> = recs[..20].to_vec();
+    first.push(recs[3].clone());
+    first.push(altered(&recs[4]));
+    let (resp, r1) = handle(&event(&[(seq(0), envelope(&first, 0))]), &deps).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(r1.in_batch_duplicates, 2);
+    assert_eq!(r1.conflicts().count(), 1);
+    assert_eq!(emf(&r1)["ConflictingDuplicates"], 1);
+    check(&deps.ledger, &expected(&recs[..20]), "first kept").await;
+
+    // batch 2: an unchanged replay, an altered one, and new invocations
+    let mut second: Vec<(String, i64)> = vec![recs[7].clone(), altered(&recs[9])];
+    second.extend(recs[20..].iter().cloned());
+    let (_, r2) = handle(&event(&[(seq(1), envelope(&second, 100))]), &deps).await;
+    assert_eq!(r2.applied.already, 2);
+    assert_eq!(r2.applied.conflicts.len(), 1);
+    assert_eq!(emf(&r2)["ConflictingDuplicates"], 1);
+    check(
+        &deps.ledger,
+        &expected(&recs),
+        "replays and conflicts count nothing",
+    )
+    .await;
+    let logs = logs.lock().unwrap();
+    let named: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains("different contents"))
+        .collect();
+    assert_eq!(named.len(), 2, "{logs:?}");
+    let id = |json: &str| {
+        serde_json::from_str::<serde_json::Value>(json).unwrap()["requestId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(named[0].contains(&id(&recs[4].0)) && named[1].contains(&id(&recs[9].0)));
 }

@@ -52,10 +52,7 @@ pub fn apply_rows<'r>(
     let mut unwindowed = 0;
     let mut batch: Vec<Entry> = Vec::new();
     let flush = |batch: &mut Vec<Entry>, total: &mut Applied| -> Result<()> {
-        let a = ledger.apply_now(batch)?;
-        total.applied += a.applied;
-        total.already += a.already;
-        total.transactions += a.transactions;
+        total.merge(ledger.apply_now(batch)?);
         batch.clear();
         Ok(())
     };
@@ -165,9 +162,8 @@ async fn redrive_with<L: SpendLedger>(deps: &Deps<L>, inputs: &[PathBuf]) -> Res
             totals.stats.priced += r.stats.priced;
             totals.stats.undecodable_records += r.stats.undecodable_records;
             totals.stats.bad_events += r.stats.bad_events;
-            totals.applied.applied += r.applied.applied;
-            totals.applied.already += r.applied.already;
-            totals.applied.computed_write_units += r.applied.computed_write_units;
+            totals.in_batch_conflicts.extend(r.in_batch_conflicts);
+            totals.applied.merge(r.applied);
             totals.beyond_horizon += r.beyond_horizon;
             totals.spend_dropped += r.spend_dropped;
             if let Some(fl) = resp.batch_item_failures.first() {
@@ -178,6 +174,8 @@ async fn redrive_with<L: SpendLedger>(deps: &Deps<L>, inputs: &[PathBuf]) -> Res
     Ok(json!({
         "batches": batches, "records": totals.stats.records, "invocations": totals.stats.priced,
         "applied": totals.applied.applied, "already_counted": totals.applied.already,
+        "conflicting_duplicates": totals.conflicts().count(),
+        "conflicting_request_ids": totals.conflicts().take(20).collect::<Vec<_>>(),
         "beyond_horizon": totals.beyond_horizon, "spend_dropped": totals.spend_dropped,
         "undecodable_records": totals.stats.undecodable_records, "bad_events": totals.stats.bad_events,
         "computed_write_units": totals.applied.computed_write_units,

@@ -8,9 +8,11 @@ use crate::PriceOpts;
 use anyhow::{Context, Result};
 use rust_decimal::Decimal;
 use serde_json::json;
+use spendguard_core::ledger::content_digest;
 use spendguard_core::Pipeline;
 use spendguard_schemas::{PriceStatus, PricedRow};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -96,7 +98,9 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     let progress = std::io::stderr().is_terminal() && !a.json;
     let mut last_progress = Instant::now();
 
-    let mut seen: HashSet<String> = HashSet::new();
+    // each request id with the digest of what it counted: a repeat is a replay or a conflict
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut conflicts: Vec<String> = Vec::new();
     let mut by_dt: BTreeMap<String, Vec<PricedRow<'static>>> = BTreeMap::new();
     let mut t = Tally::default();
     let mut duplicates_in_input = 0usize;
@@ -116,9 +120,19 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
             }
         };
         let mut on_row = |r: PricedRow<'_>| {
-            if !seen.insert(r.request_id.to_string()) {
-                duplicates_in_input += 1;
-                return;
+            let digest = content_digest(&r);
+            match seen.entry(r.request_id.to_string()) {
+                Entry::Occupied(first) => {
+                    duplicates_in_input += 1;
+                    // the first is kept: files are read in sorted order, so the choice is stable
+                    if *first.get() != digest {
+                        conflicts.push(first.key().clone());
+                    }
+                    return;
+                }
+                Entry::Vacant(v) => {
+                    v.insert(digest);
+                }
             }
             t.invocations += 1;
             t.cost += r.cost_usd;
@@ -189,6 +203,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
         Some(l) => {
             let (applied, unwindowed) =
                 crate::ledger_cmd::apply_rows(l, &budgets, by_dt.values().flatten())?;
+            conflicts.extend(applied.conflicts.iter().cloned());
             let windows = l.windows_now(&Default::default())?;
             // Local enforcement runs on the logs' own clock: "now" is the latest invocation in
             // the ledger, so a replay of past logs decides as spendguard would have then.
@@ -202,6 +217,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
             }
             json!({"path": a.ledger.map(|p| p.display().to_string()),
                    "applied": applied.applied, "already_counted": applied.already,
+                   "conflicting_duplicates": applied.conflicts.len(),
                    "unwindowed": unwindowed, "timezone": budgets.timezone_name,
                    "windows": windows.len(),
                    "decided_at": now.and_then(|n| jiff::Timestamp::from_millisecond(n).ok()).map(|t| t.to_string())})
@@ -258,6 +274,10 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
         "unreadable": unreadable_total,
         "unreadable_by_reason": unreadable,
         "duplicates_in_input": duplicates_in_input,
+        // a repeated request id with other contents (in the input, or against the ledger's
+        // markers): the first counted is kept, the ids are named
+        "conflicting_duplicates": conflicts.len(),
+        "conflicting_request_ids": conflicts.iter().take(20).collect::<Vec<_>>(),
         "already_in_lake": already,
         "stale_temp_files_removed": lock.as_ref().map_or(0, |l| l.stale_removed),
         "lake": a.lake.map(|p| p.display().to_string()),
@@ -297,6 +317,19 @@ pub fn print_summary(s: &serde_json::Value) {
             g("already_in_lake"),
             g("duplicates_in_input"),
             g("parquet_bytes_per_row")
+        );
+    }
+    if let Some(n) = g("conflicting_duplicates").as_u64().filter(|n| *n > 0) {
+        println!(
+            "{n} request id(s) seen again with DIFFERENT contents (the first counted is kept): {}",
+            g("conflicting_request_ids")
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
         );
     }
     let l = g("ledger");

@@ -262,3 +262,69 @@ fn concurrent_runs_on_one_lake_never_write_a_row_twice() {
     assert_eq!(s["stale_temp_files_removed"], 1);
     assert!(!part.join(".tmp-part-1-2.parquet").exists());
 }
+
+/// One Nova Micro invocation as a raw log line.
+fn invocation(id: &str, input_tokens: u64) -> String {
+    serde_json::json!({"schemaType":"ModelInvocationLog","schemaVersion":"1.0",
+        "timestamp":"2026-11-20T10:00:00Z","accountId":"111122223333",
+        "identity":{"arn":"arn:aws:iam::111122223333:user/alice"},"region":"us-east-1",
+        "requestId":id,"operation":"Converse","modelId":"amazon.nova-micro-v1:0",
+        "input":{"inputTokenCount":input_tokens},"output":{"outputTokenCount":0}})
+    .to_string()
+}
+
+#[test]
+fn a_request_id_with_other_contents_is_a_named_conflict_in_the_input_and_against_the_ledger() {
+    let t = Tmp::new("conflict");
+    let (lake, ledger) = (t.0.join("lake"), t.0.join("spend.db"));
+    let run = |file: &Path| -> serde_json::Value {
+        let mut c = args(&["run", "--json", "--lake"], &[&lake]);
+        c.arg("--ledger").arg(&ledger).arg("--input").arg(file);
+        serde_json::from_str(&ok(&mut c)).unwrap()
+    };
+    // a replay (identical) and a conflict ($0.035 against $1.75) under one id; the first is kept
+    let first = t.0.join("first.ndjson");
+    std::fs::write(
+        &first,
+        [
+            invocation("r-1", 1_000_000),
+            invocation("r-1", 1_000_000),
+            invocation("r-1", 50_000_000),
+            invocation("r-2", 1_000_000),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let s = run(&first);
+    assert_eq!(s["invocations"], 2);
+    assert_eq!(s["cost_usd"], "0.07", "the first of r-1 is kept");
+    assert_eq!(s["duplicates_in_input"], 2);
+    assert_eq!(s["conflicting_duplicates"], 1);
+    assert_eq!(s["conflicting_request_ids"], serde_json::json!(["r-1"]));
+    // a later run: r-2 again as it was (a replay), r-1 with other contents (a conflict with the
+    // marker's digest), r-3 new
+    let second = t.0.join("second.ndjson");
+    std::fs::write(
+        &second,
+        [
+            invocation("r-2", 1_000_000),
+            invocation("r-1", 7),
+            invocation("r-3", 1_000_000),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let s = run(&second);
+    assert_eq!(s["ledger"]["applied"], 1);
+    assert_eq!(s["ledger"]["already_counted"], 2);
+    assert_eq!(s["ledger"]["conflicting_duplicates"], 1);
+    assert_eq!(s["conflicting_request_ids"], serde_json::json!(["r-1"]));
+    // the human summary names it too
+    let mut c = args(&["run", "--ledger"], &[&ledger]);
+    c.arg("--input").arg(&second);
+    let text = ok(&mut c);
+    assert!(
+        text.contains("DIFFERENT contents") && text.contains("r-1"),
+        "{text}"
+    );
+}

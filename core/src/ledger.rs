@@ -10,7 +10,7 @@
 use crate::budget::BudgetConfig;
 use crate::window::{keys_of, window_starts, Delta, WindowKey, WindowKind};
 use spendguard_schemas::PricedRow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 
 #[cfg(feature = "test-util")]
@@ -30,6 +30,47 @@ pub struct Entry {
     pub amount: Delta,
     /// The caller's index of where the entry came from (the aggregator: the Kinesis record).
     pub origin: usize,
+    /// What was counted, as [`content_digest`]: stored with the marker, so a later record under
+    /// the same `requestId` is told apart as a replay (same digest) or a conflict (different).
+    pub digest: u64,
+}
+
+/// The digest of what an invocation counts: model, caller and every token class. Prices are
+/// left out on purpose: re-running the same logs after a price change is a replay, not a
+/// conflict. FNV-1a 64 over a fixed field order, so every store, process and release computes the
+/// same value for the same log record (std's hasher makes no such promise).
+pub fn content_digest(row: &PricedRow<'_>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes.iter().chain(std::iter::once(&0xff)) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(row.model_id.as_bytes());
+    eat(row.principal_arn.as_bytes());
+    eat(row.session_name.as_deref().unwrap_or("").as_bytes());
+    for n in [
+        row.input_tokens,
+        row.output_tokens,
+        row.cache_read_tokens,
+        row.cache_write_5m_tokens,
+        row.cache_write_1h_tokens,
+    ] {
+        eat(&n.to_le_bytes());
+    }
+    h
+}
+
+/// A digest as stored beside a marker (16 hex digits): one spelling for both stores.
+pub fn digest_hex(d: u64) -> String {
+    format!("{d:016x}")
+}
+
+/// Whether a marker's stored digest says the new entry is a conflict. A marker written before
+/// digests were stored (`None`) cannot tell, and is taken as a replay.
+pub fn conflicts_with(stored: Option<&str>, new: u64) -> bool {
+    stored.is_some_and(|s| u64::from_str_radix(s, 16) != Ok(new))
 }
 
 impl Entry {
@@ -57,6 +98,7 @@ impl Entry {
             windows,
             amount: Delta::of(row),
             origin,
+            digest: content_digest(row),
         })
     }
 }
@@ -68,6 +110,9 @@ pub struct Prepared {
     pub fresh: Vec<Entry>,
     /// Entries dropped because their `requestId` came earlier in the same batch.
     pub in_batch_duplicates: usize,
+    /// Those of them whose contents differ from the first (a conflict, not a replay), by
+    /// `requestId`. The first is kept: input order decides, so the choice is deterministic.
+    pub conflicts: Vec<String>,
     /// Entries older than the dedup horizon: their markers may be gone, so applying them could
     /// count them twice. They are refused and reported, never applied.
     pub beyond_horizon: Vec<Entry>,
@@ -77,14 +122,17 @@ pub struct Prepared {
 /// (`horizon_ms = None`: markers never expire, nothing is refused, as in the embedded store).
 pub fn prepare(entries: Vec<Entry>, now_ms: i64, horizon_ms: Option<i64>) -> Prepared {
     let mut out = Prepared::default();
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
     let oldest = horizon_ms.map(|h| now_ms.saturating_sub(h));
     for e in entries {
-        if seen.contains(&e.request_id) {
+        if let Some(&first) = seen.get(&e.request_id) {
             out.in_batch_duplicates += 1;
+            if first != e.digest {
+                out.conflicts.push(e.request_id);
+            }
             continue;
         }
-        seen.insert(e.request_id.clone());
+        seen.insert(e.request_id.clone(), e.digest);
         match oldest {
             Some(o) if e.event_ms < o => out.beyond_horizon.push(e),
             _ => out.fresh.push(e),
@@ -199,11 +247,25 @@ pub struct Applied {
     pub applied: usize,
     /// Invocations whose marker already existed: counted before, skipped now.
     pub already: usize,
+    /// Those of them whose marker holds a different digest: the same `requestId` with different
+    /// contents. The one counted first stays counted; these are named so they can be looked at.
+    pub conflicts: Vec<String>,
     /// Transactions committed (the embedded store commits one per apply).
     pub transactions: usize,
     /// Write units the store's writes cost, computed from item sizes (DynamoDB only: emulators do
     /// not report consumed capacity, so this is a computation, not a measurement).
     pub computed_write_units: u64,
+}
+
+impl Applied {
+    /// Adds another apply's counts (a run applies in several batches).
+    pub fn merge(&mut self, o: Applied) {
+        self.applied += o.applied;
+        self.already += o.already;
+        self.conflicts.extend(o.conflicts);
+        self.transactions += o.transactions;
+        self.computed_write_units += o.computed_write_units;
+    }
 }
 
 /// Whether retrying the same input can succeed.
@@ -311,6 +373,7 @@ mod tests {
                 ..Delta::default()
             },
             origin,
+            digest: 1,
         }
     }
 
@@ -334,6 +397,59 @@ mod tests {
         assert_eq!(p.beyond_horizon, vec![old.clone()]);
         let p = prepare(vec![old], now, None);
         assert_eq!(p.fresh.len(), 1, "no horizon: nothing refused");
+    }
+
+    #[test]
+    fn a_repeat_with_other_contents_is_a_named_conflict_and_the_first_is_kept() {
+        let mut other = entry("x", "a", "1.80", 1);
+        other.digest = 2;
+        let p = prepare(
+            vec![entry("x", "a", "1", 0), entry("x", "a", "1", 2), other],
+            1_763_683_200_000,
+            None,
+        );
+        assert_eq!(p.fresh.len(), 1);
+        assert_eq!(
+            p.fresh[0].amount.cost_usd,
+            Decimal::ONE,
+            "the first is kept"
+        );
+        assert_eq!(p.in_batch_duplicates, 2);
+        assert_eq!(p.conflicts, vec!["x".to_string()], "only the differing one");
+    }
+
+    #[test]
+    fn the_digest_follows_tokens_model_and_caller_but_not_prices() {
+        let p = crate::Pricer::new(
+            crate::Catalogue::builtin().unwrap(),
+            crate::PricerConfig::default(),
+        );
+        let rec = || {
+            crate::decode::parse_record(spendguard_schemas::fixtures::BEDROCK_CONVERSE_GLOBAL)
+                .unwrap()
+        };
+        let a = p.price(rec(), None).unwrap();
+        let d = content_digest(&a);
+        assert_eq!(d, content_digest(&p.price(rec(), None).unwrap()), "stable");
+        let mut repriced = a.clone();
+        repriced.cost_usd += Decimal::ONE;
+        assert_eq!(content_digest(&repriced), d, "a price change is a replay");
+        for change in [
+            |r: &mut PricedRow<'_>| r.input_tokens += 1,
+            |r: &mut PricedRow<'_>| r.output_tokens += 1,
+            |r: &mut PricedRow<'_>| r.cache_read_tokens += 1,
+            |r: &mut PricedRow<'_>| r.cache_write_5m_tokens += 1,
+            |r: &mut PricedRow<'_>| r.cache_write_1h_tokens += 1,
+            |r: &mut PricedRow<'_>| r.model_id = "other".into(),
+            |r: &mut PricedRow<'_>| r.principal_arn = "other".into(),
+        ] {
+            let mut b = a.clone();
+            change(&mut b);
+            assert_ne!(content_digest(&b), d);
+        }
+        assert!(!conflicts_with(None, d), "an old marker cannot tell");
+        assert!(!conflicts_with(Some(&digest_hex(d)), d));
+        assert!(conflicts_with(Some(&digest_hex(d ^ 1)), d));
     }
 
     #[test]

@@ -270,6 +270,7 @@ mod tests {
                 ..Delta::default()
             },
             origin: 0,
+            digest: 0,
         }
     }
 

@@ -10,7 +10,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use rust_decimal::Decimal;
 use spendguard_core::budget::Scope;
 use spendguard_core::ledger::{
-    Applied, Disposition, Entry, LedgerError, Query, SpendLedger, WindowTotal,
+    conflicts_with, digest_hex, Applied, Disposition, Entry, LedgerError, Query, SpendLedger,
+    WindowTotal,
 };
 use spendguard_core::window::{Delta, WindowKey, WindowKind};
 use std::collections::BTreeMap;
@@ -22,7 +23,8 @@ use std::time::Duration;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS applied (
     request_id TEXT PRIMARY KEY,
-    event_ms INTEGER NOT NULL
+    event_ms INTEGER NOT NULL,
+    digest TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS windows (
     scope TEXT NOT NULL,
@@ -70,6 +72,7 @@ CREATE TABLE IF NOT EXISTS key_states (
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("windows", "fallback_usd", "TEXT NOT NULL DEFAULT '0'"),
     ("key_states", "held", "TEXT"),
+    ("applied", "digest", "TEXT"),
 ];
 
 mod enforcement;
@@ -203,11 +206,16 @@ impl EmbeddedLedger {
         let mut deltas: BTreeMap<&WindowKey, Delta> = BTreeMap::new();
         {
             let mut mark = tx
-                .prepare("INSERT OR IGNORE INTO applied (request_id, event_ms) VALUES (?1, ?2)")
+                .prepare(
+                    "INSERT OR IGNORE INTO applied (request_id, event_ms, digest) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(err)?;
+            let mut stored = tx
+                .prepare("SELECT digest FROM applied WHERE request_id = ?1")
                 .map_err(err)?;
             for e in entries {
                 if mark
-                    .execute(params![e.request_id, e.event_ms])
+                    .execute(params![e.request_id, e.event_ms, digest_hex(e.digest)])
                     .map_err(err)?
                     == 1
                 {
@@ -217,6 +225,12 @@ impl EmbeddedLedger {
                     }
                 } else {
                     out.already += 1;
+                    let old: Option<String> = stored
+                        .query_row([&e.request_id], |r| r.get(0))
+                        .map_err(err)?;
+                    if conflicts_with(old.as_deref(), e.digest) {
+                        out.conflicts.push(e.request_id.clone());
+                    }
                 }
             }
             let mut get = tx
@@ -400,7 +414,7 @@ mod tests {
         let cases = block_on(conformance::run(|_| async {
             EmbeddedLedger::in_memory().unwrap()
         }));
-        assert_eq!(cases, 6);
+        assert_eq!(cases, 7);
         let dir = std::env::temp_dir().join(format!("sg-embedded-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let n = std::sync::atomic::AtomicUsize::new(0);
@@ -455,7 +469,9 @@ mod tests {
                  CREATE TABLE key_states (scope TEXT NOT NULL, key TEXT NOT NULL, \
                  status TEXT NOT NULL, due_ms INTEGER, since_ms INTEGER, w_scope TEXT, w_key TEXT, \
                  w_kind TEXT, w_start TEXT, manual_until_ms INTEGER, protected_until_ms INTEGER, \
-                 PRIMARY KEY (scope, key)) WITHOUT ROWID;",
+                 PRIMARY KEY (scope, key)) WITHOUT ROWID;
+                 CREATE TABLE applied (request_id TEXT PRIMARY KEY, event_ms INTEGER NOT NULL)                  WITHOUT ROWID;
+                 INSERT INTO applied VALUES ('mig-old', 1);",
             )
             .unwrap();
         }
@@ -469,6 +485,11 @@ mod tests {
         let l = EmbeddedLedger::open(&path).unwrap();
         let es = conformance::entries(30, 2, "mig");
         l.apply_now(&es).unwrap();
+        // a marker from before digests were stored: a repeat is already counted, never a conflict
+        let mut old = es[0].clone();
+        old.request_id = "mig-old".into();
+        let a = l.apply_now(&[old]).unwrap();
+        assert_eq!((a.applied, a.already, a.conflicts.len()), (0, 1, 0));
         let mut want = spendguard_core::ledger::expected_totals(&es);
         for t in l.windows_now(&Query::default()).unwrap() {
             if let Some(d) = want.remove(&t.window) {

@@ -563,6 +563,7 @@ pub fn spend_entry(
             ..Delta::default()
         },
         origin: 0,
+        digest: 0,
     }
 }
 

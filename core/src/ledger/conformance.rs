@@ -87,6 +87,7 @@ pub fn entries(n: usize, seed: u64, prefix: &str) -> Vec<Entry> {
                     last_event_ms: ms,
                 },
                 origin: i,
+                digest: i as u64,
             }
         })
         .collect()
@@ -212,5 +213,22 @@ where
     // 6. an empty batch is a no-op
     let a = l.apply(&[]).await.unwrap();
     assert_eq!((a.applied, a.already), (0, 0));
-    6
+
+    // 7. a later record under a counted requestId: a replay (same digest) is only already
+    // counted; other contents are a conflict, named, and the first stays counted
+    let l = fresh("conflict").await;
+    l.apply(&all[..10]).await.unwrap();
+    let mut changed = all[3].clone();
+    changed.digest ^= 0xff;
+    changed.amount.input_tokens += 1;
+    let batch = [all[2].clone(), changed, all[10].clone()];
+    let a = l.apply(&batch).await.unwrap();
+    assert_eq!((a.applied, a.already), (1, 2), "conflict: counts");
+    assert_eq!(
+        a.conflicts,
+        vec![all[3].request_id.clone()],
+        "conflict: named"
+    );
+    assert_totals(&l, &expected_totals(&all[..11]), "conflict").await;
+    7
 }
