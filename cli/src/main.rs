@@ -538,6 +538,14 @@ fn run() -> Result<ExitCode> {
                     .map_err(|e| anyhow::anyhow!("--start {d:?}: {e}"))?,
                 None => gen::DEFAULT_START_MS,
             };
+            // what gen writes must be what run accepts: every event time inside the range the
+            // pricer checks (the last one is at most `days` after the start)
+            let end_ms = start_ms.saturating_add(i64::from(days).saturating_mul(86_400_000));
+            let now = spendguard_core::clock::Clock::now_ms(&spendguard_core::clock::SystemClock);
+            for ms in [start_ms, end_ms.saturating_sub(1)] {
+                spendguard_core::price::event_time_in_range(ms, now)
+                    .map_err(|e| anyhow::anyhow!("--start/--days: {e}"))?;
+            }
             let event_bytes = (event_mb * 1e6) as usize;
             let w = gen::generate(&out, invocations, seed, days, format, start_ms, event_bytes)?;
             eprintln!(

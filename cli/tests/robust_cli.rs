@@ -328,3 +328,52 @@ fn a_request_id_with_other_contents_is_a_named_conflict_in_the_input_and_against
         "{text}"
     );
 }
+
+/// Issue 20 case 9: a record dated 9999 (or before 2023) is a typed, reported error: counted by
+/// reason, named on stderr, and neither in the lake nor the ledger. `gen` refuses to write such
+/// times.
+#[test]
+fn timestamps_outside_the_sane_range_are_reported_and_land_nowhere() {
+    let t = Tmp::new("horizon9");
+    let (lake, ledger) = (t.0.join("lake"), t.0.join("spend.db"));
+    let dated = |id: &str, ts: &str| invocation(id, 1000).replace("2026-11-20T10:00:00Z", ts);
+    let input = t.0.join("in.ndjson");
+    std::fs::write(
+        &input,
+        [
+            invocation("ok-1", 1000),
+            dated("far-1", "9999-12-31T00:00:00Z"),
+            dated("old-1", "2020-01-01T00:00:00Z"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let mut c = args(&["run", "--json", "--lake"], &[&lake]);
+    c.arg("--ledger").arg(&ledger).arg("--input").arg(&input);
+    let out = c.output().unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(s["invocations"], 1);
+    assert_eq!(
+        s["unreadable_by_reason"]["timestamp_out_of_range"], 2,
+        "{s}"
+    );
+    assert_eq!(s["partitions"], serde_json::json!(["2026-11-20"]));
+    assert_eq!(s["ledger"]["applied"], 1);
+    assert_eq!(s["ledger"]["unwindowed"], 0);
+    assert!(
+        err.contains("9999-12-31T00:00:00Z is outside 2023-01-01T00:00:00Z"),
+        "{err}"
+    );
+    for start in ["9999-12-31", "2022-06-01"] {
+        let out = args(
+            &["gen", "--invocations", "5", "--start", start, "--out"],
+            &[&t.0.join("g")],
+        )
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{start}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is outside"));
+        assert!(!t.0.join("g").exists(), "nothing written");
+    }
+}

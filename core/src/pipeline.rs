@@ -28,6 +28,7 @@ impl EventError {
             EventError::Price(PriceError::NegativeTokens { .. }) => "negative_tokens",
             EventError::Price(PriceError::ImplausibleTokens { .. }) => "implausible_tokens",
             EventError::Price(PriceError::Overflow) => "cost_overflow",
+            EventError::Price(PriceError::TimestampOutOfRange { .. }) => "timestamp_out_of_range",
         }
     }
 }

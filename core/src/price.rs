@@ -5,6 +5,7 @@
 //! read, cache write 5m/1h) are priced separately.
 
 use crate::catalogue::{Catalogue, Priced, Rates};
+use crate::clock::{Clock, SystemClock};
 use crate::model::{self, ModelRef};
 use crate::principal;
 use rust_decimal::Decimal;
@@ -13,6 +14,8 @@ use spendguard_schemas::{
     time, CacheTtlSource, EndpointTier, InvocationRecord, PriceStatus, PricedRow,
 };
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 /// Why a record could not be priced. All are properties of the record (not retryable).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,7 +38,23 @@ pub enum PriceError {
     ImplausibleTokens { field: &'static str, value: i64 },
     #[error("cost overflows the money type")]
     Overflow,
+    /// Before Bedrock's invocation logs existed, or further ahead of the clock than any delivery
+    /// delay or clock skew explains: a corrupt or forged record, which would land in a partition
+    /// and a window nobody looks at.
+    #[error("timestamp {value} is outside {earliest} .. now + 1 day ({latest})")]
+    TimestampOutOfRange {
+        value: String,
+        earliest: &'static str,
+        latest: String,
+    },
 }
+
+/// The earliest event time accepted: 2023-01-01T00:00:00Z (Bedrock became generally available,
+/// with invocation logging, in September 2023).
+pub const EARLIEST_EVENT_MS: i64 = 1_672_531_200_000;
+const EARLIEST_EVENT: &str = "2023-01-01T00:00:00Z";
+/// How far ahead of the clock an event time may be: clock skew and delivery, never a day.
+pub const MAX_AHEAD_MS: i64 = 86_400_000;
 
 /// The TTL assumed for cache writes when the bodies that carry the split are not in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,11 +70,34 @@ pub struct PricerConfig {
     pub assumed_cache_ttl: AssumedTtl,
 }
 
+/// Refuses an event time before [`EARLIEST_EVENT_MS`] or more than [`MAX_AHEAD_MS`] ahead of
+/// `now_ms`.
+pub fn event_time_in_range(ms: i64, now_ms: i64) -> Result<(), PriceError> {
+    let latest = now_ms.saturating_add(MAX_AHEAD_MS);
+    if (EARLIEST_EVENT_MS..=latest).contains(&ms) {
+        return Ok(());
+    }
+    let shown = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .map_or_else(|_| format!("{ms} ms since the epoch"), |t| t.to_string())
+    };
+    Err(PriceError::TimestampOutOfRange {
+        value: shown(ms),
+        earliest: EARLIEST_EVENT,
+        latest: shown(latest),
+    })
+}
+
 /// Prices records against one catalogue.
 #[derive(Debug, Clone)]
 pub struct Pricer {
     catalogue: Catalogue,
     config: PricerConfig,
+    clock: Arc<dyn Clock>,
+    /// The latest event time known to be acceptable (clock + [`MAX_AHEAD_MS`] when last read),
+    /// shared by clones. Time only moves on, so an older bound is only stricter: the clock is
+    /// read again only for an event past it, not once per record on the hot path.
+    latest_ok: Arc<AtomicI64>,
 }
 
 /// Token counts of one invocation, by class.
@@ -199,7 +241,30 @@ impl Pricer {
     }
 
     pub fn new(catalogue: Catalogue, config: PricerConfig) -> Self {
-        Pricer { catalogue, config }
+        Pricer {
+            catalogue,
+            config,
+            clock: Arc::new(SystemClock),
+            latest_ok: Arc::new(AtomicI64::new(i64::MIN)),
+        }
+    }
+
+    /// The same pricer judging "now" by `clock` (tests, replays of a fixed past).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self.latest_ok = Arc::new(AtomicI64::new(i64::MIN));
+        self
+    }
+
+    /// [`event_time_in_range`] against this pricer's clock.
+    pub fn check_event_time(&self, ms: i64) -> Result<(), PriceError> {
+        if ms >= EARLIEST_EVENT_MS && ms <= self.latest_ok.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let now = self.clock.now_ms();
+        self.latest_ok
+            .fetch_max(now.saturating_add(MAX_AHEAD_MS), Ordering::Relaxed);
+        event_time_in_range(ms, now)
     }
 
     pub fn catalogue(&self) -> &Catalogue {
@@ -225,6 +290,21 @@ impl Pricer {
             })?,
             None => log_event_ms.ok_or(PriceError::MissingTimestamp)?,
         };
+        self.check_event_time(event_time)
+            .map_err(|e| match (e, &rec.timestamp) {
+                // name the time as the record spells it (a year past 9999 has no other spelling)
+                (
+                    PriceError::TimestampOutOfRange {
+                        earliest, latest, ..
+                    },
+                    Some(ts),
+                ) => PriceError::TimestampOutOfRange {
+                    value: ts.to_string(),
+                    earliest,
+                    latest,
+                },
+                (e, _) => e,
+            })?;
         let input = rec.input.unwrap_or_default();
         let output = rec.output.unwrap_or_default();
         let cache_write = tokens_field(

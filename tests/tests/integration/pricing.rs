@@ -417,3 +417,57 @@ fn every_fixture_record_prices_without_error() {
         );
     }
 }
+
+/// Issue 20 case 9: an event time before 2023 or more than a day ahead of the pricer's clock is
+/// a typed error with its own reason, whether it comes from the record or the log event; the
+/// bound follows the clock.
+#[test]
+fn event_times_outside_the_sane_range_are_refused_against_the_clock() {
+    use spendguard_core::clock::FixedClock;
+    use spendguard_core::pipeline::EventError;
+    use spendguard_core::price::PriceError;
+    use std::sync::Arc;
+    // 2026-11-30T00:00:00Z
+    let now = 1_795_996_800_000_i64;
+    let p = pricer().with_clock(Arc::new(FixedClock(now)));
+    let at = |ts: &str| {
+        let json = with(fx::BEDROCK_CONVERSE_GLOBAL, |v| v["timestamp"] = ts.into());
+        p.price(decode::parse_record(&json).unwrap(), None)
+            .map(|r| r.event_time)
+    };
+    for ts in [
+        "9999-12-31T00:00:00Z",
+        "2022-12-31T23:59:59Z",
+        "1970-01-01T00:00:00Z",
+        "2026-12-01T00:00:00.001Z",
+    ] {
+        let e = at(ts).unwrap_err();
+        assert!(
+            matches!(e, PriceError::TimestampOutOfRange { .. }),
+            "{ts}: {e}"
+        );
+        assert_eq!(
+            EventError::Price(e.clone()).reason(),
+            "timestamp_out_of_range"
+        );
+        assert!(e.to_string().contains("2023-01-01T00:00:00Z"), "{e}");
+    }
+    for ts in ["2023-01-01T00:00:00Z", "2026-12-01T00:00:00Z"] {
+        assert!(at(ts).is_ok(), "{ts}");
+    }
+    // no timestamp in the record: the log event's time is checked the same way
+    let json = with(fx::BEDROCK_CONVERSE_GLOBAL, |v| {
+        v.as_object_mut().unwrap().remove("timestamp");
+    });
+    let rec = || decode::parse_record(&json).unwrap();
+    assert!(p.price(rec(), Some(now)).is_ok());
+    assert!(p.price(rec(), Some(now + 2 * 86_400_000)).is_err());
+    // a later clock moves the bound: what was ahead is now accepted
+    let later = pricer().with_clock(Arc::new(FixedClock(now + 86_400_000)));
+    let json = with(fx::BEDROCK_CONVERSE_GLOBAL, |v| {
+        v["timestamp"] = "2026-12-01T00:00:00.001Z".into()
+    });
+    assert!(later
+        .price(decode::parse_record(&json).unwrap(), None)
+        .is_ok());
+}
