@@ -100,6 +100,20 @@ pub struct ReadStats {
 
 /// Decodes `bytes` (gzip or plain; NDJSON records or envelopes) and calls `row` for each priced
 /// invocation and `bad` for each problem. Never stops at a bad line.
+/// What a file is when it is plainly not log input: a Parquet file (the lake is read by
+/// `report`), another archive, or binary data (a NUL byte near the start: JSON text has none).
+fn not_log_input(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"PAR1") {
+        Some("a Parquet file (the lake is read by `spendguard report`)")
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        Some("a zip archive")
+    } else if !bytes.starts_with(&[0x1f, 0x8b]) && bytes.iter().take(8192).any(|&b| b == 0) {
+        Some("binary data")
+    } else {
+        None
+    }
+}
+
 pub fn for_each_row(
     pipe: &mut Pipeline,
     bytes: &[u8],
@@ -107,6 +121,10 @@ pub fn for_each_row(
     bad: &mut dyn FnMut(Place, String),
 ) -> Result<ReadStats> {
     let mut stats = ReadStats::default();
+    if let Some(what) = not_log_input(bytes) {
+        // one message for the file, not one per "line" of binary data
+        anyhow::bail!("{what}, not Bedrock log input (gzip, JSON lines or envelopes)");
+    }
     let plain: Vec<u8>;
     let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
         plain = pipe.decoder.gunzip(bytes)?.to_vec();
@@ -152,7 +170,10 @@ pub fn for_each_row(
                 None => break,
                 Some(Ok(d)) => d,
                 Some(Err(e)) => {
-                    let msg = format!("malformed JSON at column {}: {e}", e.column());
+                    let text = e.to_string();
+                    let at = format!(" at line {} column {}", e.line(), e.column());
+                    let what = text.strip_suffix(&at).unwrap_or(&text);
+                    let msg = format!("malformed JSON at column {}: {what}", e.column());
                     line_problem(&mut stats, bad, lineno, msg);
                     break;
                 }

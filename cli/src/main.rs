@@ -20,11 +20,18 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The exit statuses, shown under every command's help (see [`input_status`]).
+const EXIT_STATUS: &str = "Exit status: 0 all input was read; 1 some input was unreadable and the \
+rest was processed (the summary names what, stderr says why); 2 nothing was processed (all input \
+unreadable, bad arguments, an unusable lake or ledger). A reader that closes the pipe early \
+(`| head`) ends any command quietly with 0.";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "spendguard",
     version,
-    about = "Price every Amazon Bedrock invocation exactly, from Bedrock's own invocation logs"
+    about = "Price every Amazon Bedrock invocation exactly, from Bedrock's own invocation logs",
+    after_help = EXIT_STATUS
 )]
 struct Cli {
     #[command(subcommand)]
@@ -65,6 +72,7 @@ enum Cmd {
     /// [local] Price Bedrock records: NDJSON, Bedrock's S3 delivery `.json.gz`, or gzip
     /// CloudWatch Logs envelopes (detected by content). One JSON row per invocation on stdout;
     /// bad lines on stderr with line number and reason.
+    #[command(after_help = EXIT_STATUS)]
     Price {
         /// Input file, or `-` for stdin.
         #[arg(default_value = "-")]
@@ -117,6 +125,7 @@ enum Cmd {
     /// [local] Price every invocation in the inputs (any mix of formats, files or directories)
     /// and write the Parquet lake LAKE/dt=YYYY-MM-DD/part-*.parquet and/or apply them to the
     /// embedded spend ledger. Both are idempotent by request_id: re-running is safe.
+    #[command(after_help = EXIT_STATUS)]
     Run {
         #[arg(long = "input", required = true, num_args = 1..)]
         inputs: Vec<PathBuf>,
@@ -173,6 +182,7 @@ enum Cmd {
     /// [local] Run the transform Lambda's exact handler on a Firehose transformation event file:
     /// the response JSON on stdout and nothing else; problems, the metrics line and re-ingest
     /// actions on stderr. Re-ingest is reported, not sent, unless --reingest is given.
+    #[command(after_help = EXIT_STATUS)]
     Transform {
         /// The Firehose event (JSON), or `-` for stdin.
         #[arg(long, value_name = "FILE")]
@@ -191,6 +201,7 @@ enum Cmd {
     /// Logs batches) to a real stream: the load generator for a deployed stack, and backfills.
     /// Prints achieved records/s and MB/s as JSON. Kinesis `PutRecords` (kinesis:STREAM) or, for
     /// a DirectPut delivery stream only, Firehose `PutRecordBatch` (firehose:STREAM).
+    #[command(after_help = EXIT_STATUS)]
     Replay(replay::ReplayArgs),
     /// [local] Spend per window from the embedded ledger (`run --ledger`): one line per
     /// (scope, key, day|month window).
@@ -210,6 +221,7 @@ enum Cmd {
     /// on-failure records (files or directories, e.g. after `aws s3 cp --recursive`), or bare
     /// Kinesis event files. [local] with --ledger PATH; [AWS] with --table NAME (the DynamoDB
     /// ledger table; --endpoint-url for an emulator). Safe to repeat: each requestId counts once.
+    #[command(after_help = EXIT_STATUS)]
     Redrive {
         #[arg(long = "input", required = true, num_args = 1..)]
         inputs: Vec<PathBuf>,
@@ -431,6 +443,18 @@ fn operator(a: &OperatorArgs, what: enforce_cmd::Act) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The exit status of every command that reads input, the same everywhere: 0 when all input was
+/// read; 1 when some was unreadable but the rest was processed (the summary names what); 2 when
+/// nothing was processed. Errors before any input is read (bad arguments, an unusable lake or
+/// ledger) also exit 2, from `main`.
+pub fn input_status(processed: u64, unreadable: u64) -> ExitCode {
+    match (processed, unreadable) {
+        (_, 0) => ExitCode::SUCCESS,
+        (0, _) => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    }
+}
+
 /// Whether an error is a write to a closed pipe (`spendguard ... | head`).
 fn broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -580,13 +604,10 @@ fn run() -> Result<ExitCode> {
             } else {
                 run::print_summary(&s);
             }
-            Ok(
-                if s["invocations"].as_u64() == Some(0) && s["unreadable"].as_u64() > Some(0) {
-                    ExitCode::from(1)
-                } else {
-                    ExitCode::SUCCESS
-                },
-            )
+            Ok(input_status(
+                s["invocations"].as_u64().unwrap_or(0),
+                s["unreadable"].as_u64().unwrap_or(0),
+            ))
         }
         Cmd::Report {
             lake,
@@ -613,10 +634,7 @@ fn run() -> Result<ExitCode> {
             reingest,
             max_response_bytes,
             opts,
-        } => {
-            transform_cmd::run(&event, reingest.as_deref(), max_response_bytes, &opts)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        } => transform_cmd::run(&event, reingest.as_deref(), max_response_bytes, &opts),
         Cmd::Ledger {
             ledger,
             key,
@@ -659,11 +677,13 @@ fn run() -> Result<ExitCode> {
                 dedup_horizon_days,
             )?;
             println!("{}", serde_json::to_string_pretty(&r)?);
-            Ok(if r["failed"].as_array().is_some_and(|f| !f.is_empty()) {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            let n = |k: &str| r[k].as_u64().unwrap_or(0);
+            Ok(input_status(
+                n("invocations"),
+                n("undecodable_records")
+                    + n("bad_events")
+                    + r["failed"].as_array().map_or(0, |f| f.len() as u64),
+            ))
         }
         Cmd::Replay(args) => replay::run(&args, &spendguard_core::clock::SystemClock),
         Cmd::Status {

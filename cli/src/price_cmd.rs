@@ -33,7 +33,7 @@ pub fn run(path: &str, opts: &PriceOpts) -> Result<ExitCode> {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{path}: {e:#}");
-            return Ok(ExitCode::from(1));
+            return Ok(crate::input_status(0, 1));
         }
     };
     out.flush()?;
@@ -44,9 +44,5 @@ pub fn run(path: &str, opts: &PriceOpts) -> Result<ExitCode> {
         "{path}: {} rows, {} bad, {} control messages",
         stats.rows, stats.bad, stats.control_messages
     );
-    Ok(if stats.rows == 0 && stats.bad > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(crate::input_status(stats.rows as u64, stats.bad as u64))
 }

@@ -305,11 +305,10 @@ pub fn run(a: &ReplayArgs, clock: &dyn Clock) -> Result<ExitCode> {
     for (i, why) in report.failed.iter().take(10) {
         eprintln!("record {i}: {why}");
     }
-    Ok(if report.failed.is_empty() && report.not_sent == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(crate::input_status(
+        report.sent as u64,
+        (report.failed.len() + report.not_sent) as u64,
+    ))
 }
 
 #[derive(Debug, Default)]

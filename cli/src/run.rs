@@ -12,26 +12,58 @@ use spendguard_core::ledger::content_digest;
 use spendguard_core::Pipeline;
 use spendguard_schemas::{PriceStatus, PricedRow};
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Every file under the inputs, sorted, skipping what is not a log file: Bedrock's zero-byte
 /// permission-check markers and the offloaded bodies under `.../data/` (`<requestId>_input.json.gz`).
+/// As ripgrep and find do, a link to a directory found inside a walk is not followed (it is said
+/// and skipped; give it as an input to read it), so a link back to a parent cannot loop; links
+/// to files are read. Each directory is walked once, however often it is given.
 pub fn input_files(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, usize)> {
     let mut files = Vec::new();
     let mut skipped = 0usize;
-    let mut stack: Vec<PathBuf> = inputs.to_vec();
-    while let Some(p) = stack.pop() {
-        let meta = std::fs::metadata(&p).with_context(|| format!("reading {}", p.display()))?;
+    let mut walked: HashSet<PathBuf> = HashSet::new();
+    let mut stack: Vec<(PathBuf, bool)> = inputs.iter().map(|p| (p.clone(), true)).collect();
+    while let Some((p, given)) = stack.pop() {
+        let meta = match std::fs::metadata(&p) {
+            Ok(m) => m,
+            // a path given on the command line must exist
+            Err(e) if given => return Err(e).with_context(|| format!("reading {}", p.display())),
+            // one found inside a directory (a dangling link, a file removed meanwhile) is that
+            // file's problem: reading it fails and is counted as unreadable
+            Err(_) => {
+                files.push(p);
+                continue;
+            }
+        };
         if meta.is_dir() {
+            let link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+            if link && !given {
+                eprintln!(
+                    "{}: a link to a directory, not followed (give it as an input to read it)",
+                    p.display()
+                );
+                skipped += 1;
+                continue;
+            }
+            let real = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+            if !walked.insert(real) {
+                continue;
+            }
             for e in std::fs::read_dir(&p).with_context(|| format!("listing {}", p.display()))? {
-                stack.push(e?.path());
+                stack.push((e?.path(), false));
             }
             continue;
         }
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        // hidden files inside a walk (a lake's lock, editor swap files) are not logs
+        if !given && name.starts_with('.') {
+            skipped += 1;
+            continue;
+        }
         let in_data_dir = p
             .parent()
             .and_then(|d| d.file_name())
@@ -105,6 +137,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     let mut t = Tally::default();
     let mut duplicates_in_input = 0usize;
     let mut unreadable: BTreeMap<String, usize> = BTreeMap::new();
+    let mut unreadable_files: Vec<String> = Vec::new();
     let mut reported = 0usize;
     let mut decompressed = 0usize;
     let mut control = 0usize;
@@ -115,6 +148,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
             Ok(b) => b,
             Err(e) => {
                 *unreadable.entry("unreadable_file".into()).or_default() += 1;
+                unreadable_files.push(shown.clone());
                 eprintln!("{shown}: {e}");
                 continue;
             }
@@ -171,6 +205,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
             }
             Err(e) => {
                 *unreadable.entry("unreadable_file".into()).or_default() += 1;
+                unreadable_files.push(shown.clone());
                 eprintln!("{shown}: {e:#}");
             }
         }
@@ -273,6 +308,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
         "errors_no_charge": t.errors_no_charge,
         "unreadable": unreadable_total,
         "unreadable_by_reason": unreadable,
+        "unreadable_files": unreadable_files.iter().take(20).collect::<Vec<_>>(),
         "duplicates_in_input": duplicates_in_input,
         // a repeated request id with other contents (in the input, or against the ledger's
         // markers): the first counted is kept, the ids are named
@@ -318,6 +354,16 @@ pub fn print_summary(s: &serde_json::Value) {
             g("duplicates_in_input"),
             g("parquet_bytes_per_row")
         );
+    }
+    if let Some(why) = g("unreadable_by_reason")
+        .as_object()
+        .filter(|m| !m.is_empty())
+    {
+        let parts: Vec<String> = why.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("unreadable, by reason: {}", parts.join(", "));
+        for f in g("unreadable_files").as_array().into_iter().flatten() {
+            println!("  unreadable file: {}", f.as_str().unwrap_or(""));
+        }
     }
     if let Some(n) = g("conflicting_duplicates").as_u64().filter(|n| *n > 0) {
         println!(

@@ -62,7 +62,7 @@ pub fn run(
     reingest: Option<&str>,
     max_response_bytes: usize,
     opts: &PriceOpts,
-) -> Result<()> {
+) -> Result<std::process::ExitCode> {
     let bytes = crate::input::read_all(event_path)?;
     // only the JSON is checked here: the Lambda's own entry point answers a record whose data
     // is not base64 with that record's ProcessingFailed, never the whole event
@@ -97,5 +97,13 @@ pub fn run(
         }
     })?;
     println!("{}", serde_json::to_string(&response)?);
-    Ok(())
+    let failed = response
+        .records
+        .iter()
+        .filter(|r| r.result == spendguard_transform::firehose::TransformResult::ProcessingFailed)
+        .count() as u64;
+    Ok(crate::input_status(
+        response.records.len() as u64 - failed,
+        failed,
+    ))
 }

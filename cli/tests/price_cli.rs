@@ -52,7 +52,10 @@ fn ndjson_rows_have_exact_money_strings_and_bad_lines_are_reported() {
         compact(fx::BEDROCK_EMBEDDINGS)
     );
     let (code, rows, err) = price(input.as_bytes(), &[]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        code, 1,
+        "a bad line: some input unreadable, the rest processed: {err}"
+    );
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["cost_usd"], "0.0087285");
     assert_eq!(rows[0]["cache_write_1h_tokens"], 1000);
@@ -75,7 +78,7 @@ fn gzip_cloudwatch_envelopes_including_concatenated_members() {
     let mut input = gz(compact(fx::CWL_DATA_MESSAGE).as_bytes());
     input.extend(gz(compact(fx::CWL_CONTROL_MESSAGE).as_bytes()));
     let (code, rows, err) = price(&input, &[]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 1, "the fixture has one bad event: {err}");
     assert_eq!(rows.len(), 3);
     assert!(err.contains("line 1 event 1 (id 3"), "{err}");
     assert!(err.contains("1 control messages"), "{err}");
@@ -113,16 +116,21 @@ fn bedrock_s3_delivery_json_gz_and_price_overlays() {
 }
 
 #[test]
-fn exit_status_is_nonzero_only_when_nothing_could_be_read() {
+fn exit_status_is_0_when_all_was_read_1_when_some_was_not_2_when_nothing_was() {
     let (code, rows, err) = price(b"garbage\n{\"also\": \"not a record\"}\n", &[]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(rows.is_empty());
     assert!(err.contains("line 1") && err.contains("line 2"), "{err}");
     let (code, _, err) = price(&[0x1f, 0x8b, 8, 0, 1, 2, 3], &[]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("gzip"), "{err}");
     let (code, rows, _) = price(b"", &[]);
     assert_eq!((code, rows.len()), (0, 0));
+    let good = compact(fx::BEDROCK_CONVERSE_GLOBAL);
+    let (code, rows, _) = price(format!("{good}\n").as_bytes(), &[]);
+    assert_eq!((code, rows.len()), (0, 1));
+    let (code, rows, _) = price(format!("{good}\ngarbage\n").as_bytes(), &[]);
+    assert_eq!((code, rows.len()), (1, 1));
 }
 
 #[test]
@@ -139,7 +147,7 @@ fn a_truncated_gzip_is_one_error_said_once() {
     }
     let whole = gz(&data);
     let (code, rows, err) = price(&whole[..whole.len() / 3], &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(rows.is_empty());
     assert_eq!(err.matches("truncated or corrupt").count(), 1, "{err}");
 }

@@ -377,3 +377,110 @@ fn timestamps_outside_the_sane_range_are_reported_and_land_nowhere() {
         assert!(!t.0.join("g").exists(), "nothing written");
     }
 }
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Issue 20 case 10: one exit-status rule in every command that reads input (0 all read, 1 some
+/// unreadable, 2 nothing processed), envelope errors that name the field, no silent 0 rows or 0
+/// tokens, one message for a Parquet file, and no walk round a link loop.
+#[test]
+fn input_problems_are_named_once_and_exit_by_one_rule() {
+    let t = Tmp::new("exit");
+    let price = |name: &str, bytes: &[u8]| {
+        let p = t.0.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let out = args(&["price"], &[&p]).output().unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let env = |body: &str| {
+        gz(format!(
+            r#"{{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logStream":"s","subscriptionFilters":[]{body}}}"#
+        )
+        .as_bytes())
+    };
+    // an envelope without logEvents is malformed, not 0 rows
+    let (code, err) = price("nolog.gz", &env(""));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing field `logEvents`"), "{err}");
+    // envelope errors name the field, in words
+    let (code, err) = price(
+        "ts.gz",
+        &env(r#","logEvents":[{"id":"1","timestamp":"x","message":"{}"}]"#),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("field logEvents[0].timestamp: expected an integer"),
+        "{err}"
+    );
+    // a null token count is named, never priced as 0
+    let null = invocation("n-1", 5).replace("\"inputTokenCount\":5", "\"inputTokenCount\":null");
+    assert!(null.contains("null"));
+    let (code, err) = price(
+        "null.ndjson",
+        format!("{}\n{null}\n", invocation("n-0", 5)).as_bytes(),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("inputTokenCount is null"), "{err}");
+    assert_eq!(
+        err.matches("line 1 column").count(),
+        1,
+        "position said once: {err}"
+    );
+
+    // run: a lake (Parquet and its lock) given as input beside logs, and a link to the parent
+    let logs = t.0.join("logs");
+    std::fs::create_dir_all(logs.join("sub")).unwrap();
+    std::fs::write(logs.join("sub/a.ndjson"), invocation("l-1", 10)).unwrap();
+    std::os::unix::fs::symlink("..", logs.join("sub/up")).unwrap();
+    let lake = t.0.join("lake");
+    let mut c = args(&["run", "--json", "--lake"], &[&lake]);
+    c.arg("--input").arg(&logs);
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a link to a directory, not followed"), "{err}");
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (s["invocations"].as_u64(), s["skipped_files"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let mut c = args(&["run", "--json", "--lake"], &[&t.0.join("lake2")]);
+    c.arg("--input").arg(&logs).arg(&lake);
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "some input unreadable: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().count(),
+        2,
+        "one line per Parquet file, and the link: {err}"
+    );
+    assert!(err.contains("a Parquet file"), "{err}");
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        s["unreadable"], 1,
+        "the lock file is hidden and skipped: {s}"
+    );
+    // nothing readable at all: 2
+    let mut c = args(&["run", "--json", "--lake"], &[&t.0.join("lake3")]);
+    c.arg("--input").arg(&lake);
+    assert_eq!(c.output().unwrap().status.code(), Some(2));
+
+    // transform: every record undecodable is 2
+    let ev = t.0.join("event.json");
+    std::fs::write(
+        &ev,
+        r#"{"invocationId":"i","deliveryStreamArn":"arn:aws:firehose:us-east-1:1:deliverystream/d","region":"us-east-1","records":[{"recordId":"1","approximateArrivalTimestamp":1,"data":"!!!"}]}"#,
+    )
+    .unwrap();
+    let out = args(&["transform", "--event"], &[&ev]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ProcessingFailed"));
+}

@@ -26,13 +26,23 @@ fn gen(dir: &Path, format: &str, n: usize, days: u32) {
 }
 
 fn run(inputs: &[&Path], lake: &Path) -> Value {
+    let (code, s) = run_status(inputs, lake);
+    assert_eq!(code, 0, "{s}");
+    s
+}
+
+/// `run --json`: the exit status and the summary.
+fn run_status(inputs: &[&Path], lake: &Path) -> (i32, Value) {
     let mut c = bin();
     c.arg("run");
     for i in inputs {
         c.arg("--input").arg(i);
     }
     c.arg("--lake").arg(lake).arg("--json");
-    serde_json::from_str(&ok(&mut c)).unwrap()
+    let out = c.output().unwrap();
+    let s = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), s)
 }
 
 fn report(lake: &Path, by: &str) -> Value {
@@ -169,9 +179,16 @@ fn bad_input_is_counted_by_reason_and_the_rest_is_processed() {
         ),
     )
     .unwrap();
-    let s = run(&[&logs], &t.0.join("lake"));
+    let (code, s) = run_status(&[&logs], &t.0.join("lake"));
+    assert_eq!(code, 1, "some input unreadable, the rest processed");
     assert_eq!(s["invocations"], 301);
     assert_eq!(s["unreadable"], 3, "{s}");
+    assert_eq!(
+        s["unreadable_files"][0]
+            .as_str()
+            .map(|f| f.ends_with("truncated.gz")),
+        Some(true)
+    );
     let reasons = s["unreadable_by_reason"].as_object().unwrap();
     assert_eq!(reasons["unreadable_file"], 1, "{s}");
     assert_eq!(reasons["malformed JSON at column 2"], 1, "{s}");

@@ -293,8 +293,9 @@ impl<'a> Cur<'a> {
             }
         }
         self.ws();
-        // `messageType` has no default in the strict parser: without it, that parser decides.
-        (seen & 1 != 0).then_some(env)
+        // `messageType` and `logEvents` have no default in the strict parser: without either,
+        // that parser decides (and names the missing field)
+        (seen & 1 != 0 && seen & 32 != 0).then_some(env)
     }
 
     fn event(&mut self) -> Option<ScannedEvent<'a>> {
@@ -543,6 +544,16 @@ impl<'a> Cur<'a> {
         self.ii64().map(Some)
     }
 
+    /// A record's logged token count. `null` is not read as absent: the scanner gives up, and
+    /// the strict parser refuses the record naming the field.
+    fn icount(&mut self) -> Option<Option<i64>> {
+        if self.inull() {
+            return None;
+        }
+        self.iws();
+        self.ii64().map(Some)
+    }
+
     /// A number, `true`, `false` or `null`, validated by the JSON grammar. Digits, signs and
     /// letters are written raw at both levels, so this serves both.
     fn iscalar(&mut self) -> Option<()> {
@@ -761,13 +772,13 @@ impl<'a> Cur<'a> {
                     x.input_body_s3_path = c.iopt_str()?;
                 }
                 b"inputTokenCount" => {
-                    x.input_token_count = c.iopt_i64()?;
+                    x.input_token_count = c.icount()?;
                 }
                 b"cacheReadInputTokenCount" => {
-                    x.cache_read_input_token_count = c.iopt_i64()?;
+                    x.cache_read_input_token_count = c.icount()?;
                 }
                 b"cacheWriteInputTokenCount" => {
-                    x.cache_write_input_token_count = c.iopt_i64()?;
+                    x.cache_write_input_token_count = c.icount()?;
                 }
                 _ => return c.iskip(2).map(|()| false),
             }
@@ -797,7 +808,7 @@ impl<'a> Cur<'a> {
                     x.output_body_s3_path = c.iopt_str()?;
                 }
                 b"outputTokenCount" => {
-                    x.output_token_count = c.iopt_i64()?;
+                    x.output_token_count = c.icount()?;
                 }
                 _ => return c.iskip(2).map(|()| false),
             }

@@ -28,7 +28,8 @@ pub struct Envelope<'a> {
     pub log_stream: Cow<'a, str>,
     #[serde(borrow, default)]
     pub subscription_filters: Vec<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    /// Required: an envelope without it is malformed, never an empty batch.
+    #[serde(borrow)]
     pub log_events: Vec<LogEvent<'a>>,
 }
 

@@ -58,6 +58,34 @@ pub struct Identity<'a> {
     pub arn: Option<Cow<'a, str>>,
 }
 
+/// A token count that is present must be a number. `null` is refused, naming the field, instead
+/// of being read as 0 (absent is `None`: embeddings log no output count).
+fn count<'de, D: de::Deserializer<'de>>(d: D, field: &str) -> Result<Option<i64>, D::Error> {
+    Option::<i64>::deserialize(d)?.map(Some).ok_or_else(|| {
+        de::Error::custom(format!("{field} is null: a logged token count is a number"))
+    })
+}
+
+fn input_token_count<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    count(d, "inputTokenCount")
+}
+
+fn cache_read_input_token_count<'de, D: de::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
+    count(d, "cacheReadInputTokenCount")
+}
+
+fn cache_write_input_token_count<'de, D: de::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
+    count(d, "cacheWriteInputTokenCount")
+}
+
+fn output_token_count<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    count(d, "outputTokenCount")
+}
+
 /// `input`: request side. `inputTokenCount` EXCLUDES cache read and cache write tokens.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -69,11 +97,11 @@ pub struct RecordInput<'a> {
     pub input_body_json: Option<IgnoredAny>,
     #[serde(borrow, default)]
     pub input_body_s3_path: Option<Cow<'a, str>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "input_token_count")]
     pub input_token_count: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "cache_read_input_token_count")]
     pub cache_read_input_token_count: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "cache_write_input_token_count")]
     pub cache_write_input_token_count: Option<i64>,
 }
 
@@ -89,7 +117,7 @@ pub struct RecordOutput<'a> {
     #[serde(borrow, default)]
     pub output_body_s3_path: Option<Cow<'a, str>>,
     /// Absent on embeddings records: treated as 0.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "output_token_count")]
     pub output_token_count: Option<i64>,
 }
 
