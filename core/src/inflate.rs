@@ -2,9 +2,11 @@
 //! the gzip ISIZE trailer (PERF-LIMITS.md: about 2.5x flate2's default and 1.4x zlib-rs).
 //!
 //! The trailer is a hint, never trusted: a truncated or hostile stream ends in 4 arbitrary
-//! bytes. The first buffer is at most `PLAUSIBLE_RATIO` times the input (plus a constant), it
-//! grows only when libdeflate has really filled it, and it is never zero-filled, so memory
-//! follows the bytes the input actually produces.
+//! bytes. The first buffer is at most `PLAUSIBLE_RATIO` times the input plus a constant, and at
+//! most `TRUSTED_FIRST` (so a garbage trailer can claim little); it grows only when libdeflate
+//! has really filled it, by at most 4x what was really produced, and it is never zero-filled.
+//! Allocation therefore follows the bytes the input actually produces: at most `TRUSTED_FIRST`
+//! plus a few times the real output, whatever the cap.
 //!
 //! The safe `libdeflater` wrapper calls `libdeflate_gzip_decompress`, which stops after the
 //! first member and silently ignores whatever follows: a multi-member stream would lose data.
@@ -58,6 +60,10 @@ const GZIP_MIN_MEMBER: usize = 18; // 10-byte header + empty deflate block (>= 0
 /// (deflate's limit is about 1032x) grows the buffer by doubling, re-inflating each time.
 const PLAUSIBLE_RATIO: usize = 64;
 const FIRST_BUFFER_SLACK: usize = 64 * 1024;
+/// The most a trailer is believed before the data shows it: every Kinesis or Firehose record
+/// (at most 1 MiB compressed) of real logs inflates to less, so the hot path inflates once.
+/// A larger file (the CLI on S3 deliveries) grows past it towards the trailer's claim.
+const TRUSTED_FIRST: usize = 16 << 20;
 
 impl Inflater {
     pub fn new() -> Result<Self, InflateError> {
@@ -94,7 +100,10 @@ impl Inflater {
             .len()
             .saturating_mul(PLAUSIBLE_RATIO)
             .saturating_add(FIRST_BUFFER_SLACK);
-        let mut want = isize_hint.min(plausible).clamp(1, cap.max(1));
+        let mut want = isize_hint
+            .min(plausible)
+            .min(TRUSTED_FIRST)
+            .clamp(1, cap.max(1));
         // `out` holds exactly the bytes written so far: its spare capacity is what libdeflate
         // writes into, so nothing is zero-filled (untouched pages cost no memory).
         out.clear();
@@ -139,11 +148,25 @@ impl Inflater {
                         break;
                     }
                     libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => {
-                        // libdeflate really produced `avail` bytes: growth follows the data.
+                        // libdeflate really produced `avail` bytes: growth follows the data. The
+                        // trailer's claim is taken once the data has come within 4x of it (one
+                        // more pass, exact), else the buffer doubles.
                         if written + avail >= cap {
                             return Err(InflateError::TooLarge { cap });
                         }
-                        want = (want.saturating_mul(2)).max(64 * 1024).min(cap - written);
+                        let doubled = want.saturating_mul(2).max(64 * 1024);
+                        let claimed = isize_hint.saturating_add(1);
+                        want = if claimed > doubled && claimed <= want.saturating_mul(4) {
+                            claimed
+                        } else {
+                            doubled
+                        }
+                        .min(cap - written);
+                        if written == 0 {
+                            // nothing to keep: release before reserving more, so the old and
+                            // the new buffer are never held together
+                            *out = Vec::new();
+                        }
                     }
                     libdeflate_result_LIBDEFLATE_BAD_DATA => {
                         return Err(InflateError::Corrupt { offset: pos })
@@ -236,7 +259,7 @@ mod tests {
             .gunzip_into(&cut, &mut out, 4096 << 20, 0)
             .unwrap_err();
         assert!(matches!(err, InflateError::Corrupt { .. }), "{err:?}");
-        let bound = cut.len() * PLAUSIBLE_RATIO + FIRST_BUFFER_SLACK;
+        let bound = (cut.len() * PLAUSIBLE_RATIO + FIRST_BUFFER_SLACK).min(TRUSTED_FIRST);
         assert!(out.capacity() <= bound, "{} > {bound}", out.capacity());
         // a real stream whose ratio is far past the plausible one still inflates (by growing)
         let zeros = vec![0u8; 8 << 20];

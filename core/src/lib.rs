@@ -4,6 +4,8 @@
 //! resolve (model id forms, principals) and price (versioned, effective-dated catalogue, exact
 //! decimals). No AWS SDK, no Lambda runtime, no tokio: a CI check proves it.
 
+#[cfg(feature = "test-util")]
+pub mod alloc_count;
 pub mod budget;
 pub mod catalogue;
 pub mod clock;
