@@ -66,6 +66,24 @@ MUTATIONS = [
      "      LoggingConfiguration:", 1),
     ("price_overlay_versioned", "          SPENDGUARD_PRICES_BUCKET: !Ref LakeBucket\n          SPENDGUARD_PRICE_MAX_FACTOR",
      "          SPENDGUARD_PRICES_BUCKET: !Ref AccessLogBucket\n          SPENDGUARD_PRICE_MAX_FACTOR", 1),
+    ("enforcer_writes_tag_conditioned",
+     "                Action: [iam:PutRolePolicy, iam:DeleteRolePolicy]\n"
+     "                Resource: !Sub \"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*\"\n"
+     "                Condition: !If\n"
+     "                  - EnforceTaggedOnly\n"
+     "                  - StringEquals: {\"aws:ResourceTag/spendguard:enforceable\": \"true\"}\n"
+     "                  - !Ref \"AWS::NoValue\"\n",
+     "                Action: [iam:PutRolePolicy, iam:DeleteRolePolicy]\n"
+     "                Resource: !Sub \"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*\"\n", 1),
+    ("enforcer_writes_tag_conditioned",
+     "Action: [iam:ListAttachedUserPolicies, iam:ListGroupsForUser, iam:ListUserTags]",
+     "Action: [iam:ListAttachedUserPolicies, iam:ListGroupsForUser, iam:ListUserTags, iam:AttachUserPolicy]", 1),
+    ("enforcer_writes_tag_conditioned",
+     'StringEquals: {"aws:ResourceTag/spendguard:exempt": "true"}',
+     'StringEquals: {"aws:ResourceTag/spendguard:exempt": "yes"}', 1),
+    ("enforcer_writes_tag_conditioned",
+     ":role/spendguard-${AWS::StackName}/*\"\n              # Principals tagged",
+     ":role/*\"\n              # Principals tagged", 1),
 ]
 
 

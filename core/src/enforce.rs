@@ -300,6 +300,8 @@ pub enum Hold {
     Fallback,
     /// The circuit breaker is open: too many suspensions in too short a time.
     Breaker,
+    /// The principal may not be written to ([`may_write`]): not opted in, or exempt.
+    Refused,
 }
 
 impl Hold {
@@ -307,6 +309,7 @@ impl Hold {
         match self {
             Hold::Fallback => "fallback",
             Hold::Breaker => "breaker",
+            Hold::Refused => "refused",
         }
     }
 
@@ -314,6 +317,7 @@ impl Hold {
         match s {
             "fallback" => Some(Hold::Fallback),
             "breaker" => Some(Hold::Breaker),
+            "refused" => Some(Hold::Refused),
             _ => None,
         }
     }
@@ -642,6 +646,61 @@ pub fn target_of(key: &KeyRef) -> Result<Target, String> {
             key.key
         )),
     }
+}
+
+/// The tag that opts a user or role in to enforcement when the stack's `EnforceableRoles` is
+/// `tagged` (value `true`).
+pub const ENFORCEABLE_TAG: &str = "spendguard:enforceable";
+/// The tag that exempts a user or role from enforcement in every mode (value `true`).
+pub const EXEMPT_TAG: &str = "spendguard:exempt";
+
+/// Which principals the enforcer may write IAM policy on (the stack's `EnforceableRoles`; the
+/// role's IAM conditions say the same, this is the enforcer's own check before it tries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Enforceable {
+    /// Every user and role, except those tagged [`EXEMPT_TAG`].
+    #[default]
+    All,
+    /// Only users and roles tagged [`ENFORCEABLE_TAG`] (and not exempt).
+    Tagged,
+}
+
+impl Enforceable {
+    pub fn parse(s: &str) -> Option<Enforceable> {
+        match s {
+            "all" => Some(Enforceable::All),
+            "tagged" => Some(Enforceable::Tagged),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a principal with these tags may have a deny written on it; `Err` says why not. Tag
+/// values compare exactly (`true`), as IAM's `StringEquals` does.
+pub fn may_write(mode: Enforceable, tags: &[(String, String)]) -> Result<(), String> {
+    let has = |k: &str| tags.iter().any(|(tk, tv)| tk == k && tv == "true");
+    if has(EXEMPT_TAG) {
+        return Err(format!("it is tagged {EXEMPT_TAG}=true"));
+    }
+    if mode == Enforceable::Tagged && !has(ENFORCEABLE_TAG) {
+        return Err(format!(
+            "enforcement is limited to principals tagged {ENFORCEABLE_TAG}=true, and it is not"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a role inline policy document is one spendguard writes: deny statements only, in the
+/// exact form [`role_inline_document`] renders for what it denies. The enforcer's self-audit
+/// holds each of its own `PutRolePolicy` calls (seen in CloudTrail) to this.
+pub fn is_own_role_inline(doc: &str) -> bool {
+    let Ok(got) = serde_json::from_str::<serde_json::Value>(doc) else {
+        return false;
+    };
+    let (ids, whole) = parse_role_inline(doc);
+    role_inline_document(&ids, whole)
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+        .is_some_and(|want| want == got)
 }
 
 /// The characters IAM counts in a policy document: whitespace is not counted.

@@ -119,6 +119,8 @@ fn main() {
             suspended_group: None,
             session_overflow: Overflow::Role,
             managed_quota: 10,
+            enforceable: Default::default(),
+            own_role_arn: None,
         },
         BUDGETS.into(),
         Box::new(|_| {}),

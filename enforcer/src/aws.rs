@@ -342,6 +342,29 @@ impl Iam for AwsIam {
                 .map_err(|e| classify("iam", "RemoveUserFromGroup", e)),
         )
     }
+
+    async fn tags(&self, who: Entity<'_>) -> PortResult<Vec<(String, String)>> {
+        let pair = |t: &aws_sdk_iam::types::Tag| (t.key().to_string(), t.value().to_string());
+        // the SDK's paginators follow Marker/IsTruncated
+        let mut out = Vec::new();
+        match who {
+            Entity::User(u) => {
+                let mut pages = self.0.list_user_tags().user_name(u).into_paginator().send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| classify("iam", "ListUserTags", e))?;
+                    out.extend(page.tags().iter().map(pair));
+                }
+            }
+            Entity::Role(r) => {
+                let mut pages = self.0.list_role_tags().role_name(r).into_paginator().send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| classify("iam", "ListRoleTags", e))?;
+                    out.extend(page.tags().iter().map(pair));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The enforcement table.

@@ -14,9 +14,9 @@ use crate::ports::{
 use spendguard_core::budget::{BudgetConfig, Mode, Scope};
 use spendguard_core::clock::Clock;
 use spendguard_core::enforce::{
-    self, decide, evaluate, parse_role_inline, policy_chars, role_inline_document, target_of,
-    teams_of_key, Action, Decision, Evaluation, Held, Hold, KeyRef, KeyState, Status, Target,
-    ROLE_INLINE_LIMIT, ROLE_INLINE_POLICY,
+    self, decide, evaluate, may_write, parse_role_inline, policy_chars, role_inline_document,
+    target_of, teams_of_key, Action, Decision, Enforceable, Evaluation, Held, Hold, KeyRef,
+    KeyState, Status, Target, ROLE_INLINE_LIMIT, ROLE_INLINE_POLICY,
 };
 use spendguard_core::window::WindowKind;
 use spendguard_schemas::event::AuditRecord;
@@ -42,6 +42,11 @@ pub struct Settings {
     pub session_overflow: Overflow,
     /// Managed policies per user or role (10 unless raised by a quota increase).
     pub managed_quota: usize,
+    /// Which principals a deny may be written on (the stack's `EnforceableRoles`).
+    pub enforceable: Enforceable,
+    /// The enforcer's own role ARN: CloudTrail events of its own IAM writes are self-audited
+    /// against what it writes. `None`: no self-audit.
+    pub own_role_arn: Option<String>,
 }
 
 /// What started an evaluation, for the audit trail.
@@ -76,6 +81,10 @@ pub enum EnforceError {
     Unsuspendable { key: String, why: String },
     #[error("the state of {0} kept changing under us")]
     Contended(String),
+    /// The principal may not be written to (`EnforceableRoles`, the exempt tag): alerted once per
+    /// window and audited; the key stays pending, so a tag added later lets the next tick act.
+    #[error("refused to suspend {key}: {why}")]
+    Refused { key: String, why: String },
 }
 
 impl EnforceError {
@@ -83,7 +92,7 @@ impl EnforceError {
     pub fn retryable(&self) -> bool {
         match self {
             EnforceError::Port(e) => e.retryable() || e.kind == ErrorKind::Retryable,
-            EnforceError::Unsuspendable { .. } => false,
+            EnforceError::Unsuspendable { .. } | EnforceError::Refused { .. } => false,
             EnforceError::Contended(_) => true,
         }
     }
@@ -121,6 +130,10 @@ pub struct Report {
     pub breaker_opened: bool,
     /// Fallback-priced model ids this run named in an alert.
     pub fallback_models: Vec<String>,
+    /// Keys whose suspension was refused (not enforceable, or exempt).
+    pub refused: Vec<KeyRef>,
+    /// Own IAM writes (seen in CloudTrail) that are not what the enforcer writes.
+    pub self_audit_mismatches: Vec<String>,
 }
 
 impl Report {
@@ -131,6 +144,8 @@ impl Report {
         self.failures.extend(o.failures);
         self.breaker_opened |= o.breaker_opened;
         self.fallback_models.extend(o.fallback_models);
+        self.refused.extend(o.refused);
+        self.self_audit_mismatches.extend(o.self_audit_mismatches);
     }
 }
 
@@ -301,6 +316,9 @@ impl Enforcer<'_> {
                 self.store.audit(&rec).await?;
             }
             Action::Suspend => match self.apply(key).await {
+                Err(EnforceError::Refused { why, .. }) => {
+                    return self.hold_refused(d, prior, next, cause, &why, report).await;
+                }
                 Ok(mechanism) => {
                     rec.mechanism = mechanism.clone();
                     next.mechanism = mechanism;
@@ -446,19 +464,6 @@ impl Enforcer<'_> {
     async fn breaker_alert(&self, epoch: u64, trip: &BreakerTrip) -> Result<(), EnforceError> {
         let shown: Vec<&str> = trip.keys.iter().map(String::as_str).collect();
         let rec = AuditRecord {
-            at: rfc3339(trip.at_ms),
-            scope: BREAKER_SCOPE.into(),
-            key: BREAKER_KEY.into(),
-            action: "breaker_open".into(),
-            cause: Cause::Event.as_str().into(),
-            window: None,
-            window_start: None,
-            threshold_pct: None,
-            spend_usd: None,
-            limit_usd: None,
-            mode: Mode::Enforce.as_str().into(),
-            mechanism: String::new(),
-            lifts_at: None,
             detail: format!(
                 "{} suspensions within {} minutes (limit {}); tripped by {}; keys: {}",
                 trip.count,
@@ -482,6 +487,12 @@ impl Enforcer<'_> {
                 trip.by,
                 shown.join(", ")
             ),
+            ..bare_record(
+                trip.at_ms,
+                (BREAKER_SCOPE, BREAKER_KEY),
+                "breaker_open",
+                Cause::Event,
+            )
         };
         self.store.audit(&rec).await?;
         self.notify
@@ -505,35 +516,14 @@ impl Enforcer<'_> {
         trip: &BreakerTrip,
         report: &mut Report,
     ) -> Result<(), EnforceError> {
-        let now = self.clock.now_ms();
-        let (due_ms, since_ms) = match prior.state.status {
-            Status::Pending { due_ms } => (due_ms, prior.state.since_ms),
-            _ => (now, Some(now)),
-        };
-        next.state.status = Status::Pending { due_ms };
-        next.state.since_ms = since_ms;
-        next.state.window = d.window.clone();
-        next.mechanism = prior.mechanism.clone();
-        let held = d.window.clone().map(|window| Held {
-            hold: Hold::Breaker,
-            window,
-        });
-        next.state.held = held.clone();
-        if held.is_some() && prior.state.held == held {
-            return Ok(());
-        }
-        let mut h = d.clone();
-        h.action = Action::Held;
-        h.hold = Some(Hold::Breaker);
-        let mut rec = self.record(&h, cause, None);
-        rec.detail = format!(
+        let detail = format!(
             "{}: opened at {} after {} suspensions within {} minutes",
             Hold::Breaker.as_str(),
             rfc3339(trip.at_ms),
             trip.count,
             trip.window_minutes
         );
-        rec.message = format!(
+        let message = format!(
             "spendguard: {} ({}) is over budget: {}. It is NOT suspended: the circuit breaker is \
              open ({} suspensions within {} minutes, opened at {}). It will be suspended when an \
              operator runs `spendguard enforcement resume`, if it is still over then.",
@@ -544,6 +534,70 @@ impl Enforcer<'_> {
             trip.window_minutes,
             rfc3339(trip.at_ms)
         );
+        let hold = Hold::Breaker;
+        self.hold(d, prior, next, cause, (hold, detail, message), report)
+            .await
+    }
+
+    /// A suspension the enforcer may not write ([`EnforceError::Refused`]): held like the
+    /// breaker's, and said plainly: nothing was written.
+    async fn hold_refused(
+        &self,
+        d: &Decision,
+        prior: &Stored,
+        next: &mut Stored,
+        cause: Cause,
+        why: &str,
+        report: &mut Report,
+    ) -> Result<(), EnforceError> {
+        let detail = format!("{}: {why}", Hold::Refused.as_str());
+        let message = format!(
+            "spendguard: {} ({}) is over budget: {}. It is NOT suspended: spendguard may not \
+             write IAM policy on it ({why}). Nothing was written. Tag it {}=true to let \
+             spendguard act (it will at the next check if it is still over), or suspend it by \
+             other means.",
+            d.key.key,
+            d.key.scope.as_str(),
+            window_phrase(d),
+            enforce::ENFORCEABLE_TAG,
+        );
+        report.refused.push(d.key.clone());
+        let hold = Hold::Refused;
+        self.hold(d, prior, next, cause, (hold, detail, message), report)
+            .await
+    }
+
+    /// Holds a suspension back: the key stays pending (the tick decides again, and suspends once
+    /// nothing holds it), and the hold is alerted and audited once per window.
+    async fn hold(
+        &self,
+        d: &Decision,
+        prior: &Stored,
+        next: &mut Stored,
+        cause: Cause,
+        (hold, detail, message): (Hold, String, String),
+        report: &mut Report,
+    ) -> Result<(), EnforceError> {
+        let now = self.clock.now_ms();
+        let (due_ms, since_ms) = match prior.state.status {
+            Status::Pending { due_ms } => (due_ms, prior.state.since_ms),
+            _ => (now, Some(now)),
+        };
+        next.state.status = Status::Pending { due_ms };
+        next.state.since_ms = since_ms;
+        next.state.window = d.window.clone();
+        next.mechanism = prior.mechanism.clone();
+        let held = d.window.clone().map(|window| Held { hold, window });
+        next.state.held = held.clone();
+        if held.is_some() && prior.state.held == held {
+            return Ok(());
+        }
+        let mut h = d.clone();
+        h.action = Action::Held;
+        h.hold = Some(hold);
+        let mut rec = self.record(&h, cause, None);
+        rec.detail = detail;
+        rec.message = message;
         self.send(&rec).await?;
         report.decisions.push(h);
         Ok(())
@@ -591,7 +645,23 @@ impl Enforcer<'_> {
             why,
         };
         let policy = self.settings.deny_policy_arn.as_str();
-        match target_of(key).map_err(unsuspendable)? {
+        let target = target_of(key).map_err(unsuspendable)?;
+        // the enforcer's own check, before any write: the role's IAM conditions say the same,
+        // and a refusal here is a clear, audited alert instead of an AccessDenied
+        let subject = match &target {
+            Target::User { name, .. } => Entity::User(name),
+            Target::Role { name, .. } => Entity::Role(name),
+            Target::Session { role_name, .. } => Entity::Role(role_name),
+        };
+        let tags = self.iam.tags(subject).await?;
+        may_write(self.settings.enforceable, &tags).map_err(|why| EnforceError::Refused {
+            key: key.key.clone(),
+            why: match subject {
+                Entity::User(n) => format!("user {n}: {why}"),
+                Entity::Role(n) => format!("role {n}: {why}"),
+            },
+        })?;
+        match target {
             Target::User { name, .. } => {
                 let who = Entity::User(&name);
                 let attached = self.iam.attached(who).await?;
@@ -940,19 +1010,6 @@ impl Enforcer<'_> {
             .map(|m| format!("{} ({} invocations on {})", m.model, m.invocations, m.day))
             .collect();
         let rec = AuditRecord {
-            at: rfc3339(self.clock.now_ms()),
-            scope: "prices".into(),
-            key: "fallback-models".into(),
-            action: "fallback_priced".into(),
-            cause: Cause::Schedule.as_str().into(),
-            window: None,
-            window_start: None,
-            threshold_pct: None,
-            spend_usd: None,
-            limit_usd: None,
-            mode: Mode::Enforce.as_str().into(),
-            mechanism: String::new(),
-            lifts_at: None,
             detail: list.join("; "),
             message: format!(
                 "spendguard: {} logged model id(s) priced at a FALLBACK price (the price catalogue \
@@ -963,6 +1020,12 @@ impl Enforcer<'_> {
                 models.len(),
                 list.join(", ")
             ),
+            ..bare_record(
+                self.clock.now_ms(),
+                ("prices", "fallback-models"),
+                "fallback_priced",
+                Cause::Schedule,
+            )
         };
         self.send(&rec).await?;
         for m in &models {
@@ -974,6 +1037,20 @@ impl Enforcer<'_> {
     /// A CloudTrail IAM event: every suspended key it touches is checked and re-applied at once.
     pub async fn tamper(&self, detail: &serde_json::Value) -> Result<Report, EnforceError> {
         let mut report = Report::default();
+        let by_us = self.settings.own_role_arn.as_deref().is_some_and(|own| {
+            detail["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"].as_str() == Some(own)
+        });
+        if by_us {
+            match self.self_audit(detail) {
+                // our own write, as meant: nothing to repair
+                None => return Ok(report),
+                Some(why) => {
+                    self.self_audit_alert(detail, &why).await?;
+                    report.self_audit_mismatches.push(why);
+                    // then repair as for anyone's write: the watched keys are reconciled
+                }
+            }
+        }
         let params = &detail["requestParameters"];
         let user = params["userName"].as_str();
         let role = params["roleName"].as_str();
@@ -1001,6 +1078,81 @@ impl Enforcer<'_> {
             }
         }
         Ok(report)
+    }
+
+    /// The self-audit: whether an IAM write the enforcer made (its CloudTrail event) is one it
+    /// writes. `None` when it is; else what differs. The enforcer only ever attaches or detaches
+    /// its own deny policy, adds or removes users of its suspended group, and puts or deletes
+    /// its own inline policy in the form `role_inline_document` renders (deny statements only):
+    /// anything else from its role is a bug or a compromise.
+    fn self_audit(&self, detail: &serde_json::Value) -> Option<String> {
+        let p = &detail["requestParameters"];
+        let event = detail["eventName"].as_str().unwrap_or("");
+        let ours = self.settings.deny_policy_arn.as_str();
+        let group = self.settings.suspended_group.as_deref();
+        match event {
+            "AttachUserPolicy" | "AttachRolePolicy" | "DetachUserPolicy" | "DetachRolePolicy" => {
+                (p["policyArn"].as_str() != Some(ours)).then(|| {
+                    format!(
+                        "{event} of {} (not spendguard's deny policy)",
+                        p["policyArn"]
+                    )
+                })
+            }
+            "AddUserToGroup" | "RemoveUserFromGroup" => (group.is_none()
+                || p["groupName"].as_str() != group)
+                .then(|| format!("{event} on group {} (not spendguard's)", p["groupName"])),
+            "PutRolePolicy" | "DeleteRolePolicy"
+                if p["policyName"].as_str() != Some(ROLE_INLINE_POLICY) =>
+            {
+                Some(format!(
+                    "{event} of inline policy {} (not {ROLE_INLINE_POLICY})",
+                    p["policyName"]
+                ))
+            }
+            "DeleteRolePolicy" => None,
+            "PutRolePolicy" => {
+                let doc = p["policyDocument"].as_str().unwrap_or("");
+                (!enforce::is_own_role_inline(doc)).then(|| {
+                    format!(
+                        "PutRolePolicy on role {} wrote a document spendguard does not write: {doc}",
+                        p["roleName"]
+                    )
+                })
+            }
+            other => Some(format!("{other}: a call spendguard never makes")),
+        }
+    }
+
+    /// A self-audit mismatch: audited, and an operator alert (the stack alarms on the metric).
+    async fn self_audit_alert(
+        &self,
+        detail: &serde_json::Value,
+        why: &str,
+    ) -> Result<(), EnforceError> {
+        let rec = AuditRecord {
+            detail: why.to_string(),
+            message: format!(
+                "spendguard SELF-AUDIT MISMATCH: the enforcer's own role made an IAM write that \
+                 spendguard does not make: {why}. Event {} at {}. Treat the enforcer as suspect: \
+                 check its code and configuration (and its code signing), review the principal \
+                 the call touched, and disable the enforcer's role if the call was not expected. \
+                 spendguard re-applies its own denies on the keys it watches now.",
+                detail["eventID"].as_str().unwrap_or("unknown"),
+                detail["eventTime"].as_str().unwrap_or("unknown"),
+            ),
+            ..bare_record(
+                self.clock.now_ms(),
+                ("self-audit", "iam"),
+                "self_audit_mismatch",
+                Cause::Tamper,
+            )
+        };
+        self.store.audit(&rec).await?;
+        self.notify
+            .publish("spendguard: SELF-AUDIT MISMATCH", &rec.message)
+            .await?;
+        Ok(())
     }
 
     /// Operator suspension (`spendguard suspend`): applies the deny now and holds it until
@@ -1136,18 +1288,6 @@ impl Enforcer<'_> {
         headline: &str,
     ) -> AuditRecord {
         AuditRecord {
-            at: rfc3339(self.clock.now_ms()),
-            scope: key.scope.as_str().into(),
-            key: key.key.clone(),
-            action: action.into(),
-            cause: Cause::Cli.as_str().into(),
-            window: None,
-            window_start: None,
-            threshold_pct: None,
-            spend_usd: None,
-            limit_usd: None,
-            mode: Mode::Enforce.as_str().into(),
-            mechanism: String::new(),
             lifts_at: until_ms.map(rfc3339),
             detail: reason.into(),
             message: format!(
@@ -1160,7 +1300,35 @@ impl Enforcer<'_> {
                     reason
                 }
             ),
+            ..bare_record(
+                self.clock.now_ms(),
+                (key.scope.as_str(), &key.key),
+                action,
+                Cause::Cli,
+            )
         }
+    }
+}
+
+/// An audit record of an action that is not one budget window's (the breaker, fallback prices,
+/// an operator command, the self-audit): callers add the detail and the message.
+fn bare_record(at_ms: i64, (scope, key): (&str, &str), action: &str, cause: Cause) -> AuditRecord {
+    AuditRecord {
+        at: rfc3339(at_ms),
+        scope: scope.into(),
+        key: key.into(),
+        action: action.into(),
+        cause: cause.as_str().into(),
+        window: None,
+        window_start: None,
+        threshold_pct: None,
+        spend_usd: None,
+        limit_usd: None,
+        mode: Mode::Enforce.as_str().into(),
+        mechanism: String::new(),
+        lifts_at: None,
+        detail: String::new(),
+        message: String::new(),
     }
 }
 

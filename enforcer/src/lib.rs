@@ -86,6 +86,11 @@ impl Config {
                 ))
             }
         };
+        let enforceable = match var("SPENDGUARD_ENFORCEABLE") {
+            None => spendguard_core::enforce::Enforceable::All,
+            Some(v) => spendguard_core::enforce::Enforceable::parse(v.trim())
+                .ok_or_else(|| bad("SPENDGUARD_ENFORCEABLE", v, "expected all or tagged"))?,
+        };
         let managed_quota = match var("SPENDGUARD_MANAGED_POLICY_QUOTA") {
             None => spendguard_core::enforce::DEFAULT_MANAGED_POLICY_QUOTA,
             Some(v) => v
@@ -120,6 +125,8 @@ impl Config {
                 suspended_group: var("SPENDGUARD_SUSPENDED_GROUP"),
                 session_overflow,
                 managed_quota,
+                enforceable,
+                own_role_arn: var("SPENDGUARD_ENFORCER_ROLE_ARN"),
             },
             audit_retention_days,
         })
@@ -278,6 +285,12 @@ impl App {
                 ("EnforcementFailures", "Count", r.failures.len() as u64),
                 ("HeldSuspensions", "Count", count(Action::Held)),
                 ("CircuitBreakerOpened", "Count", u64::from(r.breaker_opened)),
+                ("SuspensionsRefused", "Count", r.refused.len() as u64),
+                (
+                    "SelfAuditMismatches",
+                    "Count",
+                    r.self_audit_mismatches.len() as u64,
+                ),
             ],
         ));
     }

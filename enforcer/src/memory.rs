@@ -22,6 +22,7 @@ pub struct Principal {
     pub attached: Vec<String>,
     pub inline: BTreeMap<String, String>,
     pub groups: BTreeSet<String>,
+    pub tags: BTreeMap<String, String>,
 }
 
 /// IAM in memory, with the managed-policy quota enforced (`LimitExceeded`).
@@ -128,6 +129,11 @@ impl Iam for MemIam {
         self.with(Entity::User(user), "RemoveUserFromGroup", |p| {
             p.groups.remove(group);
             Ok(())
+        })
+    }
+    async fn tags(&self, who: Entity<'_>) -> PortResult<Vec<(String, String)>> {
+        self.with(who, "ListTags", |p| {
+            Ok(p.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         })
     }
 }

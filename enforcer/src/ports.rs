@@ -79,6 +79,8 @@ pub trait Iam: Send + Sync {
     async fn groups(&self, user: &str) -> PortResult<Vec<String>>;
     async fn add_to_group(&self, user: &str, group: &str) -> PortResult<()>;
     async fn remove_from_group(&self, user: &str, group: &str) -> PortResult<()>;
+    /// A user's or role's tags as (key, value).
+    async fn tags(&self, who: Entity<'_>) -> PortResult<Vec<(String, String)>>;
 }
 
 /// A key's recorded state, with what the last suspension used and the row version.

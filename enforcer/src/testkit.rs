@@ -439,6 +439,8 @@ pub async fn stack(moto: &str) -> (aws_config::SdkConfig, Stack) {
                 suspended_group: Some(group),
                 session_overflow: Overflow::Role,
                 managed_quota: 10,
+                enforceable: Default::default(),
+                own_role_arn: None,
             },
         },
     )

@@ -657,3 +657,71 @@ async fn a_budget_lowered_mid_window_is_enforced_by_the_evaluator_and_the_tick()
         .unwrap();
     assert!(sqs_drain(&moto, &s.events_queue).is_empty());
 }
+
+/// Issue 20 case 11 through the real IAM adapter: tags are read with ListUserTags/ListRoleTags
+/// (paginated), and with `EnforceableRoles = tagged` an untagged user is refused (an audited
+/// alert, nothing attached) while an opted-in one is suspended.
+#[tokio::test]
+async fn tagged_mode_reads_tags_from_iam_and_refuses_untagged_users() {
+    use spendguard_core::enforce::{Enforceable, ENFORCEABLE_TAG};
+    use spendguard_enforcer::ports::{Entity, Iam};
+    let Some(moto) = emulator(MOTO_VAR) else {
+        return;
+    };
+    let (conf, mut s) = stack(&moto).await;
+    s.settings.enforceable = Enforceable::Tagged;
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let (opted, plain) = (unique("opted"), unique("plain"));
+    for n in [&opted, &plain] {
+        create_user(&iam, n).await;
+    }
+    let tag = |k: &str, v: &str| {
+        aws_sdk_iam::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+            .unwrap()
+    };
+    let mut req = iam
+        .tag_user()
+        .user_name(&opted)
+        .tags(tag(ENFORCEABLE_TAG, "true"));
+    for i in 0..30 {
+        req = req.tags(tag(&format!("team-{i}"), "x"));
+    }
+    req.send().await.unwrap();
+    let tags = spendguard_enforcer::aws::AwsIam(iam.clone())
+        .tags(Entity::User(&opted))
+        .await
+        .unwrap();
+    assert_eq!(tags.len(), 31, "every page of tags");
+    assert!(tags.contains(&(ENFORCEABLE_TAG.to_string(), "true".to_string())));
+
+    let app = app(&conf, &s, &budgets(""), StepClock::at(NOW));
+    for (i, n) in [&opted, &plain].into_iter().enumerate() {
+        ledger_writer(&conf, &s)
+            .apply(&[spend_entry(
+                &[(Scope::Principal, &acct_user(n))],
+                "12",
+                NOW - 1000,
+                &format!("t{i}"),
+            )])
+            .await
+            .unwrap();
+        app.enforce_event(&threshold_event("principal", &acct_user(n)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        user_snapshot(&iam, &opted).await.attached,
+        vec![s.settings.deny_policy_arn.clone()]
+    );
+    assert!(user_snapshot(&iam, &plain).await.attached.is_empty());
+    let alerts = sqs_drain(&moto, &s.alerts_queue);
+    assert!(
+        alerts
+            .iter()
+            .any(|m| m.contains(&plain) && m.contains("may not write IAM policy")),
+        "{alerts:#?}"
+    );
+}

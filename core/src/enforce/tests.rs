@@ -410,3 +410,55 @@ fn a_key_over_only_through_fallback_prices_is_held_once_per_window_never_suspend
     let o = decide(&ev, &KeyState::default(), &HashSet::new(), NOW);
     assert!(!actions(&o).contains(&("held", None)), "{o:?}");
 }
+
+#[test]
+fn only_tagged_or_unexempt_principals_may_be_written() {
+    let t = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert!(may_write(Enforceable::All, &[]).is_ok());
+    assert!(may_write(Enforceable::All, &t(&[(EXEMPT_TAG, "true")])).is_err());
+    assert!(
+        may_write(Enforceable::All, &t(&[(EXEMPT_TAG, "True")])).is_ok(),
+        "exact"
+    );
+    assert!(may_write(Enforceable::Tagged, &[]).is_err());
+    assert!(may_write(Enforceable::Tagged, &t(&[(ENFORCEABLE_TAG, "true")])).is_ok());
+    assert!(may_write(Enforceable::Tagged, &t(&[(ENFORCEABLE_TAG, "yes")])).is_err());
+    let both = t(&[(ENFORCEABLE_TAG, "true"), (EXEMPT_TAG, "true")]);
+    assert!(
+        may_write(Enforceable::Tagged, &both).is_err(),
+        "exempt wins"
+    );
+    assert_eq!(Enforceable::parse("tagged"), Some(Enforceable::Tagged));
+    assert_eq!(Enforceable::parse("some"), None);
+    assert_eq!(Hold::parse(Hold::Refused.as_str()), Some(Hold::Refused));
+}
+
+#[test]
+fn only_documents_spendguard_renders_pass_the_self_audit() {
+    let ids = vec!["AROAEXAMPLE:s1".to_string()];
+    let ours = role_inline_document(&ids, true).unwrap();
+    assert!(is_own_role_inline(&ours));
+    // the same document re-serialised with other spacing is still ours
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&ours).unwrap())
+            .unwrap();
+    assert!(is_own_role_inline(&pretty));
+    // a grant, an extra statement, a widened action, or garbage is not
+    let grant = ours.replace("\"Deny\"", "\"Allow\"");
+    assert!(!is_own_role_inline(&grant));
+    let mut v: serde_json::Value = serde_json::from_str(&ours).unwrap();
+    v["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"Effect": "Allow", "Action": "*", "Resource": "*"}));
+    assert!(!is_own_role_inline(&v.to_string()));
+    assert!(!is_own_role_inline(
+        &ours.replace("bedrock:InvokeModel\"", "bedrock:*\"")
+    ));
+    assert!(!is_own_role_inline("not json"));
+}
