@@ -282,19 +282,21 @@ fn a_request_id_with_other_contents_is_a_named_conflict_in_the_input_and_against
         c.arg("--ledger").arg(&ledger).arg("--input").arg(file);
         serde_json::from_str(&ok(&mut c)).unwrap()
     };
+    let lines = |name: &str, lines: &[String]| {
+        let p = t.0.join(name);
+        std::fs::write(&p, lines.join("\n")).unwrap();
+        p
+    };
     // a replay (identical) and a conflict ($0.035 against $1.75) under one id; the first is kept
-    let first = t.0.join("first.ndjson");
-    std::fs::write(
-        &first,
-        [
+    let first = lines(
+        "first.ndjson",
+        &[
             invocation("r-1", 1_000_000),
             invocation("r-1", 1_000_000),
             invocation("r-1", 50_000_000),
             invocation("r-2", 1_000_000),
-        ]
-        .join("\n"),
-    )
-    .unwrap();
+        ],
+    );
     let s = run(&first);
     assert_eq!(s["invocations"], 2);
     assert_eq!(s["cost_usd"], "0.07", "the first of r-1 is kept");
@@ -303,17 +305,14 @@ fn a_request_id_with_other_contents_is_a_named_conflict_in_the_input_and_against
     assert_eq!(s["conflicting_request_ids"], serde_json::json!(["r-1"]));
     // a later run: r-2 again as it was (a replay), r-1 with other contents (a conflict with the
     // marker's digest), r-3 new
-    let second = t.0.join("second.ndjson");
-    std::fs::write(
-        &second,
-        [
+    let second = lines(
+        "second.ndjson",
+        &[
             invocation("r-2", 1_000_000),
             invocation("r-1", 7),
             invocation("r-3", 1_000_000),
-        ]
-        .join("\n"),
-    )
-    .unwrap();
+        ],
+    );
     let s = run(&second);
     assert_eq!(s["ledger"]["applied"], 1);
     assert_eq!(s["ledger"]["already_counted"], 2);
