@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The SAM template, checked offline: cfn-lint 1.53.3 (the last release that still runs the SAM
 # translator), `sam validate --lint`, our cfn-guard rules (and broken copies that each fail one
-# rule), the template against the code (Glue columns, deny policy), and the named Athena queries on
-# a local lake. Installs its tools under TOOLS_DIR: a venv from PyPI and cfn-guard from crates.io.
+# rule), the template against the code (Glue columns, deny policy), the docs (a runbook per alarm),
+# and the named Athena queries on a local lake. Installs its tools under TOOLS_DIR: a venv from PyPI and cfn-guard from crates.io.
 # Usage: scripts/template_lint.sh TOOLS_DIR SPENDGUARD_BIN (from scripts/test.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +33,7 @@ echo "ok: every rule passes"
 "$LINT/python" scripts/guard_mutations.py "$GUARD" template.yaml policy/spendguard.guard
 echo "-- the template against the code"
 "$LINT/python" scripts/template_check.py "$BIN" template.yaml
+echo "-- the README front door, docs/ and a runbook per alarm"
+"$LINT/python" scripts/docs_check.py
 echo "-- the named Athena queries on a local lake"
 "$LINT/python" scripts/athena_check.py "$BIN" template.yaml
