@@ -9,7 +9,9 @@ use spendguard_core::catalogue::BUILTIN;
 use spendguard_core::pipeline::{price_envelope, RecordOutcome};
 use spendguard_core::price::AssumedTtl;
 use spendguard_core::{Catalogue, Pipeline, Pricer, PricerConfig};
+use std::collections::HashSet;
 use std::io::Read;
+use std::path::PathBuf;
 
 /// The `--prices` overlay files as (name, text), in order.
 pub fn price_overlays(opts: &PriceOpts) -> Result<Vec<(String, String)>> {
@@ -52,6 +54,133 @@ pub fn pricer(opts: &PriceOpts) -> Result<Pricer> {
             },
         },
     ))
+}
+
+/// The inputs of every command that reads logs (`price`, `run`, `redrive`, `replay`): files,
+/// directories (walked), several of them, or `-` for stdin; as arguments or with `--input`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Inputs {
+    /// Files or directories (walked; hidden files and links to directories are skipped), or `-`
+    /// for stdin.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The same, as an option (repeatable).
+    #[arg(long = "input", value_name = "PATH", num_args = 1..)]
+    pub flagged: Vec<PathBuf>,
+}
+
+impl Inputs {
+    /// Every path given, options first; `-` alone when none is given and `stdin_default`.
+    pub fn all(&self, stdin_default: bool) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = self.flagged.iter().chain(&self.paths).cloned().collect();
+        if v.is_empty() && stdin_default {
+            v.push(PathBuf::from("-"));
+        }
+        v
+    }
+}
+
+/// One input to read: a file found by [`discover`], or stdin.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Source {
+    pub fn read(&self) -> Result<Vec<u8>> {
+        match self {
+            Source::Stdin => read_all("-"),
+            Source::File(p) => read_all(&p.display().to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Stdin => f.write_str("-"),
+            Source::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Every input under the paths given, in one order (stdin first, then files sorted), and how many
+/// files were skipped: Bedrock's zero-byte permission-check markers, the offloaded bodies under
+/// `.../data/` (`<requestId>_input.json.gz`), hidden files inside a walk, and links to
+/// directories inside a walk (not followed, as ripgrep and find do, so a link back to a parent
+/// cannot loop; give it as an input to read it). Each directory is walked once. A path given
+/// must exist; one found inside a walk that cannot be read is that file's problem, reported
+/// when it is read.
+pub fn discover(inputs: &[PathBuf]) -> Result<(Vec<Source>, usize)> {
+    let mut files = Vec::new();
+    let mut skipped = 0usize;
+    let mut stdin = false;
+    let mut walked: HashSet<PathBuf> = HashSet::new();
+    let mut stack: Vec<(PathBuf, bool)> = Vec::new();
+    for p in inputs {
+        if p.as_os_str() == "-" {
+            stdin = true;
+        } else {
+            stack.push((p.clone(), true));
+        }
+    }
+    while let Some((p, given)) = stack.pop() {
+        let meta = match std::fs::metadata(&p) {
+            Ok(m) => m,
+            Err(e) if given => return Err(e).with_context(|| format!("reading {}", p.display())),
+            Err(_) => {
+                files.push(p);
+                continue;
+            }
+        };
+        if meta.is_dir() {
+            let link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+            if link && !given {
+                eprintln!(
+                    "{}: a link to a directory, not followed (give it as an input to read it)",
+                    p.display()
+                );
+                skipped += 1;
+                continue;
+            }
+            let real = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+            if !walked.insert(real) {
+                continue;
+            }
+            for e in std::fs::read_dir(&p).with_context(|| format!("listing {}", p.display()))? {
+                stack.push((e?.path(), false));
+            }
+            continue;
+        }
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        // hidden files inside a walk (a lake's lock, editor swap files) are not logs
+        if !given && name.starts_with('.') {
+            skipped += 1;
+            continue;
+        }
+        let in_data_dir = p
+            .parent()
+            .and_then(|d| d.file_name())
+            .is_some_and(|d| d == "data");
+        if name == "amazon-bedrock-logs-permission-check"
+            || meta.len() == 0
+            || (in_data_dir
+                && (name.ends_with("_input.json.gz") || name.ends_with("_output.json.gz")))
+        {
+            skipped += 1;
+            continue;
+        }
+        files.push(p);
+    }
+    files.sort();
+    files.dedup();
+    let mut out: Vec<Source> = Vec::with_capacity(files.len() + 1);
+    if stdin {
+        out.push(Source::Stdin);
+    }
+    out.extend(files.into_iter().map(Source::File));
+    Ok((out, skipped))
 }
 
 /// Reads a file or stdin (`-`) whole.

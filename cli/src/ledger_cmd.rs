@@ -153,9 +153,9 @@ async fn redrive_with<L: SpendLedger>(deps: &Deps<L>, inputs: &[PathBuf]) -> Res
     let mut totals = BatchReport::default();
     let mut failed = Vec::new();
     let mut batches = 0;
-    for f in crate::run::input_files(inputs)?.0 {
-        let text = std::fs::read_to_string(&f).with_context(|| f.display().to_string())?;
-        for ev in events_in(&text).with_context(|| f.display().to_string())? {
+    for f in crate::input::discover(inputs)?.0 {
+        let text = String::from_utf8(f.read()?).with_context(|| format!("{f}: not UTF-8 text"))?;
+        for ev in events_in(&text).with_context(|| f.to_string())? {
             let (resp, r) = handle(&ev, deps).await;
             batches += 1;
             totals.stats.records += r.stats.records;
@@ -167,7 +167,9 @@ async fn redrive_with<L: SpendLedger>(deps: &Deps<L>, inputs: &[PathBuf]) -> Res
             totals.beyond_horizon += r.beyond_horizon;
             totals.spend_dropped += r.spend_dropped;
             if let Some(fl) = resp.batch_item_failures.first() {
-                failed.push(json!({"file": f.display().to_string(), "from_sequence_number": fl.item_identifier}));
+                failed.push(
+                    json!({"file": f.to_string(), "from_sequence_number": fl.item_identifier}),
+                );
             }
         }
     }

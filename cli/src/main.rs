@@ -74,9 +74,9 @@ enum Cmd {
     /// bad lines on stderr with line number and reason.
     #[command(after_help = EXIT_STATUS)]
     Price {
-        /// Input file, or `-` for stdin.
-        #[arg(default_value = "-")]
-        path: String,
+        /// What to read (stdin when nothing is given).
+        #[command(flatten)]
+        inputs: input::Inputs,
         #[command(flatten)]
         opts: PriceOpts,
     },
@@ -127,8 +127,8 @@ enum Cmd {
     /// embedded spend ledger. Both are idempotent by request_id: re-running is safe.
     #[command(after_help = EXIT_STATUS)]
     Run {
-        #[arg(long = "input", required = true, num_args = 1..)]
-        inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        inputs: input::Inputs,
         /// The Parquet lake directory.
         #[arg(long, required_unless_present = "ledger")]
         lake: Option<PathBuf>,
@@ -223,8 +223,8 @@ enum Cmd {
     /// ledger table; --endpoint-url for an emulator). Safe to repeat: each requestId counts once.
     #[command(after_help = EXIT_STATUS)]
     Redrive {
-        #[arg(long = "input", required = true, num_args = 1..)]
-        inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        inputs: input::Inputs,
         #[arg(
             long,
             value_name = "PATH",
@@ -455,6 +455,14 @@ pub fn input_status(processed: u64, unreadable: u64) -> ExitCode {
     }
 }
 
+/// The inputs of a command that needs at least one (a usage error, exit 2, otherwise).
+fn required(inputs: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+    if inputs.is_empty() {
+        anyhow::bail!("no input given: name files or directories (or `-` for stdin)");
+    }
+    Ok(inputs)
+}
+
 /// Whether an error is a write to a closed pipe (`spendguard ... | head`).
 fn broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -492,7 +500,7 @@ fn main() -> ExitCode {
 #[allow(clippy::float_arithmetic)] // file sizes in MB, never money
 fn run() -> Result<ExitCode> {
     match Cli::parse().cmd {
-        Cmd::Price { path, opts } => price_cmd::run(&path, &opts),
+        Cmd::Price { inputs, opts } => price_cmd::run(&inputs.all(true), &opts),
         Cmd::Prices {
             cmd:
                 PricesCmd::Explain {
@@ -590,6 +598,7 @@ fn run() -> Result<ExitCode> {
             no_wait,
             opts,
         } => {
+            let inputs = required(inputs.all(false))?;
             let s = run::run(&run::RunArgs {
                 inputs: &inputs,
                 lake: lake.as_deref(),
@@ -670,7 +679,7 @@ fn run() -> Result<ExitCode> {
                 opts.max_decompressed_mib << 20,
             )?;
             let r = ledger_cmd::redrive(
-                &inputs,
+                &required(inputs.all(false))?,
                 target,
                 budgets.as_deref(),
                 pipeline,

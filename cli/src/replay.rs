@@ -6,7 +6,7 @@
 //! refused unless `--allow-beyond-horizon`: it could be counted twice.
 #![allow(clippy::float_arithmetic)] // rates and MB/s, never money
 
-use crate::input::{is_envelope, pricer, read_all};
+use crate::input::{is_envelope, pricer, Source};
 use crate::PriceOpts;
 use anyhow::{bail, Context, Result};
 use serde_json::value::RawValue;
@@ -19,7 +19,6 @@ use spendguard_transform::aws::{sdk_config, AwsSink};
 use spendguard_transform::send::{send_all, Entry, RetryPolicy, Target};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -39,9 +38,8 @@ pub struct ReplayArgs {
     /// kinesis:STREAM or firehose:STREAM (a name or an ARN).
     #[arg(long, value_name = "KIND:STREAM")]
     pub to: String,
-    /// Files or directories.
-    #[arg(required = true, num_args = 1..)]
-    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub inputs: crate::input::Inputs,
     /// Target rate in records (envelopes) per second; default: as fast as accepted.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate: Option<u32>,
@@ -151,7 +149,7 @@ fn flush(
 
 fn prepare(
     pipe: &mut Pipeline,
-    files: &[PathBuf],
+    files: &[Source],
     horizon_ms: i64,
     now_ms: i64,
 ) -> Result<Prepared> {
@@ -161,26 +159,21 @@ fn prepare(
     let mut seq = 0u64;
     let mut scratch = Vec::new();
     for f in files {
-        let raw = read_all(&f.display().to_string())?;
+        let raw = f.read()?;
         let text: Vec<u8> = if raw.starts_with(&[0x1f, 0x8b]) {
             pipe.decoder
                 .gunzip(&raw)
-                .with_context(|| format!("{}", f.display()))?
+                .with_context(|| format!("{}", f))?
                 .to_vec()
         } else {
             raw
         };
         out.decompressed_bytes += text.len();
-        let text = std::str::from_utf8(&text)
-            .with_context(|| format!("{}: not UTF-8 text", f.display()))?;
+        let text = std::str::from_utf8(&text).with_context(|| format!("{}: not UTF-8 text", f))?;
         let mut docs = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
         while let Some(doc) = docs.next() {
             let doc = doc.with_context(|| {
-                format!(
-                    "{}: malformed JSON near byte {}",
-                    f.display(),
-                    docs.byte_offset()
-                )
+                format!("{}: malformed JSON near byte {}", f, docs.byte_offset())
             })?;
             let json = doc.get();
             if is_envelope(json) {
@@ -189,7 +182,7 @@ fn prepare(
                 let env = pipe
                     .decoder
                     .envelope_from_json(&mut scratch)
-                    .with_context(|| format!("{}: bad envelope", f.display()))?;
+                    .with_context(|| format!("{}: bad envelope", f))?;
                 if env.message_type == MessageType::Control {
                     out.control_skipped += 1;
                     continue;
@@ -247,7 +240,7 @@ pub fn run(a: &ReplayArgs, clock: &dyn Clock) -> Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("--now {t:?}: {e}"))?,
         None => clock.now_ms(),
     };
-    let (files, _) = crate::run::input_files(&a.inputs)?;
+    let (files, _) = crate::input::discover(&a.inputs.all(false))?;
     if files.is_empty() {
         bail!("no input files");
     }

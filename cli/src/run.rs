@@ -5,83 +5,17 @@
 use crate::input::{self, for_each_row};
 use crate::lake;
 use crate::PriceOpts;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rust_decimal::Decimal;
 use serde_json::json;
 use spendguard_core::ledger::content_digest;
 use spendguard_core::Pipeline;
 use spendguard_schemas::{PriceStatus, PricedRow};
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Every file under the inputs, sorted, skipping what is not a log file: Bedrock's zero-byte
-/// permission-check markers and the offloaded bodies under `.../data/` (`<requestId>_input.json.gz`).
-/// As ripgrep and find do, a link to a directory found inside a walk is not followed (it is said
-/// and skipped; give it as an input to read it), so a link back to a parent cannot loop; links
-/// to files are read. Each directory is walked once, however often it is given.
-pub fn input_files(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, usize)> {
-    let mut files = Vec::new();
-    let mut skipped = 0usize;
-    let mut walked: HashSet<PathBuf> = HashSet::new();
-    let mut stack: Vec<(PathBuf, bool)> = inputs.iter().map(|p| (p.clone(), true)).collect();
-    while let Some((p, given)) = stack.pop() {
-        let meta = match std::fs::metadata(&p) {
-            Ok(m) => m,
-            // a path given on the command line must exist
-            Err(e) if given => return Err(e).with_context(|| format!("reading {}", p.display())),
-            // one found inside a directory (a dangling link, a file removed meanwhile) is that
-            // file's problem: reading it fails and is counted as unreadable
-            Err(_) => {
-                files.push(p);
-                continue;
-            }
-        };
-        if meta.is_dir() {
-            let link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
-            if link && !given {
-                eprintln!(
-                    "{}: a link to a directory, not followed (give it as an input to read it)",
-                    p.display()
-                );
-                skipped += 1;
-                continue;
-            }
-            let real = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
-            if !walked.insert(real) {
-                continue;
-            }
-            for e in std::fs::read_dir(&p).with_context(|| format!("listing {}", p.display()))? {
-                stack.push((e?.path(), false));
-            }
-            continue;
-        }
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        // hidden files inside a walk (a lake's lock, editor swap files) are not logs
-        if !given && name.starts_with('.') {
-            skipped += 1;
-            continue;
-        }
-        let in_data_dir = p
-            .parent()
-            .and_then(|d| d.file_name())
-            .is_some_and(|d| d == "data");
-        if name == "amazon-bedrock-logs-permission-check"
-            || meta.len() == 0
-            || (in_data_dir
-                && (name.ends_with("_input.json.gz") || name.ends_with("_output.json.gz")))
-        {
-            skipped += 1;
-            continue;
-        }
-        files.push(p);
-    }
-    files.sort();
-    files.dedup();
-    Ok((files, skipped))
-}
 
 #[derive(Default)]
 struct Tally {
@@ -126,7 +60,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     let lock = a.lake.map(|l| lake::lock(l, !a.no_wait)).transpose()?;
     let pricer = input::pricer(a.opts)?;
     let mut pipe = Pipeline::new(pricer, a.opts.max_decompressed_mib << 20)?;
-    let (files, skipped_files) = input_files(a.inputs)?;
+    let (files, skipped_files) = input::discover(a.inputs)?;
     let progress = std::io::stderr().is_terminal() && !a.json;
     let mut last_progress = Instant::now();
 
@@ -142,14 +76,14 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     let mut decompressed = 0usize;
     let mut control = 0usize;
 
-    for (fi, path) in files.iter().enumerate() {
-        let shown = path.display().to_string();
-        let bytes = match std::fs::read(path) {
+    for (fi, source) in files.iter().enumerate() {
+        let shown = source.to_string();
+        let bytes = match source.read() {
             Ok(b) => b,
             Err(e) => {
                 *unreadable.entry("unreadable_file".into()).or_default() += 1;
                 unreadable_files.push(shown.clone());
-                eprintln!("{shown}: {e}");
+                eprintln!("{e:#}");
                 continue;
             }
         };

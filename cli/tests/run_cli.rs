@@ -247,3 +247,74 @@ fn report_projects_month_end_and_filters_by_period() {
     assert!(csv.starts_with("key,invocations,cost_usd,"));
     assert!(csv.lines().count() > 5);
 }
+
+/// Issue 17: one input path. `price`, `run` and `redrive` take the same inputs (files,
+/// directories, several paths, `-` for stdin; as arguments or with `--input`) through one
+/// discovery function, and agree on what they read.
+#[test]
+fn every_command_takes_files_directories_several_paths_and_stdin() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let t = Tmp::new("inputs");
+    let (a, b) = (t.0.join("a"), t.0.join("b"));
+    gen(&a, "cwl", 300, 1);
+    // another seed: other request ids
+    ok(bin().args(["gen", "--out"]).arg(&b).args([
+        "--invocations",
+        "200",
+        "--format",
+        "ndjson",
+        "--seed",
+        "10",
+    ]));
+    // price: a directory, then two paths (a directory and a file)
+    let rows = |out: &str| out.lines().filter(|l| l.starts_with('{')).count();
+    assert_eq!(rows(&ok(bin().arg("price").arg(&a))), 300);
+    let one_file = std::fs::read_dir(&b)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let n_file = rows(&ok(bin().arg("price").arg(&one_file)));
+    assert_eq!(
+        rows(&ok(bin().arg("price").arg(&a).arg(&one_file))),
+        300 + n_file
+    );
+    // run: positional and --input together, and `-` (stdin) beside a directory
+    let s: Value = serde_json::from_str(&ok(bin()
+        .args(["run", "--json", "--lake"])
+        .arg(t.0.join("lake1"))
+        .arg(&a)
+        .arg("--input")
+        .arg(&b)))
+    .unwrap();
+    assert_eq!(s["invocations"], 500);
+    let mut child = bin()
+        .args(["run", "--json", "--lake"])
+        .arg(t.0.join("lake2"))
+        .arg("-")
+        .arg(&a)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(&one_file).unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["invocations"].as_u64(), Some(300 + n_file as u64));
+    // no input at all is a usage error
+    let out = bin()
+        .args(["run", "--lake"])
+        .arg(t.0.join("lake3"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no input given"));
+}
