@@ -90,6 +90,16 @@ pub fn entries_of_batch(
                 );
             }
             Ok(sum) => {
+                // a record of several gzip members (one envelope each): the readable ones are
+                // priced, each unreadable one is said and counted like an undecodable record
+                for (member, why) in &sum.bad_members {
+                    st.undecodable_records += 1;
+                    log(
+                        json!({"level": "error", "msg": "undecodable gzip member skipped",
+                               "sequenceNumber": r.sequence_number, "member": member,
+                               "reason": why}),
+                    );
+                }
                 if sum.message_type == MessageType::Control {
                     st.control_messages += 1;
                     continue;

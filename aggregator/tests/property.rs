@@ -208,3 +208,31 @@ async fn totals_are_exact_under_every_schedule_on_dynamodb() {
         "property (dynamodb): {schedules} schedules, {invocations} invocations, {deliveries} deliveries checked"
     );
 }
+
+/// Issue 17: a Kinesis record of several gzip members, one envelope each (what `spendguard run`
+/// reads from a file), is counted whole; an unreadable member is said and counted as
+/// undecodable while the others are counted.
+#[tokio::test]
+async fn a_record_of_several_gzip_members_counts_every_envelope() {
+    let recs = pool(60, 17);
+    let mut data = envelope(&recs[..25], 0);
+    data.extend(envelope(&recs[25..], 25));
+    let (one, _) = deps(EmbeddedLedger::in_memory().unwrap());
+    let (resp, report) = handle(&event(&[(seq(0), data)]), &one).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(report.stats.undecodable_records, 0);
+    check(&one.ledger, &expected(&recs), "both members").await;
+
+    // a member whose envelope is not JSON: the good member is counted, the bad one named
+    let (two, logs) = deps(EmbeddedLedger::in_memory().unwrap());
+    let mut bad = envelope(&recs[..25], 0);
+    bad.extend(spendguard_core::synth::gzip(b"{not an envelope"));
+    let (_, report) = handle(&event(&[(seq(1), bad)]), &two).await;
+    assert_eq!(report.stats.undecodable_records, 1);
+    check(&two.ledger, &expected(&recs[..25]), "the good member").await;
+    assert!(logs
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("undecodable gzip member skipped") && l.contains("\"member\":1")));
+}

@@ -112,6 +112,38 @@ impl Decoder {
         ))
     }
 
+    /// Inflates `gz` (every member) into the decoder's buffer and returns how many gzip members
+    /// it held; [`Decoder::scan_member`] then reads each one as its own envelope. A record may
+    /// carry several members, one envelope each, as files do.
+    pub fn gunzip_members(&mut self, gz: &[u8]) -> Result<usize, DecodeError> {
+        let n = self
+            .inflater
+            .gunzip_into(gz, &mut self.raw, self.max_decompressed, 0)?;
+        self.last_len = n;
+        Ok(self.inflater.members().len())
+    }
+
+    /// The members of the last inflate, in order.
+    pub fn members(&self) -> &[crate::inflate::Member] {
+        self.inflater.members()
+    }
+
+    /// Member `k` of the last [`Decoder::gunzip_members`], read as one envelope, or `None` when
+    /// its output is empty or only whitespace (an empty trailing member).
+    pub fn scan_member(&mut self, k: usize) -> Option<Result<Scanned<'_>, DecodeError>> {
+        let members = self.inflater.members();
+        let end = members.get(k)?.output_end;
+        let start = k
+            .checked_sub(1)
+            .and_then(|j| members.get(j))
+            .map_or(0, |m| m.output_end);
+        let json = self.raw.get(start..end).unwrap_or_default();
+        if json.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        Some(scan_or_strict(json, &mut self.strict, &mut self.buffers))
+    }
+
     /// base64 -> gunzip -> [`Decoder::scan_from_gzip`], for one Firehose/Kinesis record's `data`.
     pub fn scan_from_base64<'s>(
         &'s mut self,

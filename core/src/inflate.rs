@@ -36,10 +36,20 @@ pub enum InflateError {
     OutOfMemory,
 }
 
+/// Where one gzip member of the last input was: its bytes in the input, and where its output
+/// ends in the buffer (it starts where the previous member's ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub input: (usize, usize),
+    pub output_end: usize,
+}
+
 /// A reusable libdeflate decompressor.
 #[derive(Debug)]
 pub struct Inflater {
     raw: NonNull<libdeflate_decompressor>,
+    /// The members of the last successful [`Inflater::gunzip_into`].
+    members: Vec<Member>,
 }
 
 // SAFETY: a libdeflate decompressor has no thread affinity; `&mut self` on every use means it is
@@ -66,11 +76,19 @@ const FIRST_BUFFER_SLACK: usize = 64 * 1024;
 const TRUSTED_FIRST: usize = 16 << 20;
 
 impl Inflater {
+    /// The gzip members of the last input inflated without error, in order.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
     pub fn new() -> Result<Self, InflateError> {
         // SAFETY: plain allocation call; a null return is handled.
         let raw = unsafe { libdeflate_alloc_decompressor() };
         NonNull::new(raw)
-            .map(|raw| Inflater { raw })
+            .map(|raw| Inflater {
+                raw,
+                members: Vec::new(),
+            })
             .ok_or(InflateError::OutOfMemory)
     }
 
@@ -107,6 +125,7 @@ impl Inflater {
         // `out` holds exactly the bytes written so far: its spare capacity is what libdeflate
         // writes into, so nothing is zero-filled (untouched pages cost no memory).
         out.clear();
+        self.members.clear();
         let mut written = 0usize;
         let mut pos = 0usize;
         while pos < input.len() {
@@ -144,6 +163,10 @@ impl Inflater {
                         // (used_out <= avail, within the reserved capacity).
                         unsafe { out.set_len(written + used_out) };
                         written += used_out;
+                        self.members.push(Member {
+                            input: (pos, pos + used_in.max(1)),
+                            output_end: written,
+                        });
                         pos += used_in.max(1);
                         break;
                     }
@@ -226,6 +249,20 @@ mod tests {
         let mut want = a.clone();
         want.extend(&b);
         assert_eq!(&out[..n], &want[..]);
+        // the members are told apart: where each is in the input, where its output ends
+        let inf = {
+            let mut inf = Inflater::new().unwrap();
+            inf.gunzip_into(&input, &mut out, 1 << 30, 0).unwrap();
+            inf
+        };
+        let m = inf.members();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[0].input, (0, gz(&a).len()));
+        assert_eq!(
+            (m[0].output_end, m[1].output_end, m[2].output_end),
+            (a.len(), n, n)
+        );
+        assert_eq!(m[2].input.1, input.len());
     }
 
     #[test]

@@ -52,13 +52,16 @@ pub enum RecordOutcome<'a> {
 }
 
 /// Counts for one envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvelopeSummary {
     pub message_type: MessageType,
     pub events: usize,
     pub priced: usize,
     pub bad: usize,
     pub decompressed_bytes: usize,
+    /// In a record of several gzip members (one envelope each): the members that could not be
+    /// read, with why. The others are priced.
+    pub bad_members: Vec<(usize, String)>,
 }
 
 /// Decoder + pricer: one per worker thread.
@@ -86,14 +89,53 @@ impl Pipeline {
         Ok(price_envelope(&self.pricer, env, n, sink))
     }
 
-    /// One gzip CloudWatch Logs envelope (what a Kinesis record carries once base64-decoded).
+    /// One gzip CloudWatch Logs envelope (what a Kinesis record carries once base64-decoded), or
+    /// several gzip members of one envelope each (as `run` reads from files): every member is
+    /// read and priced in order. A member that cannot be read is listed in `bad_members` and the
+    /// others are priced; the record is an error only when no member can be read.
     pub fn process_gzip(
         &mut self,
         gz: &[u8],
         sink: &mut dyn FnMut(RecordOutcome<'_>),
     ) -> Result<EnvelopeSummary, DecodeError> {
-        let (env, n) = self.decoder.scan_from_gzip(gz)?;
-        Ok(price_envelope(&self.pricer, env, n, sink))
+        let members = self.decoder.gunzip_members(gz)?;
+        let n = self.decoder.last_decompressed();
+        let mut total: Option<EnvelopeSummary> = None;
+        let mut bad_members = Vec::new();
+        for k in 0..members.max(1) {
+            match self.decoder.scan_member(k) {
+                None => {}
+                Some(Err(e)) => bad_members.push((k, e)),
+                Some(Ok(env)) => {
+                    let s = price_envelope(&self.pricer, env, n, sink);
+                    match &mut total {
+                        None => total = Some(s),
+                        Some(t) => {
+                            if s.message_type == MessageType::Data {
+                                t.message_type = MessageType::Data;
+                            }
+                            t.events += s.events;
+                            t.priced += s.priced;
+                            t.bad += s.bad;
+                        }
+                    }
+                }
+            }
+        }
+        match total {
+            Some(mut t) => {
+                t.bad_members = bad_members
+                    .into_iter()
+                    .map(|(k, e)| (k, e.to_string()))
+                    .collect();
+                Ok(t)
+            }
+            None => Err(bad_members
+                .into_iter()
+                .next()
+                .map(|(_, e)| e)
+                .unwrap_or(DecodeError::Envelope("no envelope in the record".into()))),
+        }
     }
 
     /// One Bedrock record (a JSON object), e.g. one NDJSON line.
@@ -161,6 +203,7 @@ pub fn price_envelope(
         priced: 0,
         bad: 0,
         decompressed_bytes,
+        bad_members: Vec::new(),
     };
     if env.message_type == MessageType::Control {
         return s;

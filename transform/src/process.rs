@@ -38,6 +38,9 @@ pub enum ReingestReason {
     ResponseFull,
     /// Too close to the function timeout to price it: the original payload, unchanged.
     Deadline,
+    /// Several gzip members, one envelope each (as files may hold): one record per member, each
+    /// member's bytes unchanged, so each comes back as the one envelope a record carries.
+    SeveralEnvelopes { members: usize },
 }
 
 impl ReingestReason {
@@ -47,6 +50,7 @@ impl ReingestReason {
             ReingestReason::SplitOversize => "split_oversize",
             ReingestReason::ResponseFull => "response_full",
             ReingestReason::Deadline => "deadline",
+            ReingestReason::SeveralEnvelopes { .. } => "several_envelopes",
         }
     }
 }
@@ -199,7 +203,38 @@ fn one_record(
 ) -> Verdict {
     let (mut env, n) = match pipe.decoder.scan_from_gzip(rec.data) {
         Ok(x) => x,
-        Err(e) => return failed(plan, rec, format!("undecodable record: {e}")),
+        Err(e) => {
+            // several gzip members (one envelope each) read as one document do not parse: each
+            // member goes back as its own record, its bytes unchanged
+            let mut payloads = Vec::new();
+            let mut out_start = 0;
+            for m in pipe.decoder.members() {
+                if m.output_end > out_start {
+                    payloads.push(
+                        rec.data
+                            .get(m.input.0..m.input.1)
+                            .unwrap_or_default()
+                            .to_vec(),
+                    );
+                }
+                out_start = m.output_end;
+            }
+            // only when every member inflated (a gzip error leaves the members before it)
+            let inflated = matches!(e, spendguard_core::DecodeError::Envelope(_));
+            if inflated && payloads.len() > 1 {
+                let reason = ReingestReason::SeveralEnvelopes {
+                    members: payloads.len(),
+                };
+                plan.jobs.push(Job {
+                    record: i,
+                    payloads,
+                    partition_key: partition_key(rec),
+                    reason,
+                });
+                return Verdict::Reingest(reason);
+            }
+            return failed(plan, rec, format!("undecodable record: {e}"));
+        }
     };
     plan.stats.decompressed_bytes += n;
     if env.message_type == MessageType::Control {

@@ -635,3 +635,38 @@ fn a_record_that_is_not_base64_fails_alone_and_a_repeated_record_id_is_answered_
         .filter(|r| r.result == OkR)
         .all(|r| !rows(r).is_empty()));
 }
+
+/// Issue 17: a record of several gzip members, one envelope each (what `spendguard run` reads
+/// from a file), is accepted: each member goes back to the source as its own record, bytes
+/// unchanged, and comes back as one Ok record; every invocation lands once.
+#[test]
+fn a_record_of_several_gzip_members_is_reingested_one_envelope_per_member() {
+    use spendguard_core::synth::{envelope_json, gzip, Generator, Spec};
+    let mut g = Generator::new(Spec {
+        invocations: 6,
+        spacing_ms: 1000,
+        ..Spec::default()
+    });
+    let events: Vec<(String, i64)> = (0..6).map(|_| g.next_record()).collect();
+    let mut data = gzip(envelope_json("111122223333", &events[..4], 1).as_bytes());
+    data.extend(gzip(
+        envelope_json("111122223333", &events[4..], 5).as_bytes(),
+    ));
+    data.extend(gzip(b"")); // an empty trailing member carries nothing
+    let h = harness(Recorder::default(), Config::default());
+    let resp = h.run_event(event_from_payloads(&[(data, "pk-1".to_string())], true), 0);
+    assert_eq!(resp.records.len(), 1);
+    assert_eq!(resp.records[0].result, Dropped, "{:?}", resp.records[0]);
+    let sent = h.deps.sink.entries();
+    assert_eq!(sent.len(), 2, "one record per non-empty member");
+    assert_eq!(envelope_events(&sent[0].1.data).len(), 4);
+    assert_eq!(envelope_events(&sent[1].1.data).len(), 2);
+    let payloads = sent
+        .into_iter()
+        .map(|(_, e)| (e.data, e.partition_key))
+        .collect();
+    let (again, calls) = second_round(payloads, true);
+    assert_eq!(calls, 0, "each comes back as one envelope and is priced");
+    let ids: BTreeSet<String> = again.into_iter().flat_map(|(_, ids)| ids).collect();
+    assert_eq!(ids.len(), 6, "every invocation once");
+}
