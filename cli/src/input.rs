@@ -247,7 +247,7 @@ pub fn for_each_row(
     pipe: &mut Pipeline,
     bytes: &[u8],
     row: &mut dyn FnMut(spendguard_schemas::PricedRow<'_>),
-    bad: &mut dyn FnMut(Place, String),
+    bad: &mut dyn FnMut(Place, Problem),
 ) -> Result<ReadStats> {
     let mut stats = ReadStats::default();
     if let Some(what) = not_log_input(bytes) {
@@ -279,7 +279,13 @@ pub fn for_each_row(
             }
         }
         let Ok(line_str) = std::str::from_utf8(line) else {
-            line_problem(&mut stats, bad, lineno, "invalid UTF-8".into());
+            line_problem(
+                &mut stats,
+                bad,
+                lineno,
+                "invalid_utf8",
+                "the line is not UTF-8".into(),
+            );
             continue;
         };
         // Fast path for NDJSON: the line is one record. Anything else (a bad line, several
@@ -302,8 +308,8 @@ pub fn for_each_row(
                     let text = e.to_string();
                     let at = format!(" at line {} column {}", e.line(), e.column());
                     let what = text.strip_suffix(&at).unwrap_or(&text);
-                    let msg = format!("malformed JSON at column {}: {what}", e.column());
-                    line_problem(&mut stats, bad, lineno, msg);
+                    let msg = format!("at column {}: {what}", e.column());
+                    line_problem(&mut stats, bad, lineno, "malformed_json", msg);
                     break;
                 }
             };
@@ -319,7 +325,7 @@ pub fn for_each_row(
                         row,
                         bad,
                     ),
-                    Err(e) => line_problem(&mut stats, bad, lineno, e.to_string()),
+                    Err(e) => line_problem(&mut stats, bad, lineno, e.reason(), e.to_string()),
                 }
             } else {
                 match pipe.process_record(json, i) {
@@ -328,8 +334,7 @@ pub fn for_each_row(
                         row(r);
                     }
                     RecordOutcome::Bad { error, .. } => {
-                        let msg = format!("{}: {error}", error.reason());
-                        line_problem(&mut stats, bad, lineno, msg);
+                        line_problem(&mut stats, bad, lineno, error.reason(), error.to_string());
                     }
                 }
             }
@@ -338,15 +343,30 @@ pub fn for_each_row(
     Ok(stats)
 }
 
+/// Why a line or an event could not be read: a stable word to count by (`unreadable_by_reason`)
+/// and the detail to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reason, self.detail)
+    }
+}
+
 /// Counts and reports a problem with a whole line (not one event inside an envelope).
 fn line_problem(
     stats: &mut ReadStats,
-    bad: &mut dyn FnMut(Place, String),
+    bad: &mut dyn FnMut(Place, Problem),
     line: usize,
-    msg: String,
+    reason: &'static str,
+    detail: String,
 ) {
     stats.bad += 1;
-    bad(Place { line, event: None }, msg);
+    bad(Place { line, event: None }, Problem { reason, detail });
 }
 
 /// Prices one decoded envelope, reporting bad events with their place.
@@ -357,7 +377,7 @@ fn price_one_envelope(
     lineno: usize,
     stats: &mut ReadStats,
     row: &mut dyn FnMut(spendguard_schemas::PricedRow<'_>),
-    bad: &mut dyn FnMut(Place, String),
+    bad: &mut dyn FnMut(Place, Problem),
 ) {
     let s = price_envelope(pricer, env, len, &mut |o| match o {
         RecordOutcome::Priced(r) => row(r),
@@ -370,7 +390,10 @@ fn price_one_envelope(
                 line: lineno,
                 event: Some((event_index, event_id.map(str::to_string))),
             },
-            format!("{}: {error}", error.reason()),
+            Problem {
+                reason: error.reason(),
+                detail: error.to_string(),
+            },
         ),
     });
     stats.rows += s.priced;

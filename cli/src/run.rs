@@ -119,16 +119,10 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
             }
             by_dt.entry(r.dt.clone()).or_default().push(r.into_owned());
         };
-        let mut on_bad = |place: input::Place, reason: String| {
-            let key = reason
-                .split(':')
-                .next()
-                .unwrap_or("unknown")
-                .trim()
-                .to_string();
-            *unreadable.entry(key).or_default() += 1;
+        let mut on_bad = |place: input::Place, problem: input::Problem| {
+            *unreadable.entry(problem.reason.to_string()).or_default() += 1;
             if reported < 20 {
-                eprintln!("{shown}: {place}: {reason}");
+                eprintln!("{shown}: {place}: {problem}");
             }
             reported += 1;
         };

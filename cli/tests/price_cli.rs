@@ -61,7 +61,7 @@ fn ndjson_rows_have_exact_money_strings_and_bad_lines_are_reported() {
     assert_eq!(rows[0]["cache_write_1h_tokens"], 1000);
     assert_eq!(rows[0]["dt"], "2026-11-20");
     assert_eq!(rows[1]["cost_usd"], "0.001");
-    assert!(err.contains("line 2: malformed JSON"), "{err}");
+    assert!(err.contains("line 2: malformed_json: at column"), "{err}");
     // every row has exactly the column names
     let mut keys: Vec<_> = rows[0].as_object().unwrap().keys().cloned().collect();
     keys.sort();

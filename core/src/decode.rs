@@ -27,6 +27,17 @@ pub enum DecodeError {
     Envelope(String),
 }
 
+impl DecodeError {
+    /// The stable word for the kind of problem, for counts and metrics (the text has the rest).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::Base64(_) => "bad_base64",
+            DecodeError::Gzip(_) => "bad_gzip",
+            DecodeError::Envelope(_) => "bad_envelope",
+        }
+    }
+}
+
 impl From<base64_simd::Error> for DecodeError {
     fn from(e: base64_simd::Error) -> Self {
         DecodeError::Base64(e)
