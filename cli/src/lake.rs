@@ -26,12 +26,7 @@ use std::sync::Arc;
 
 /// Row groups of at most 1M rows or 128 MB: large groups suit Athena (fewer, bigger column
 /// chunks); a local run's file per partition rarely exceeds one group.
-/// Rows per row group: about 100k keeps what a writer holds encoded small (the bound:
-/// open partitions x one row group), while staying large enough for Athena's scans.
-const ROW_GROUP_ROWS: usize = 100_000;
-/// And at most this many bytes as the writer estimates them: what one open partition holds
-/// encoded stays this small whatever its row count, so a long run's memory does not grow with it.
-const ROW_GROUP_BYTES: usize = 8 << 20;
+const ROW_GROUP_ROWS: usize = 1 << 20;
 
 fn map_field_names() -> MapFieldNames {
     MapFieldNames {
@@ -209,27 +204,6 @@ pub fn part_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// A request id as 16 bytes, for the de-dup sets of a run: a canonical UUID (what Bedrock logs)
-/// is its own 128 bits, exactly; any other id is hashed to 128 bits (two FNV-1a 64 passes,
-/// forward and backward, from different bases), which collide with negligible probability at
-/// the millions of ids one run holds.
-pub fn id_key(id: &str) -> u128 {
-    let hex: String = id.chars().filter(|c| *c != '-').collect();
-    if id.len() == 36 && hex.len() == 32 {
-        if let Ok(v) = u128::from_str_radix(&hex, 16) {
-            return v;
-        }
-    }
-    let fnv = |basis: u64, bytes: &mut dyn Iterator<Item = u8>| {
-        bytes.fold(basis, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
-    };
-    let a = fnv(0xcbf2_9ce4_8422_2325, &mut id.bytes());
-    let b = fnv(0x6c62_272e_07bb_0142, &mut id.bytes().rev());
-    u128::from(a) << 64 | u128::from(b)
-}
-
 /// Every `request_id` already in a partition (reads that one column only).
 pub fn existing_request_ids(dir: &Path) -> Result<HashSet<String>> {
     let mut ids = HashSet::new();
@@ -323,83 +297,41 @@ pub fn lock(lake: &Path, wait: bool) -> Result<LakeLock> {
     })
 }
 
-/// Rows handed to the Parquet writer at a time: small, so a run holds little per open partition.
-const WRITE_BATCH_ROWS: usize = 4_096;
-
-/// A new part file of one partition, written as rows arrive: rows go to the Parquet writer in
-/// small batches and leave memory once encoded (a row group of [`ROW_GROUP_ROWS`] at most is
-/// held, encoded); the file is written under a temporary name and published atomically by
-/// [`PartWriter::finish`], so an interrupted run leaves no torn file (the next run removes the
-/// temporary one under the lake lock).
-pub struct PartWriter {
-    dir: PathBuf,
-    tmp_path: PathBuf,
-    final_path: PathBuf,
-    writer: ArrowWriter<fs::File>,
-    pending: Vec<PricedRow<'static>>,
-    pub rows: usize,
-}
-
-impl std::fmt::Debug for PartWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PartWriter")
-            .field("final_path", &self.final_path)
-            .field("rows", &self.rows)
-            .finish_non_exhaustive()
+/// Writes rows as a new part file of the `dt` partition, atomically. Returns the file and its
+/// size in bytes.
+pub fn write_part(
+    lake: &Path,
+    dt: &str,
+    rows: &[PricedRow<'_>],
+    tag: &str,
+) -> Result<(PathBuf, u64)> {
+    let dir = partition_dir(lake, dt);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let final_path = dir.join(format!("part-{tag}.parquet"));
+    let tmp_path = dir.join(format!(".tmp-part-{tag}.parquet"));
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_bytes(Some(128 << 20))
+        .set_created_by("spendguard".into())
+        .build();
+    let file =
+        fs::File::create(&tmp_path).with_context(|| format!("creating {}", tmp_path.display()))?;
+    let mut w = ArrowWriter::try_new(file, arrow_schema(), Some(props))?;
+    for chunk in rows.chunks(65_536) {
+        w.write(&batch(chunk)?)?;
     }
-}
-
-impl PartWriter {
-    pub fn create(lake: &Path, dt: &str, tag: &str) -> Result<PartWriter> {
-        let dir = partition_dir(lake, dt);
-        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let final_path = dir.join(format!("part-{tag}.parquet"));
-        let tmp_path = dir.join(format!(".tmp-part-{tag}.parquet"));
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
-            .set_created_by("spendguard".into())
-            .build();
-        let file = fs::File::create(&tmp_path)
-            .with_context(|| format!("creating {}", tmp_path.display()))?;
-        Ok(PartWriter {
-            dir,
-            tmp_path,
-            final_path,
-            writer: ArrowWriter::try_new(file, arrow_schema(), Some(props))?,
-            pending: Vec::with_capacity(WRITE_BATCH_ROWS),
-            rows: 0,
-        })
+    let mut file = w.into_inner()?;
+    file.flush()?;
+    file.sync_all()?;
+    let size = file.metadata()?.len();
+    drop(file);
+    fs::rename(&tmp_path, &final_path)
+        .with_context(|| format!("publishing {}", final_path.display()))?;
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
     }
-
-    pub fn push(&mut self, row: PricedRow<'static>) -> Result<()> {
-        self.pending.push(row);
-        self.rows += 1;
-        if self.pending.len() >= WRITE_BATCH_ROWS {
-            self.writer.write(&batch(&self.pending)?)?;
-            self.pending.clear();
-        }
-        Ok(())
-    }
-
-    /// Writes what is left, syncs, and publishes the file. Returns it and its size in bytes.
-    pub fn finish(mut self) -> Result<(PathBuf, u64)> {
-        if !self.pending.is_empty() {
-            self.writer.write(&batch(&self.pending)?)?;
-        }
-        let mut file = self.writer.into_inner()?;
-        file.flush()?;
-        file.sync_all()?;
-        let size = file.metadata()?.len();
-        drop(file);
-        fs::rename(&self.tmp_path, &self.final_path)
-            .with_context(|| format!("publishing {}", self.final_path.display()))?;
-        if let Ok(d) = fs::File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
-        Ok((self.final_path, size))
-    }
+    Ok((final_path, size))
 }
 
 /// One row as `report` reads it back.
@@ -505,23 +437,4 @@ pub fn read(lake: &Path, from: Option<&str>, to: Option<&str>) -> Result<Vec<Lak
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::id_key;
-
-    #[test]
-    fn request_ids_become_16_bytes_exactly_for_uuids_and_hashed_otherwise() {
-        let u = "6f1e0b0a-0010-4c3e-9b1a-0000000f0010";
-        assert_eq!(id_key(u), 0x6f1e0b0a_0010_4c3e_9b1a_0000000f0010);
-        assert_ne!(id_key(u), id_key("6f1e0b0a-0010-4c3e-9b1a-0000000f0011"));
-        // not a UUID: hashed, stable, and order-sensitive
-        assert_eq!(id_key("req-1"), id_key("req-1"));
-        assert_ne!(id_key("req-1"), id_key("1-qer"));
-        assert_ne!(id_key("ab"), id_key("ba"));
-        let keys: std::collections::HashSet<u128> =
-            (0..100_000).map(|i| id_key(&format!("r{i}"))).collect();
-        assert_eq!(keys.len(), 100_000);
-    }
 }

@@ -12,7 +12,7 @@ use spendguard_core::ledger::content_digest;
 use spendguard_core::Pipeline;
 use spendguard_schemas::{PriceStatus, PricedRow};
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -64,27 +64,10 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     let progress = std::io::stderr().is_terminal() && !a.json;
     let mut last_progress = Instant::now();
 
-    // Rows stream through: counted, fed to the ledger and written to their partition's part file
-    // as they arrive, so memory is bounded by the open partitions and the de-dup keys, never by
-    // the run. Each request id (as 16 bytes) with the digest of what it counted: a repeat is a
-    // replay or a conflict.
-    let mut seen: HashMap<u128, u64> = HashMap::new();
+    // each request id with the digest of what it counted: a repeat is a replay or a conflict
+    let mut seen: HashMap<String, u64> = HashMap::new();
     let mut conflicts: Vec<String> = Vec::new();
-    let tag = format!(
-        "{}-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0),
-        std::process::id()
-    );
-    let mut feed = ledger.as_ref().map(crate::ledger_cmd::LedgerFeed::new);
-    // per partition: the ids already in the lake (read once, under the lock) and the new part
-    let mut in_lake: HashMap<String, HashSet<u128>> = HashMap::new();
-    let mut writers: BTreeMap<String, lake::PartWriter> = BTreeMap::new();
-    let mut partitions: BTreeSet<String> = BTreeSet::new();
-    let mut already = 0usize;
-    let mut failure: Option<anyhow::Error> = None;
+    let mut by_dt: BTreeMap<String, Vec<PricedRow<'static>>> = BTreeMap::new();
     let mut t = Tally::default();
     let mut duplicates_in_input = 0usize;
     let mut unreadable: BTreeMap<String, usize> = BTreeMap::new();
@@ -105,16 +88,13 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
             }
         };
         let mut on_row = |r: PricedRow<'_>| {
-            if failure.is_some() {
-                return;
-            }
             let digest = content_digest(&r);
-            match seen.entry(lake::id_key(&r.request_id)) {
+            match seen.entry(r.request_id.to_string()) {
                 Entry::Occupied(first) => {
                     duplicates_in_input += 1;
                     // the first is kept: files are read in sorted order, so the choice is stable
                     if *first.get() != digest {
-                        conflicts.push(r.request_id.to_string());
+                        conflicts.push(first.key().clone());
                     }
                     return;
                 }
@@ -137,18 +117,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
                 PriceStatus::ErrorNoCharge => t.errors_no_charge += 1,
                 PriceStatus::Exact => {}
             }
-            if let Err(e) = stream_row(
-                r,
-                &mut feed,
-                &budgets,
-                a.lake.map(|l| (l, tag.as_str())),
-                &mut in_lake,
-                &mut writers,
-                &mut partitions,
-                &mut already,
-            ) {
-                failure = Some(e);
-            }
+            by_dt.entry(r.dt.clone()).or_default().push(r.into_owned());
         };
         let mut on_bad = |place: input::Place, problem: input::Problem| {
             *unreadable.entry(problem.reason.to_string()).or_default() += 1;
@@ -157,12 +126,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
             }
             reported += 1;
         };
-        let read = for_each_row(&mut pipe, &bytes, &mut on_row, &mut on_bad);
-        // a write that failed (disk full, the ledger) ends the run; what is published stays
-        if let Some(e) = failure.take() {
-            return Err(e);
-        }
-        match read {
+        match for_each_row(&mut pipe, &bytes, &mut on_row, &mut on_bad) {
             Ok(s) => {
                 decompressed += s.decompressed_bytes;
                 control += s.control_messages;
@@ -200,10 +164,8 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     let ledger_summary = match &ledger {
         None => serde_json::Value::Null,
         Some(l) => {
-            let (applied, unwindowed) = match feed.take() {
-                Some(f) => f.finish()?,
-                None => Default::default(),
-            };
+            let (applied, unwindowed) =
+                crate::ledger_cmd::apply_rows(l, &budgets, by_dt.values().flatten())?;
             conflicts.extend(applied.conflicts.iter().cloned());
             let windows = l.windows_now(&Default::default())?;
             // Local enforcement runs on the logs' own clock: "now" is the latest invocation in
@@ -225,16 +187,35 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
         }
     };
 
-    // Publish each partition's new part file (a row already in its partition was not written).
-    let (mut rows_written, mut parquet_bytes, mut files_written) = (0usize, 0u64, Vec::new());
-    for (_, w) in writers {
-        let n = w.rows;
-        let (path, size) = w.finish()?;
-        rows_written += n;
+    // Idempotence: a row whose request_id is already in its partition is not written again.
+    let tag = format!(
+        "{}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0),
+        std::process::id()
+    );
+    let (mut rows_written, mut already, mut parquet_bytes, mut files_written) =
+        (0usize, 0usize, 0u64, Vec::new());
+    let partitions: Vec<String> = by_dt.keys().cloned().collect();
+    for (dt, rows) in by_dt {
+        let Some(lake_dir) = a.lake else { break };
+        let existing = lake::existing_request_ids(&lake::partition_dir(lake_dir, &dt))?;
+        let read = rows.len();
+        let fresh: Vec<PricedRow<'static>> = rows
+            .into_iter()
+            .filter(|r| !existing.contains(r.request_id.as_ref()))
+            .collect();
+        already += read - fresh.len();
+        if fresh.is_empty() {
+            continue;
+        }
+        let (path, size) = lake::write_part(lake_dir, &dt, &fresh, &tag)?;
+        rows_written += fresh.len();
         parquet_bytes += size;
         files_written.push(path.display().to_string());
     }
-    let partitions: Vec<String> = partitions.into_iter().collect();
     let elapsed = t0.elapsed().as_secs_f64();
     let unreadable_total: usize = unreadable.values().sum();
     let obj = |m: &HashMap<String, (Decimal, usize)>| {
@@ -279,49 +260,6 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
         "invocations_per_s": if elapsed > 0.0 { (t.invocations as f64 / elapsed).round() } else { 0.0 },
         "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
     }))
-}
-
-/// One new row (unique in the input so far): into the ledger feed, and into its partition's part
-/// file unless the lake has it already.
-#[allow(clippy::too_many_arguments)]
-fn stream_row(
-    r: PricedRow<'_>,
-    feed: &mut Option<crate::ledger_cmd::LedgerFeed<'_>>,
-    budgets: &spendguard_core::budget::BudgetConfig,
-    lake_and_tag: Option<(&Path, &str)>,
-    in_lake: &mut HashMap<String, HashSet<u128>>,
-    writers: &mut BTreeMap<String, lake::PartWriter>,
-    partitions: &mut BTreeSet<String>,
-    already: &mut usize,
-) -> Result<()> {
-    if let Some(f) = feed {
-        f.push(&r, budgets)?;
-    }
-    partitions.insert(r.dt.clone());
-    let Some((lake_dir, tag)) = lake_and_tag else {
-        return Ok(());
-    };
-    if !in_lake.contains_key(&r.dt) {
-        let ids = lake::existing_request_ids(&lake::partition_dir(lake_dir, &r.dt))?;
-        in_lake.insert(r.dt.clone(), ids.iter().map(|i| lake::id_key(i)).collect());
-    }
-    if in_lake
-        .get(&r.dt)
-        .is_some_and(|ids| ids.contains(&lake::id_key(&r.request_id)))
-    {
-        *already += 1;
-        return Ok(());
-    }
-    if !writers.contains_key(&r.dt) {
-        writers.insert(
-            r.dt.clone(),
-            lake::PartWriter::create(lake_dir, &r.dt, tag)?,
-        );
-    }
-    if let Some(w) = writers.get_mut(&r.dt) {
-        w.push(r.into_owned())?;
-    }
-    Ok(())
 }
 
 /// The human summary of [`run`]'s JSON.
