@@ -91,7 +91,8 @@ impl Source {
     pub fn read(&self) -> Result<Vec<u8>> {
         match self {
             Source::Stdin => read_all("-"),
-            Source::File(p) => read_all(&p.display().to_string()),
+            // the path itself, not its display form (which is lossy for non-UTF-8 names)
+            Source::File(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display())),
         }
     }
 }
@@ -305,9 +306,7 @@ pub fn for_each_row(
                 None => break,
                 Some(Ok(d)) => d,
                 Some(Err(e)) => {
-                    let text = e.to_string();
-                    let at = format!(" at line {} column {}", e.line(), e.column());
-                    let what = text.strip_suffix(&at).unwrap_or(&text);
+                    let what = spendguard_core::decode::json_error_text(&e);
                     let msg = format!("at column {}: {what}", e.column());
                     line_problem(&mut stats, bad, lineno, "malformed_json", msg);
                     break;

@@ -273,18 +273,21 @@ fn describe(e: &simd_json::Error) -> String {
     }
 }
 
+/// serde_json's error text without the position it appends (" at line L column C"): callers
+/// report the position apart, so it is never said twice.
+pub fn json_error_text(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    text.strip_suffix(&at).unwrap_or(&text).to_string()
+}
+
 /// Parses one `message` as a Bedrock record: serde_json typed, straight from the unescaped
 /// `&str` (no copy); bodies are validated and skipped, never materialised. (sonic-rs measured
 /// the same end to end on a baseline x86-64 build, so the common parser stays.)
 pub fn parse_record(message: &str) -> Result<InvocationRecord<'_>, MessageError> {
-    serde_json::from_str(message).map_err(|e| {
-        // the position is reported apart: serde_json's text repeats it
-        let text = e.to_string();
-        let at = format!(" at line {} column {}", e.line(), e.column());
-        MessageError {
-            line: e.line(),
-            column: e.column(),
-            reason: text.strip_suffix(&at).unwrap_or(&text).to_string(),
-        }
+    serde_json::from_str(message).map_err(|e| MessageError {
+        line: e.line(),
+        column: e.column(),
+        reason: json_error_text(&e),
     })
 }
