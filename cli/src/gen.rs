@@ -40,10 +40,15 @@ fn write(path: &Path, data: &[u8], w: &mut Written) -> Result<()> {
 pub const DEFAULT_START_MS: i64 = 1_795_132_800_000;
 
 /// gzip CloudWatch envelopes of 50-500 events, at most about 1 MB of raw events each
-/// (PutLogEvents' cap), until `invocations` are used.
-fn envelopes(g: &mut Generator, rng: &mut Rng, invocations: usize) -> Vec<Vec<u8>> {
+/// (PutLogEvents' cap), until `invocations` are used. Each goes to `sink` as it is made, so
+/// writing a large set holds one envelope, not the set.
+fn each_envelope(
+    g: &mut Generator,
+    rng: &mut Rng,
+    invocations: usize,
+    mut sink: impl FnMut(Vec<u8>) -> Result<()>,
+) -> Result<()> {
     let (mut left, mut id) = (invocations, 0u64);
-    let mut out = Vec::new();
     while left > 0 {
         let want = (50 + rng.below(451)).min(left);
         let mut events = Vec::with_capacity(want);
@@ -56,9 +61,19 @@ fn envelopes(g: &mut Generator, rng: &mut Rng, invocations: usize) -> Vec<Vec<u8
         left -= events.len();
         let env = synth::envelope_json("111122223333", &events, id);
         id += events.len() as u64;
-        out.push(synth::gzip(env.as_bytes()));
+        sink(synth::gzip(env.as_bytes()))?;
     }
-    out
+    Ok(())
+}
+
+/// All envelopes at once, for formats that pack them further.
+fn envelopes(g: &mut Generator, rng: &mut Rng, invocations: usize) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    each_envelope(g, rng, invocations, |gz| {
+        out.push(gz);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// Packs gzip envelopes into Firehose transformation events of at most `event_bytes` of base64
@@ -153,12 +168,14 @@ pub fn generate(
                 &synth::gzip(control.to_string().as_bytes()),
                 &mut w,
             )?;
-            for (n, gz) in envelopes(&mut g, &mut rng, invocations).iter().enumerate() {
-                write(&out.join(format!("envelope-{:06}.gz", n + 1)), gz, &mut w)?;
-            }
+            let mut n = 0usize;
+            each_envelope(&mut g, &mut rng, invocations, |gz| {
+                n += 1;
+                write(&out.join(format!("envelope-{n:06}.gz")), &gz, &mut w)
+            })?;
         }
         Format::Firehose => {
-            let gz = envelopes(&mut g, &mut rng, invocations);
+            let gz = envelopes(&mut g, &mut rng, invocations)?;
             for (n, ev) in firehose_events(&gz, event_bytes).iter().enumerate() {
                 write(
                     &out.join(format!("firehose-event-{n:04}.json")),

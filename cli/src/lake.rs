@@ -4,6 +4,7 @@
 //! map<string,string>. Files are written atomically (temp file, fsync, rename), so an
 //! interrupted run never leaves a torn file, and re-runs are idempotent by `request_id`.
 
+use crate::idset::{IdKey, IdSet};
 use anyhow::{bail, Context, Result};
 use arrow_array::builder::{MapBuilder, MapFieldNames, StringBuilder};
 use arrow_array::{
@@ -15,18 +16,23 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use rust_decimal::Decimal;
 use spendguard_schemas::row::{data_columns, MONEY_PRECISION, MONEY_SCALE};
 use spendguard_schemas::{ColumnType, PricedRow};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Row groups of at most 1M rows or 128 MB: large groups suit Athena (fewer, bigger column
-/// chunks); a local run's file per partition rarely exceeds one group.
-const ROW_GROUP_ROWS: usize = 1 << 20;
+/// Rows per row group. An open part file holds its current row group in memory (encoded), so this
+/// bounds what a run holds per open partition; 100k rows (about 4.5 MB compressed, 18 MB as
+/// Parquet counts it uncompressed) stays large enough for Athena's scans.
+const ROW_GROUP_ROWS: usize = 100_000;
+/// And at most this many bytes, as the writer estimates its buffered row group: rows with large
+/// request metadata end their group sooner, so the bound holds whatever the row width.
+const ROW_GROUP_BYTES: usize = 8 << 20;
 
 fn map_field_names() -> MapFieldNames {
     MapFieldNames {
@@ -205,8 +211,8 @@ pub fn part_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Every `request_id` already in a partition (reads that one column only).
-pub fn existing_request_ids(dir: &Path) -> Result<HashSet<String>> {
-    let mut ids = HashSet::new();
+pub fn existing_request_ids(dir: &Path) -> Result<IdSet> {
+    let mut ids = IdSet::default();
     for p in part_files(dir)? {
         let f = fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
         let b = ParquetRecordBatchReaderBuilder::try_new(f)
@@ -219,7 +225,9 @@ pub fn existing_request_ids(dir: &Path) -> Result<HashSet<String>> {
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .context("request_id is not a string column")?;
-            ids.extend(col.iter().flatten().map(str::to_string));
+            for id in col.iter().flatten() {
+                ids.first(IdKey::of(id), ());
+            }
         }
     }
     Ok(ids)
@@ -297,41 +305,230 @@ pub fn lock(lake: &Path, wait: bool) -> Result<LakeLock> {
     })
 }
 
-/// Writes rows as a new part file of the `dt` partition, atomically. Returns the file and its
-/// size in bytes.
-pub fn write_part(
-    lake: &Path,
-    dt: &str,
-    rows: &[PricedRow<'_>],
-    tag: &str,
-) -> Result<(PathBuf, u64)> {
-    let dir = partition_dir(lake, dt);
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let final_path = dir.join(format!("part-{tag}.parquet"));
-    let tmp_path = dir.join(format!(".tmp-part-{tag}.parquet"));
+/// Rows handed to the Parquet writer at a time: small, so a run holds little per open partition.
+const WRITE_BATCH_ROWS: usize = 4_096;
+
+/// A partition whose writer has had no row while this many rows went elsewhere is closed: its
+/// file is complete (not yet published) and its memory freed. Logs arrive roughly in time order,
+/// so a run holds about one open partition, not one per day; a late row opens a further file.
+const IDLE_ROWS: u64 = 50_000;
+
+fn writer_properties() -> Result<WriterProperties> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_max_row_group_bytes(Some(128 << 20))
-        .set_created_by("spendguard".into())
-        .build();
-    let file =
-        fs::File::create(&tmp_path).with_context(|| format!("creating {}", tmp_path.display()))?;
-    let mut w = ArrowWriter::try_new(file, arrow_schema(), Some(props))?;
-    for chunk in rows.chunks(65_536) {
-        w.write(&batch(chunk)?)?;
+        .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+        .set_created_by("spendguard".into());
+    // Dictionaries only for the columns that repeat (account, model, principal, status, ...):
+    // request ids, times, token counts and costs are nearly unique per row, so a dictionary of
+    // them costs memory and time until the writer gives up on it (and the decimal columns'
+    // dictionary keeps each written batch's buffer alive until the row group ends).
+    Ok(data_columns()
+        .filter(|c| {
+            c.name == "request_id"
+                || matches!(
+                    c.ty,
+                    ColumnType::Int64 | ColumnType::Money | ColumnType::TimestampMsUtc
+                )
+        })
+        .fold(props, |p, c| {
+            p.set_column_dictionary_enabled(ColumnPath::from(c.name), false)
+        })
+        .build())
+}
+
+/// A part file being written under its temporary name.
+struct PartWriter {
+    part: Part,
+    writer: ArrowWriter<fs::File>,
+    pending: Vec<PricedRow<'static>>,
+    /// The run's row count when this file last got a row.
+    last_row: u64,
+}
+
+/// A complete part file, still under its temporary name until [`LakeWriter::publish`].
+#[derive(Debug)]
+struct Part {
+    dir: PathBuf,
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+    rows: usize,
+    bytes: u64,
+}
+
+impl PartWriter {
+    fn create(dir: PathBuf, name: &str, props: WriterProperties) -> Result<PartWriter> {
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let final_path = dir.join(format!("part-{name}.parquet"));
+        let tmp_path = dir.join(format!(".tmp-part-{name}.parquet"));
+        let file = fs::File::create(&tmp_path)
+            .with_context(|| format!("creating {}", tmp_path.display()))?;
+        Ok(PartWriter {
+            part: Part {
+                dir,
+                tmp_path,
+                final_path,
+                rows: 0,
+                bytes: 0,
+            },
+            writer: ArrowWriter::try_new(file, arrow_schema(), Some(props))?,
+            pending: Vec::with_capacity(WRITE_BATCH_ROWS),
+            last_row: 0,
+        })
     }
-    let mut file = w.into_inner()?;
-    file.flush()?;
-    file.sync_all()?;
-    let size = file.metadata()?.len();
-    drop(file);
-    fs::rename(&tmp_path, &final_path)
-        .with_context(|| format!("publishing {}", final_path.display()))?;
-    if let Ok(d) = fs::File::open(&dir) {
-        let _ = d.sync_all();
+
+    fn push(&mut self, row: PricedRow<'static>) -> Result<()> {
+        self.pending.push(row);
+        self.part.rows += 1;
+        if self.pending.len() >= WRITE_BATCH_ROWS {
+            self.writer.write(&batch(&self.pending)?)?;
+            self.pending.clear();
+        }
+        Ok(())
     }
-    Ok((final_path, size))
+
+    /// Writes what is left and syncs the file; it keeps its temporary name.
+    fn close(mut self) -> Result<Part> {
+        if !self.pending.is_empty() {
+            self.writer.write(&batch(&self.pending)?)?;
+        }
+        let mut file = self.writer.into_inner()?;
+        file.flush()?;
+        file.sync_all()?;
+        self.part.bytes = file.metadata()?.len();
+        Ok(self.part)
+    }
+}
+
+/// What [`LakeWriter::publish`] published.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub rows: usize,
+    pub bytes: u64,
+    pub files: Vec<PathBuf>,
+}
+
+/// Streams a run's new rows into the lake: each row goes to a part file of its `dt` partition as
+/// it arrives, unless that partition holds its request id already. Memory is what the open files
+/// hold (a row group at most each, and rarely more than one or two open, see [`IDLE_ROWS`]) plus
+/// the request ids of the partitions touched, never the run's rows. Files are written under
+/// temporary names and published together by [`LakeWriter::publish`]: a run that fails or is
+/// killed publishes nothing (the next run removes its temporary files under the lake lock), and
+/// one that ends publishes every row it read.
+pub struct LakeWriter {
+    lake: PathBuf,
+    tag: String,
+    props: WriterProperties,
+    /// Per partition touched: the request ids already in it (read once, under the lock).
+    in_lake: HashMap<String, IdSet>,
+    open: HashMap<String, PartWriter>,
+    closed: Vec<Part>,
+    /// Files started per partition, to name the next one.
+    started: HashMap<String, usize>,
+    rows_seen: u64,
+    idle_rows: u64,
+    /// Rows not written because their partition already holds their request id.
+    pub already: usize,
+}
+
+impl std::fmt::Debug for LakeWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeWriter")
+            .field("lake", &self.lake)
+            .field("open", &self.open.keys().collect::<Vec<_>>())
+            .field("closed", &self.closed.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LakeWriter {
+    /// `tag` names this run's files (unique per run: time and process id).
+    pub fn new(lake: &Path, tag: String) -> Result<LakeWriter> {
+        Ok(LakeWriter {
+            lake: lake.to_path_buf(),
+            tag,
+            props: writer_properties()?,
+            in_lake: HashMap::new(),
+            open: HashMap::new(),
+            closed: Vec::new(),
+            started: HashMap::new(),
+            rows_seen: 0,
+            idle_rows: IDLE_ROWS,
+            already: 0,
+        })
+    }
+
+    pub fn push(&mut self, r: PricedRow<'_>) -> Result<()> {
+        if !self.in_lake.contains_key(r.dt.as_str()) {
+            let ids = existing_request_ids(&partition_dir(&self.lake, &r.dt))?;
+            self.in_lake.insert(r.dt.clone(), ids);
+        }
+        if self
+            .in_lake
+            .get(r.dt.as_str())
+            .is_some_and(|ids| ids.contains(IdKey::of(&r.request_id)))
+        {
+            self.already += 1;
+            return Ok(());
+        }
+        self.rows_seen += 1;
+        if !self.open.contains_key(r.dt.as_str()) {
+            let n = self.started.entry(r.dt.clone()).or_default();
+            let name = match *n {
+                0 => self.tag.clone(),
+                n => format!("{}-{n}", self.tag),
+            };
+            *n += 1;
+            let w =
+                PartWriter::create(partition_dir(&self.lake, &r.dt), &name, self.props.clone())?;
+            self.open.insert(r.dt.clone(), w);
+        }
+        if let Some(w) = self.open.get_mut(r.dt.as_str()) {
+            w.last_row = self.rows_seen;
+            w.push(r.into_owned())?;
+        }
+        if self.rows_seen.is_multiple_of(WRITE_BATCH_ROWS as u64) {
+            self.close_idle()?;
+        }
+        Ok(())
+    }
+
+    fn close_idle(&mut self) -> Result<()> {
+        let now = self.rows_seen;
+        let idle: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, w)| now - w.last_row > self.idle_rows)
+            .map(|(dt, _)| dt.clone())
+            .collect();
+        for dt in idle {
+            if let Some(w) = self.open.remove(&dt) {
+                self.closed.push(w.close()?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the open files and publishes every file of the run (renames it to its final name,
+    /// then syncs its directory).
+    pub fn publish(mut self) -> Result<Published> {
+        for (_, w) in self.open.drain() {
+            self.closed.push(w.close()?);
+        }
+        let mut out = Published::default();
+        self.closed.sort_by(|a, b| a.final_path.cmp(&b.final_path));
+        for p in self.closed {
+            fs::rename(&p.tmp_path, &p.final_path)
+                .with_context(|| format!("publishing {}", p.final_path.display()))?;
+            if let Ok(d) = fs::File::open(&p.dir) {
+                let _ = d.sync_all();
+            }
+            out.rows += p.rows;
+            out.bytes += p.bytes;
+            out.files.push(p.final_path);
+        }
+        Ok(out)
+    }
 }
 
 /// One row as `report` reads it back.
@@ -437,4 +634,129 @@ pub fn read(lake: &Path, from: Option<&str>, to: Option<&str>) -> Result<Vec<Lak
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spendguard_schemas::{CacheTtlSource, EndpointTier, PriceStatus, PrincipalType};
+
+    fn row(dt: &str, id: &str) -> PricedRow<'static> {
+        let user = "arn:aws:iam::111122223333:user/a";
+        PricedRow {
+            event_time: time_ms(dt),
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+            inference_region: None,
+            request_id: id.to_string().into(),
+            operation: "Converse".into(),
+            model_id: "amazon.nova-lite-v1:0".into(),
+            model: "amazon.nova-lite-v1:0".into(),
+            endpoint_tier: EndpointTier::InRegion,
+            principal_arn: user.into(),
+            principal_type: PrincipalType::IamUser,
+            principal: user.into(),
+            session_name: None,
+            price_version: "v".into(),
+            price_status: PriceStatus::Exact,
+            cache_ttl_source: CacheTtlSource::None,
+            error_code: None,
+            input_tokens: 10,
+            output_tokens: 2,
+            cache_read_tokens: 0,
+            cache_write_5m_tokens: 0,
+            cache_write_1h_tokens: 0,
+            input_cost_usd: Decimal::new(6, 7),
+            output_cost_usd: Decimal::new(48, 8),
+            cache_read_cost_usd: Decimal::ZERO,
+            cache_write_cost_usd: Decimal::ZERO,
+            cost_usd: Decimal::new(108, 8),
+            request_metadata: None,
+            dt: dt.to_string(),
+        }
+    }
+
+    fn time_ms(dt: &str) -> i64 {
+        spendguard_schemas::time::parse_rfc3339_ms(&format!("{dt}T12:00:00Z")).unwrap()
+    }
+
+    fn ids_in(lake: &Path, dt: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in part_files(&partition_dir(lake, dt)).unwrap() {
+            let b = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&p).unwrap()).unwrap();
+            let mask = ProjectionMask::columns(b.parquet_schema(), ["request_id"]);
+            for batch in b.with_projection(mask).build().unwrap() {
+                let batch = batch.unwrap();
+                let col = batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .unwrap();
+                out.extend(col.iter().flatten().map(str::to_string));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn an_idle_partition_is_closed_and_a_late_row_opens_another_file_published_with_the_rest() {
+        let lake = std::env::temp_dir().join(format!("sg-lakewriter-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&lake);
+        let mut w = LakeWriter::new(&lake, "t".into()).unwrap();
+        w.idle_rows = 100;
+        w.push(row("2026-11-20", "a-0")).unwrap();
+        for i in 0..(2 * WRITE_BATCH_ROWS) {
+            w.push(row("2026-11-21", &format!("b-{i}"))).unwrap();
+        }
+        // the first day went idle: its file is complete but not published until the run ends
+        assert!(!w.open.contains_key("2026-11-20"));
+        assert_eq!(w.closed.len(), 1);
+        assert!(part_files(&partition_dir(&lake, "2026-11-20"))
+            .unwrap()
+            .is_empty());
+        w.push(row("2026-11-20", "a-1")).unwrap();
+        let published = w.publish().unwrap();
+        assert_eq!(published.rows, 2 + 2 * WRITE_BATCH_ROWS);
+        assert_eq!(published.files.len(), 3);
+        assert_eq!(
+            part_files(&partition_dir(&lake, "2026-11-20"))
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(ids_in(&lake, "2026-11-20"), ["a-0", "a-1"]);
+        assert_eq!(ids_in(&lake, "2026-11-21").len(), 2 * WRITE_BATCH_ROWS);
+        // no temporary file is left behind
+        for dt in ["2026-11-20", "2026-11-21"] {
+            for e in fs::read_dir(partition_dir(&lake, dt)).unwrap() {
+                let name = e.unwrap().file_name();
+                assert!(!name.to_string_lossy().starts_with(".tmp"), "{name:?}");
+            }
+        }
+        // a second writer skips every id the lake holds, in either file of the partition
+        let mut again = LakeWriter::new(&lake, "u".into()).unwrap();
+        again.push(row("2026-11-20", "a-1")).unwrap();
+        again.push(row("2026-11-20", "a-0")).unwrap();
+        again.push(row("2026-11-20", "a-2")).unwrap();
+        assert_eq!(again.already, 2);
+        assert_eq!(again.publish().unwrap().rows, 1);
+        assert_eq!(ids_in(&lake, "2026-11-20"), ["a-0", "a-1", "a-2"]);
+        fs::remove_dir_all(&lake).unwrap();
+    }
+
+    #[test]
+    fn a_writer_dropped_before_publishing_publishes_nothing() {
+        let lake = std::env::temp_dir().join(format!("sg-lakewriter-drop-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&lake);
+        let mut w = LakeWriter::new(&lake, "t".into()).unwrap();
+        for i in 0..10 {
+            w.push(row("2026-11-20", &format!("a-{i}"))).unwrap();
+        }
+        drop(w);
+        assert!(part_files(&partition_dir(&lake, "2026-11-20"))
+            .unwrap()
+            .is_empty());
+        fs::remove_dir_all(&lake).unwrap();
+    }
 }

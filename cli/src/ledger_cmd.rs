@@ -41,32 +41,49 @@ pub fn open_existing(path: &Path) -> Result<EmbeddedLedger> {
     EmbeddedLedger::open_existing(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// Applies rows (already unique by request id) to the embedded ledger, in transactions of at
-/// most 20,000 invocations. Returns what was applied and how many rows had no window.
-pub fn apply_rows<'r>(
-    ledger: &EmbeddedLedger,
-    cfg: &BudgetConfig,
-    rows: impl IntoIterator<Item = &'r PricedRow<'r>>,
-) -> Result<(Applied, usize)> {
-    let mut total = Applied::default();
-    let mut unwindowed = 0;
-    let mut batch: Vec<Entry> = Vec::new();
-    let flush = |batch: &mut Vec<Entry>, total: &mut Applied| -> Result<()> {
-        total.merge(ledger.apply_now(batch)?);
-        batch.clear();
-        Ok(())
-    };
-    for r in rows {
-        match Entry::of(r, cfg, 0) {
-            Some(e) => batch.push(e),
-            None => unwindowed += 1,
-        }
-        if batch.len() >= 20_000 {
-            flush(&mut batch, &mut total)?;
+/// Feeds priced rows to the embedded ledger as they arrive, one transaction per 20,000
+/// invocations, so a run never holds its rows for the ledger.
+#[derive(Debug)]
+pub struct LedgerFeed<'l> {
+    ledger: &'l EmbeddedLedger,
+    batch: Vec<Entry>,
+    pub total: Applied,
+    /// Rows whose event time has no window (never in real logs: the pricer checks the time).
+    pub unwindowed: usize,
+}
+
+impl<'l> LedgerFeed<'l> {
+    pub fn new(ledger: &'l EmbeddedLedger) -> LedgerFeed<'l> {
+        LedgerFeed {
+            ledger,
+            batch: Vec::new(),
+            total: Applied::default(),
+            unwindowed: 0,
         }
     }
-    flush(&mut batch, &mut total)?;
-    Ok((total, unwindowed))
+
+    pub fn push(&mut self, row: &PricedRow<'_>, cfg: &BudgetConfig) -> Result<()> {
+        match Entry::of(row, cfg, 0) {
+            Some(e) => self.batch.push(e),
+            None => self.unwindowed += 1,
+        }
+        if self.batch.len() >= 20_000 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.total.merge(self.ledger.apply_now(&self.batch)?);
+        self.batch.clear();
+        Ok(())
+    }
+
+    /// Applies what is left; returns what the whole feed applied and the unwindowed count.
+    pub fn finish(mut self) -> Result<(Applied, usize)> {
+        self.flush()?;
+        Ok((self.total, self.unwindowed))
+    }
 }
 
 fn money(d: Decimal) -> String {

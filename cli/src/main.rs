@@ -4,6 +4,7 @@
 mod bench;
 mod enforce_cmd;
 mod gen;
+mod idset;
 mod input;
 mod lake;
 mod ledger_cmd;

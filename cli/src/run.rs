@@ -2,6 +2,7 @@
 //! summary. Acts locally only.
 #![allow(clippy::float_arithmetic)] // throughput and sizes, never money
 
+use crate::idset::{IdKey, IdMap};
 use crate::input::{self, for_each_row};
 use crate::lake;
 use crate::PriceOpts;
@@ -11,8 +12,7 @@ use serde_json::json;
 use spendguard_core::ledger::content_digest;
 use spendguard_core::Pipeline;
 use spendguard_schemas::{PriceStatus, PricedRow};
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -64,10 +64,24 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     let progress = std::io::stderr().is_terminal() && !a.json;
     let mut last_progress = Instant::now();
 
-    // each request id with the digest of what it counted: a repeat is a replay or a conflict
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    // Rows stream through: counted, fed to the ledger and written to their partition's part file
+    // as they arrive, so memory is bounded by the open partitions and the de-dup keys, never by
+    // the run. Each request id (as 16 bytes) with the digest of what it counted: a repeat is a
+    // replay or a conflict.
+    let mut seen: IdMap<u64> = IdMap::default();
     let mut conflicts: Vec<String> = Vec::new();
-    let mut by_dt: BTreeMap<String, Vec<PricedRow<'static>>> = BTreeMap::new();
+    let tag = format!(
+        "{}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0),
+        std::process::id()
+    );
+    let mut feed = ledger.as_ref().map(crate::ledger_cmd::LedgerFeed::new);
+    let mut sink = a.lake.map(|l| lake::LakeWriter::new(l, tag)).transpose()?;
+    let mut partitions: BTreeSet<String> = BTreeSet::new();
+    let mut failure: Option<anyhow::Error> = None;
     let mut t = Tally::default();
     let mut duplicates_in_input = 0usize;
     let mut unreadable: BTreeMap<String, usize> = BTreeMap::new();
@@ -88,19 +102,17 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
             }
         };
         let mut on_row = |r: PricedRow<'_>| {
+            if failure.is_some() {
+                return;
+            }
             let digest = content_digest(&r);
-            match seen.entry(r.request_id.to_string()) {
-                Entry::Occupied(first) => {
-                    duplicates_in_input += 1;
-                    // the first is kept: files are read in sorted order, so the choice is stable
-                    if *first.get() != digest {
-                        conflicts.push(first.key().clone());
-                    }
-                    return;
+            // the first is kept: files are read in sorted order, so the choice is stable
+            if let Some(first) = seen.first(IdKey::of(&r.request_id), digest) {
+                duplicates_in_input += 1;
+                if *first != digest {
+                    conflicts.push(r.request_id.to_string());
                 }
-                Entry::Vacant(v) => {
-                    v.insert(digest);
-                }
+                return;
             }
             t.invocations += 1;
             t.cost += r.cost_usd;
@@ -117,7 +129,20 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
                 PriceStatus::ErrorNoCharge => t.errors_no_charge += 1,
                 PriceStatus::Exact => {}
             }
-            by_dt.entry(r.dt.clone()).or_default().push(r.into_owned());
+            if !partitions.contains(r.dt.as_str()) {
+                partitions.insert(r.dt.clone());
+            }
+            let fed = match &mut feed {
+                Some(f) => f.push(&r, &budgets),
+                None => Ok(()),
+            };
+            let written = match &mut sink {
+                Some(w) => fed.and_then(|()| w.push(r)),
+                None => fed,
+            };
+            if let Err(e) = written {
+                failure = Some(e);
+            }
         };
         let mut on_bad = |place: input::Place, problem: input::Problem| {
             *unreadable.entry(problem.reason.to_string()).or_default() += 1;
@@ -126,7 +151,13 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
             }
             reported += 1;
         };
-        match for_each_row(&mut pipe, &bytes, &mut on_row, &mut on_bad) {
+        let read = for_each_row(&mut pipe, &bytes, &mut on_row, &mut on_bad);
+        // a write that failed (disk full, the ledger) ends the run before it publishes any file;
+        // ledger transactions already made stay, and a re-run counts nothing twice
+        if let Some(e) = failure.take() {
+            return Err(e);
+        }
+        match read {
             Ok(s) => {
                 decompressed += s.decompressed_bytes;
                 control += s.control_messages;
@@ -164,8 +195,10 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     let ledger_summary = match &ledger {
         None => serde_json::Value::Null,
         Some(l) => {
-            let (applied, unwindowed) =
-                crate::ledger_cmd::apply_rows(l, &budgets, by_dt.values().flatten())?;
+            let (applied, unwindowed) = match feed.take() {
+                Some(f) => f.finish()?,
+                None => Default::default(),
+            };
             conflicts.extend(applied.conflicts.iter().cloned());
             let windows = l.windows_now(&Default::default())?;
             // Local enforcement runs on the logs' own clock: "now" is the latest invocation in
@@ -187,35 +220,18 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
         }
     };
 
-    // Idempotence: a row whose request_id is already in its partition is not written again.
-    let tag = format!(
-        "{}-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0),
-        std::process::id()
-    );
-    let (mut rows_written, mut already, mut parquet_bytes, mut files_written) =
-        (0usize, 0usize, 0u64, Vec::new());
-    let partitions: Vec<String> = by_dt.keys().cloned().collect();
-    for (dt, rows) in by_dt {
-        let Some(lake_dir) = a.lake else { break };
-        let existing = lake::existing_request_ids(&lake::partition_dir(lake_dir, &dt))?;
-        let read = rows.len();
-        let fresh: Vec<PricedRow<'static>> = rows
-            .into_iter()
-            .filter(|r| !existing.contains(r.request_id.as_ref()))
-            .collect();
-        already += read - fresh.len();
-        if fresh.is_empty() {
-            continue;
-        }
-        let (path, size) = lake::write_part(lake_dir, &dt, &fresh, &tag)?;
-        rows_written += fresh.len();
-        parquet_bytes += size;
-        files_written.push(path.display().to_string());
-    }
+    // Publish the run's part files (a row already in its partition was not written).
+    let (already, published) = match sink {
+        Some(w) => (w.already, w.publish()?),
+        None => (0, lake::Published::default()),
+    };
+    let (rows_written, parquet_bytes) = (published.rows, published.bytes);
+    let files_written: Vec<String> = published
+        .files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let partitions: Vec<String> = partitions.into_iter().collect();
     let elapsed = t0.elapsed().as_secs_f64();
     let unreadable_total: usize = unreadable.values().sum();
     let obj = |m: &HashMap<String, (Decimal, usize)>| {
