@@ -34,8 +34,8 @@ echo "ok"
 step "tools: Python venv (PyPI) and kinesalite (npm)"
 PY="$TOOLS/venv/bin/python"
 PIP_PKGS=('genai-prices==0.2.3' 'pyarrow==21.0.0' 'duckdb==1.4.1' 'moto[server]==5.2.5'
-  'cargo-lambda==1.9.2' 'ziglang==0.17.1')
-if [ ! -x "$PY" ] || ! "$PY" -c 'import genai_prices, pyarrow, duckdb, moto' 2>/dev/null \
+  'cargo-lambda==1.9.2' 'ziglang==0.17.1' 'selenium==4.45.0')
+if [ ! -x "$PY" ] || ! "$PY" -c 'import genai_prices, pyarrow, duckdb, moto, selenium' 2>/dev/null \
    || [ ! -x "$TOOLS/venv/bin/cargo-lambda" ]; then
   python3 -m venv "$TOOLS/venv"
   "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check "${PIP_PKGS[@]}"
@@ -44,6 +44,11 @@ if ! command -v node >/dev/null; then
   echo "node not found: installing nodejs and npm from Debian"
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
   $SUDO apt-get update -q && $SUDO apt-get install -y -q nodejs npm
+fi
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "chromium not found: installing chromium and chromium-driver from Debian (the HTML report's browser)"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium chromium-driver
 fi
 if [ ! -f "$TOOLS/npm/node_modules/kinesalite/package.json" ]; then
   mkdir -p "$TOOLS/npm"
@@ -103,6 +108,9 @@ step "price catalogue vs every Bedrock model genai-prices 0.2.3 prices (through 
 
 step "the Parquet lake read back by pyarrow and DuckDB (the stand-ins for Athena)"
 "$PY" scripts/lake_check.py target/debug/spendguard
+
+step "the HTML report in headless Chromium (Debian's chromium and chromedriver, no download)"
+"$PY" scripts/report_html_check.py target/debug/spendguard
 
 echo
 echo "scripts/test.sh: every step passed"

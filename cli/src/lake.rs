@@ -20,7 +20,7 @@ use parquet::schema::types::ColumnPath;
 use rust_decimal::Decimal;
 use spendguard_schemas::row::{data_columns, MONEY_PRECISION, MONEY_SCALE};
 use spendguard_schemas::{ColumnType, PricedRow};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -539,8 +539,13 @@ pub struct LakeRow {
     pub principal_arn: String,
     pub session_name: Option<String>,
     pub model: String,
+    /// The model id as the log spelled it (what an unknown model is known by).
+    pub model_id: String,
     pub price_status: String,
     pub cost: Decimal,
+    pub input_cost: Decimal,
+    pub cache_read_cost: Decimal,
+    pub cache_write_cost: Decimal,
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub cache_read_tokens: i64,
@@ -553,6 +558,10 @@ fn col<'b, T: 'static>(b: &'b RecordBatch, name: &str) -> Result<&'b T> {
         .as_any()
         .downcast_ref::<T>()
         .with_context(|| format!("column {name} has an unexpected type"))
+}
+
+fn money_of(a: &Decimal128Array, i: usize) -> Decimal {
+    Decimal::from_i128_with_scale(a.value(i), MONEY_SCALE)
 }
 
 /// Reads the lake's partitions with `from <= dt <= to` (inclusive, YYYY-MM-DD strings compare as
@@ -575,7 +584,7 @@ pub fn read(lake: &Path, from: Option<&str>, to: Option<&str>) -> Result<Vec<Lak
         parts.push((dt.to_string(), p));
     }
     parts.sort();
-    let mut seen = HashSet::new();
+    let mut seen = IdSet::default();
     let mut out = Vec::new();
     for (dt, dir) in parts {
         for p in part_files(&dir)? {
@@ -587,8 +596,12 @@ pub fn read(lake: &Path, from: Option<&str>, to: Option<&str>) -> Result<Vec<Lak
                 let parn = col::<StringArray>(&b, "principal_arn")?;
                 let session = col::<StringArray>(&b, "session_name")?;
                 let model = col::<StringArray>(&b, "model")?;
+                let model_id = col::<StringArray>(&b, "model_id")?;
                 let status = col::<StringArray>(&b, "price_status")?;
                 let cost = col::<Decimal128Array>(&b, "cost_usd")?;
+                let ic = col::<Decimal128Array>(&b, "input_cost_usd")?;
+                let crc = col::<Decimal128Array>(&b, "cache_read_cost_usd")?;
+                let cwc = col::<Decimal128Array>(&b, "cache_write_cost_usd")?;
                 let it = col::<Int64Array>(&b, "input_tokens")?;
                 let ot = col::<Int64Array>(&b, "output_tokens")?;
                 let cr = col::<Int64Array>(&b, "cache_read_tokens")?;
@@ -596,7 +609,7 @@ pub fn read(lake: &Path, from: Option<&str>, to: Option<&str>) -> Result<Vec<Lak
                 let w1 = col::<Int64Array>(&b, "cache_write_1h_tokens")?;
                 for i in 0..b.num_rows() {
                     let id = rid.value(i);
-                    if !seen.insert(id.to_string()) {
+                    if seen.first(IdKey::of(id), ()).is_some() {
                         continue;
                     }
                     // the pricer refuses such counts; a lake written by something else may not
@@ -622,8 +635,12 @@ pub fn read(lake: &Path, from: Option<&str>, to: Option<&str>) -> Result<Vec<Lak
                         principal_arn: parn.value(i).to_string(),
                         session_name: (!session.is_null(i)).then(|| session.value(i).to_string()),
                         model: model.value(i).to_string(),
+                        model_id: model_id.value(i).to_string(),
                         price_status: status.value(i).to_string(),
-                        cost: Decimal::from_i128_with_scale(cost.value(i), MONEY_SCALE),
+                        cost: money_of(cost, i),
+                        input_cost: money_of(ic, i),
+                        cache_read_cost: money_of(crc, i),
+                        cache_write_cost: money_of(cwc, i),
                         input_tokens: it.value(i),
                         output_tokens: ot.value(i),
                         cache_read_tokens: cr.value(i),

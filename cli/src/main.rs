@@ -4,6 +4,7 @@
 mod bench;
 mod enforce_cmd;
 mod gen;
+mod html;
 mod idset;
 mod input;
 mod lake;
@@ -167,12 +168,16 @@ enum Cmd {
         budgets: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "table")]
         format: report::Format,
-        /// Rows in the table.
+        /// Rows in the table (and groups drawn on their own in the HTML chart, at most 8).
         #[arg(long, default_value_t = 15)]
         top: usize,
+        /// Also write the report as one self-contained HTML page (charts, tables, CSV) here.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// [local] Generate a realistic day of logs into a temporary directory, run the pipeline
-    /// into a lake there, and print the report: the first thing to run.
+    /// into a lake there, print the report and write it as `spendguard-report.html` (in --dir, or
+    /// else the current directory): the first thing to run.
     Demo {
         #[arg(long, default_value_t = 10_000)]
         invocations: usize,
@@ -627,6 +632,7 @@ fn run() -> Result<ExitCode> {
             budgets,
             format,
             top,
+            html,
         } => {
             let teams = match (by, &budgets) {
                 (report::By::Team, None) => {
@@ -634,8 +640,23 @@ fn run() -> Result<ExitCode> {
                 }
                 (_, b) => ledger_cmd::budgets(b.as_deref())?,
             };
-            let r = report::build(&lake, from.as_deref(), to.as_deref(), by, &teams)?;
-            report::print(&r, format, top)?;
+            let r = report::build(&lake, from.as_deref(), to.as_deref(), by, &teams, top)?;
+            match html {
+                Some(path) => {
+                    if r["invocations"].as_u64() == Some(0) {
+                        anyhow::bail!(
+                            "no invocations in {} .. {} in {}: nothing to draw, {} not written",
+                            r["from"].as_str().unwrap_or("the first day"),
+                            r["to"].as_str().unwrap_or("the last day"),
+                            lake.display(),
+                            path.display()
+                        );
+                    }
+                    html::write(&path, &html::render(&r))?;
+                    eprintln!("wrote {}", path.display());
+                }
+                None => report::print(&r, format, top)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Demo { invocations, dir } => demo(invocations, dir),
@@ -814,10 +835,22 @@ fn demo(invocations: usize, dir: Option<PathBuf>) -> Result<ExitCode> {
         lake.display()
     );
     let none = ledger_cmd::budgets(None)?;
-    let r = report::build(&lake, None, None, report::By::Principal, &none)?;
+    let r = report::build(&lake, None, None, report::By::Principal, &none, 10)?;
     report::print(&r, report::Format::Table, 10)?;
-    let r = report::build(&lake, None, None, report::By::Model, &none)?;
+    let r = report::build(&lake, None, None, report::By::Model, &none, 20)?;
     report::print(&r, report::Format::Table, 20)?;
+    // the page outlives a temporary demo: it goes to --dir, else the current directory
+    let page = if temp {
+        PathBuf::from("spendguard-report.html")
+    } else {
+        root.join("spendguard-report.html")
+    };
+    let r = report::build(&lake, None, None, report::By::Principal, &none, 8)?;
+    html::write(&page, &html::render(&r))?;
+    println!(
+        "the HTML report (open it in a browser): {}",
+        std::fs::canonicalize(&page).unwrap_or(page).display()
+    );
     if temp {
         std::fs::remove_dir_all(&root).ok();
         println!(

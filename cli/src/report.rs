@@ -98,13 +98,185 @@ fn key(r: &LakeRow, by: By) -> String {
     }
 }
 
-/// Builds the report as JSON (the table and CSV forms are printed from it).
+/// The groups a chart draws on their own (the rest are "(other)"): more colours do not read.
+const CHART_SERIES: usize = 8;
+
+/// Spend per day, stacked by the first groups (by cost) and "(other)".
+fn daily(
+    rows: &[LakeRow],
+    by: By,
+    teams: &BudgetConfig,
+    sorted: &[(String, Group)],
+    top: usize,
+) -> serde_json::Value {
+    let series: Vec<String> = sorted
+        .iter()
+        .take(top.min(CHART_SERIES))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let other = sorted.len() > series.len();
+    let mut days: std::collections::BTreeMap<&str, (Decimal, Vec<Decimal>)> = Default::default();
+    for r in rows {
+        let d = days
+            .entry(r.dt.as_str())
+            .or_insert_with(|| (Decimal::ZERO, vec![Decimal::ZERO; series.len() + 1]));
+        d.0 += r.cost;
+        for k in keys(r, by, teams) {
+            let i = series.iter().position(|s| *s == k).unwrap_or(series.len());
+            d.1[i] += r.cost;
+        }
+    }
+    let mut names = series.clone();
+    if other {
+        names.push("(other)".into());
+    }
+    json!({
+        "series": names,
+        "days": days.into_iter().map(|(dt, (total, mut v))| {
+            if !other {
+                v.pop();
+            }
+            json!({"dt": dt, "cost_usd": money(total), "values": v.into_iter().map(money).collect::<Vec<_>>()})
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// Per model: spend, tokens, and what 1K invocations and 1M tokens cost.
+fn models(rows: &[LakeRow]) -> Result<serde_json::Value> {
+    let mut m: HashMap<&str, Group> = HashMap::new();
+    for r in rows {
+        m.entry(r.model.as_str()).or_default().add(r)?;
+    }
+    let mut v: Vec<(&str, Group)> = m.into_iter().collect();
+    v.sort_by(|a, b| b.1.cost.cmp(&a.1.cost).then(a.0.cmp(b.0)));
+    Ok(json!(v.iter().map(|(k, g)| {
+        let tokens = i128::from(g.input) + i128::from(g.output) + i128::from(g.cache_read) + i128::from(g.cache_write);
+        json!({
+            "model": k, "invocations": g.invocations, "cost_usd": money(g.cost),
+            "tokens": tokens.to_string(),
+            "cost_per_1k_invocations_usd": money((g.cost * Decimal::from(1000) / Decimal::from(g.invocations.max(1))).round_dp(6)),
+            "cost_per_1m_tokens_usd": (tokens > 0).then(|| money((g.cost * Decimal::from(1_000_000) / Decimal::from_i128_with_scale(tokens, 0)).round_dp(6))),
+        })
+    }).collect::<Vec<_>>()))
+}
+
+/// What prompt caching saved: cache reads valued at the request's own input price against what
+/// they cost, minus the premium cache writes paid over that price. A request's input price is
+/// its input cost over its input tokens (exact: the cost is tokens times price); requests with
+/// no input tokens, or not priced from the catalogue (fallback, not token-priced), cannot be
+/// valued and are counted instead.
+fn caching(rows: &[LakeRow]) -> serde_json::Value {
+    let (mut read_tokens, mut write_tokens) = (0i128, 0i128);
+    let (mut read_cost, mut read_at_input, mut write_cost, mut write_at_input) =
+        (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    let mut unvalued = 0u64;
+    for r in rows
+        .iter()
+        .filter(|r| r.cache_read_tokens > 0 || r.cache_write_tokens > 0)
+    {
+        let priced = r.price_status == "exact" || r.price_status == "estimated";
+        if !priced || r.input_tokens == 0 {
+            unvalued += 1;
+            continue;
+        }
+        let price = r.input_cost / Decimal::from(r.input_tokens);
+        read_tokens += i128::from(r.cache_read_tokens);
+        write_tokens += i128::from(r.cache_write_tokens);
+        read_cost += r.cache_read_cost;
+        write_cost += r.cache_write_cost;
+        read_at_input += price * Decimal::from(r.cache_read_tokens);
+        write_at_input += price * Decimal::from(r.cache_write_tokens);
+    }
+    let round = |d: Decimal| money(d.round_dp(MONEY_DP));
+    let saved = read_at_input - read_cost;
+    let premium = write_cost - write_at_input;
+    json!({
+        "cache_read_tokens": read_tokens.to_string(), "cache_read_cost_usd": round(read_cost),
+        "cache_read_at_input_price_usd": round(read_at_input), "saved_on_reads_usd": round(saved),
+        "cache_write_tokens": write_tokens.to_string(), "cache_write_cost_usd": round(write_cost),
+        "cache_write_at_input_price_usd": round(write_at_input), "write_premium_usd": round(premium),
+        "net_saved_usd": round(saved - premium),
+        "unvalued_invocations": unvalued,
+    })
+}
+
+/// Money is kept to the lake's scale (12 decimal places) where a figure is derived by division.
+const MONEY_DP: u32 = 12;
+
+/// Rows not priced exactly from the catalogue, per status, with the model ids (as logged).
+fn data_quality(rows: &[LakeRow]) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for status in [
+        "fallback",
+        "estimated",
+        "not_token_priced",
+        "error_no_charge",
+    ] {
+        let mut ids: std::collections::BTreeMap<&str, u64> = Default::default();
+        for r in rows.iter().filter(|r| r.price_status == status) {
+            *ids.entry(r.model_id.as_str()).or_default() += 1;
+        }
+        out.insert(status.into(), json!({
+            "invocations": ids.values().sum::<u64>(),
+            "model_ids": ids.iter().map(|(k, n)| json!({"model_id": k, "invocations": n})).collect::<Vec<_>>(),
+        }));
+    }
+    serde_json::Value::Object(out)
+}
+
+/// The groups that moved most against the previous period of the same length.
+fn movers(
+    lake_dir: &Path,
+    first: &str,
+    days: i64,
+    by: By,
+    teams: &BudgetConfig,
+    now: &[(String, Group)],
+) -> Result<serde_json::Value> {
+    let start = day_number(first)?;
+    let date = |n: i64| {
+        let (y, m, d) = time::civil_from_days(n);
+        format!("{y:04}-{m:02}-{d:02}")
+    };
+    let (pf, pt) = (date(start - days), date(start - 1));
+    let mut before: HashMap<String, Decimal> = HashMap::new();
+    let mut total = Decimal::ZERO;
+    for r in lake::read(lake_dir, Some(&pf), Some(&pt))? {
+        total += r.cost;
+        for k in keys(&r, by, teams) {
+            *before.entry(k).or_default() += r.cost;
+        }
+    }
+    let mut all: HashMap<&str, (Decimal, Decimal)> = HashMap::new();
+    for (k, g) in now {
+        all.entry(k.as_str()).or_default().0 = g.cost;
+    }
+    for (k, c) in &before {
+        all.entry(k.as_str()).or_default().1 = *c;
+    }
+    let mut v: Vec<(&str, (Decimal, Decimal))> = all.into_iter().collect();
+    v.sort_by(|a, b| {
+        let d = |x: &(Decimal, Decimal)| (x.0 - x.1).abs();
+        d(&b.1).cmp(&d(&a.1)).then(a.0.cmp(b.0))
+    });
+    Ok(json!({
+        "previous_from": pf, "previous_to": pt, "previous_cost_usd": money(total),
+        "rows": v.iter().take(10).map(|(k, (n, b))| json!({
+            "key": k, "cost_usd": money(*n), "previous_cost_usd": money(*b),
+            "change_usd": money(*n - *b),
+            "change_pct": (!b.is_zero()).then(|| money(((*n - *b) * Decimal::from(100) / *b).round_dp(1))),
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+/// Builds the report as JSON (the table, CSV and HTML forms are printed from it).
 pub fn build(
     lake_dir: &Path,
     from: Option<&str>,
     to: Option<&str>,
     by: By,
     teams: &BudgetConfig,
+    top: usize,
 ) -> Result<serde_json::Value> {
     for d in [from, to].into_iter().flatten() {
         day_number(d)?;
@@ -166,6 +338,10 @@ pub fn build(
         }
         _ => (0, None),
     };
+    let movers = match &first {
+        Some(f) if days > 0 => movers(lake_dir, f, days, by, teams, &sorted)?,
+        _ => serde_json::Value::Null,
+    };
     let per_1k = if total.invocations > 0 {
         (total.cost * Decimal::from(1000) / Decimal::from(total.invocations)).round_dp(6)
     } else {
@@ -186,6 +362,11 @@ pub fn build(
             "input_tokens": g.input, "output_tokens": g.output,
             "cache_read_tokens": g.cache_read, "cache_write_tokens": g.cache_write,
         })).collect::<Vec<_>>(),
+        "daily": daily(&rows, by, teams, &sorted, top),
+        "movers": movers,
+        "models": models(&rows)?,
+        "caching": caching(&rows),
+        "data_quality": data_quality(&rows),
     }))
 }
 
