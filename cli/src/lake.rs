@@ -565,8 +565,14 @@ fn money_of(a: &Decimal128Array, i: usize) -> Decimal {
 }
 
 /// Reads the lake's partitions with `from <= dt <= to` (inclusive, YYYY-MM-DD strings compare as
-/// dates), de-duplicated by `request_id`.
-pub fn read(lake: &Path, from: Option<&str>, to: Option<&str>) -> Result<Vec<LakeRow>> {
+/// dates), de-duplicated by `request_id`, handing each row to `f` as it is read (a report holds
+/// its sums, never the rows).
+pub fn for_each(
+    lake: &Path,
+    from: Option<&str>,
+    to: Option<&str>,
+    mut each: impl FnMut(LakeRow) -> Result<()>,
+) -> Result<()> {
     let mut parts: Vec<(String, PathBuf)> = Vec::new();
     let rd = fs::read_dir(lake).with_context(|| format!("reading lake {}", lake.display()))?;
     for e in rd {
@@ -585,7 +591,6 @@ pub fn read(lake: &Path, from: Option<&str>, to: Option<&str>) -> Result<Vec<Lak
     }
     parts.sort();
     let mut seen = IdSet::default();
-    let mut out = Vec::new();
     for (dt, dir) in parts {
         for p in part_files(&dir)? {
             let f = fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
@@ -629,7 +634,7 @@ pub fn read(lake: &Path, from: Option<&str>, to: Option<&str>) -> Result<Vec<Lak
                             );
                         }
                     }
-                    out.push(LakeRow {
+                    each(LakeRow {
                         dt: dt.clone(),
                         principal: principal.value(i).to_string(),
                         principal_arn: parn.value(i).to_string(),
@@ -645,12 +650,12 @@ pub fn read(lake: &Path, from: Option<&str>, to: Option<&str>) -> Result<Vec<Lak
                         output_tokens: ot.value(i),
                         cache_read_tokens: cr.value(i),
                         cache_write_tokens: w5.value(i) + w1.value(i),
-                    });
+                    })?;
                 }
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

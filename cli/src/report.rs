@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use spendguard_core::budget::BudgetConfig;
 use spendguard_schemas::time;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,55 +101,140 @@ fn key(r: &LakeRow, by: By) -> String {
 /// The groups a chart draws on their own (the rest are "(other)"): more colours do not read.
 const CHART_SERIES: usize = 8;
 
+/// Money is kept to the lake's scale (12 decimal places) where a figure is derived by division.
+const MONEY_DP: u32 = 12;
+
+/// The statuses the data-quality panel lists: rows not priced exactly from the catalogue.
+const QUALITY: [&str; 4] = [
+    "fallback",
+    "estimated",
+    "not_token_priced",
+    "error_no_charge",
+];
+
+/// Cache tokens valued at the request's own input price (see [`Sums::caching`]).
+#[derive(Default)]
+struct Caching {
+    read_tokens: i128,
+    write_tokens: i128,
+    read_cost: Decimal,
+    write_cost: Decimal,
+    read_at_input: Decimal,
+    write_at_input: Decimal,
+    unvalued: u64,
+}
+
+/// Everything a report sums, in one pass over the lake: memory grows with groups, days and
+/// models, never with invocations.
+#[derive(Default)]
+struct Sums {
+    groups: HashMap<String, Group>,
+    total: Group,
+    /// Per day: the spend, and the spend per group.
+    days: BTreeMap<String, (Decimal, HashMap<String, Decimal>)>,
+    models: HashMap<String, Group>,
+    caching: Caching,
+    /// Per status in [`QUALITY`]: invocations per model id.
+    quality: HashMap<&'static str, BTreeMap<String, u64>>,
+}
+
+impl Sums {
+    fn add(&mut self, r: &LakeRow, by: By, teams: &BudgetConfig) -> Result<()> {
+        let day = self.days.entry(r.dt.clone()).or_default();
+        day.0 += r.cost;
+        for k in keys(r, by, teams) {
+            *day.1.entry(k.clone()).or_default() += r.cost;
+            self.groups.entry(k).or_default().add(r)?;
+        }
+        self.total.add(r)?;
+        self.models.entry(r.model.clone()).or_default().add(r)?;
+        if let Some(status) = QUALITY.iter().find(|s| **s == r.price_status) {
+            *self
+                .quality
+                .entry(status)
+                .or_default()
+                .entry(r.model_id.clone())
+                .or_default() += 1;
+        }
+        self.caching.add(r);
+        Ok(())
+    }
+}
+
+impl Caching {
+    /// A request's input price is its input cost over its input tokens (exact: the cost is
+    /// tokens times price); requests with no input tokens, or not priced from the catalogue
+    /// (fallback, not token-priced), cannot be valued and are counted instead.
+    fn add(&mut self, r: &LakeRow) {
+        if r.cache_read_tokens == 0 && r.cache_write_tokens == 0 {
+            return;
+        }
+        let priced = r.price_status == "exact" || r.price_status == "estimated";
+        if !priced || r.input_tokens == 0 {
+            self.unvalued += 1;
+            return;
+        }
+        let price = r.input_cost / Decimal::from(r.input_tokens);
+        self.read_tokens += i128::from(r.cache_read_tokens);
+        self.write_tokens += i128::from(r.cache_write_tokens);
+        self.read_cost += r.cache_read_cost;
+        self.write_cost += r.cache_write_cost;
+        self.read_at_input += price * Decimal::from(r.cache_read_tokens);
+        self.write_at_input += price * Decimal::from(r.cache_write_tokens);
+    }
+
+    /// What prompt caching saved: cache reads valued at the input price against what they cost,
+    /// minus the premium cache writes paid over that price.
+    fn to_json(&self) -> serde_json::Value {
+        let round = |d: Decimal| money(d.round_dp(MONEY_DP));
+        let saved = self.read_at_input - self.read_cost;
+        let premium = self.write_cost - self.write_at_input;
+        json!({
+            "cache_read_tokens": self.read_tokens.to_string(),
+            "cache_read_cost_usd": round(self.read_cost),
+            "cache_read_at_input_price_usd": round(self.read_at_input),
+            "saved_on_reads_usd": round(saved),
+            "cache_write_tokens": self.write_tokens.to_string(),
+            "cache_write_cost_usd": round(self.write_cost),
+            "cache_write_at_input_price_usd": round(self.write_at_input),
+            "write_premium_usd": round(premium),
+            "net_saved_usd": round(saved - premium),
+            "unvalued_invocations": self.unvalued,
+        })
+    }
+}
+
 /// Spend per day, stacked by the first groups (by cost) and "(other)".
-fn daily(
-    rows: &[LakeRow],
-    by: By,
-    teams: &BudgetConfig,
-    sorted: &[(String, Group)],
-    top: usize,
-) -> serde_json::Value {
-    let series: Vec<String> = sorted
+fn daily(sums: &Sums, sorted: &[(String, Group)], top: usize) -> serde_json::Value {
+    let series: Vec<&str> = sorted
         .iter()
         .take(top.min(CHART_SERIES))
-        .map(|(k, _)| k.clone())
+        .map(|(k, _)| k.as_str())
         .collect();
     let other = sorted.len() > series.len();
-    let mut days: std::collections::BTreeMap<&str, (Decimal, Vec<Decimal>)> = Default::default();
-    for r in rows {
-        let d = days
-            .entry(r.dt.as_str())
-            .or_insert_with(|| (Decimal::ZERO, vec![Decimal::ZERO; series.len() + 1]));
-        d.0 += r.cost;
-        for k in keys(r, by, teams) {
-            let i = series.iter().position(|s| *s == k).unwrap_or(series.len());
-            d.1[i] += r.cost;
-        }
-    }
-    let mut names = series.clone();
+    let mut names: Vec<&str> = series.clone();
     if other {
-        names.push("(other)".into());
+        names.push("(other)");
     }
     json!({
         "series": names,
-        "days": days.into_iter().map(|(dt, (total, mut v))| {
-            if !other {
-                v.pop();
+        "days": sums.days.iter().map(|(dt, (total, by_key))| {
+            let mut v: Vec<Decimal> = series.iter().map(|k| by_key.get(*k).copied().unwrap_or_default()).collect();
+            if other {
+                let shown: Decimal = v.iter().sum();
+                let all: Decimal = by_key.values().sum();
+                v.push(all - shown);
             }
-            json!({"dt": dt, "cost_usd": money(total), "values": v.into_iter().map(money).collect::<Vec<_>>()})
+            json!({"dt": dt, "cost_usd": money(*total), "values": v.into_iter().map(money).collect::<Vec<_>>()})
         }).collect::<Vec<_>>(),
     })
 }
 
 /// Per model: spend, tokens, and what 1K invocations and 1M tokens cost.
-fn models(rows: &[LakeRow]) -> Result<serde_json::Value> {
-    let mut m: HashMap<&str, Group> = HashMap::new();
-    for r in rows {
-        m.entry(r.model.as_str()).or_default().add(r)?;
-    }
-    let mut v: Vec<(&str, Group)> = m.into_iter().collect();
+fn models(sums: &Sums) -> serde_json::Value {
+    let mut v: Vec<(&String, &Group)> = sums.models.iter().collect();
     v.sort_by(|a, b| b.1.cost.cmp(&a.1.cost).then(a.0.cmp(b.0)));
-    Ok(json!(v.iter().map(|(k, g)| {
+    json!(v.iter().map(|(k, g)| {
         let tokens = i128::from(g.input) + i128::from(g.output) + i128::from(g.cache_read) + i128::from(g.cache_write);
         json!({
             "model": k, "invocations": g.invocations, "cost_usd": money(g.cost),
@@ -157,65 +242,14 @@ fn models(rows: &[LakeRow]) -> Result<serde_json::Value> {
             "cost_per_1k_invocations_usd": money((g.cost * Decimal::from(1000) / Decimal::from(g.invocations.max(1))).round_dp(6)),
             "cost_per_1m_tokens_usd": (tokens > 0).then(|| money((g.cost * Decimal::from(1_000_000) / Decimal::from_i128_with_scale(tokens, 0)).round_dp(6))),
         })
-    }).collect::<Vec<_>>()))
+    }).collect::<Vec<_>>())
 }
-
-/// What prompt caching saved: cache reads valued at the request's own input price against what
-/// they cost, minus the premium cache writes paid over that price. A request's input price is
-/// its input cost over its input tokens (exact: the cost is tokens times price); requests with
-/// no input tokens, or not priced from the catalogue (fallback, not token-priced), cannot be
-/// valued and are counted instead.
-fn caching(rows: &[LakeRow]) -> serde_json::Value {
-    let (mut read_tokens, mut write_tokens) = (0i128, 0i128);
-    let (mut read_cost, mut read_at_input, mut write_cost, mut write_at_input) =
-        (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
-    let mut unvalued = 0u64;
-    for r in rows
-        .iter()
-        .filter(|r| r.cache_read_tokens > 0 || r.cache_write_tokens > 0)
-    {
-        let priced = r.price_status == "exact" || r.price_status == "estimated";
-        if !priced || r.input_tokens == 0 {
-            unvalued += 1;
-            continue;
-        }
-        let price = r.input_cost / Decimal::from(r.input_tokens);
-        read_tokens += i128::from(r.cache_read_tokens);
-        write_tokens += i128::from(r.cache_write_tokens);
-        read_cost += r.cache_read_cost;
-        write_cost += r.cache_write_cost;
-        read_at_input += price * Decimal::from(r.cache_read_tokens);
-        write_at_input += price * Decimal::from(r.cache_write_tokens);
-    }
-    let round = |d: Decimal| money(d.round_dp(MONEY_DP));
-    let saved = read_at_input - read_cost;
-    let premium = write_cost - write_at_input;
-    json!({
-        "cache_read_tokens": read_tokens.to_string(), "cache_read_cost_usd": round(read_cost),
-        "cache_read_at_input_price_usd": round(read_at_input), "saved_on_reads_usd": round(saved),
-        "cache_write_tokens": write_tokens.to_string(), "cache_write_cost_usd": round(write_cost),
-        "cache_write_at_input_price_usd": round(write_at_input), "write_premium_usd": round(premium),
-        "net_saved_usd": round(saved - premium),
-        "unvalued_invocations": unvalued,
-    })
-}
-
-/// Money is kept to the lake's scale (12 decimal places) where a figure is derived by division.
-const MONEY_DP: u32 = 12;
 
 /// Rows not priced exactly from the catalogue, per status, with the model ids (as logged).
-fn data_quality(rows: &[LakeRow]) -> serde_json::Value {
+fn data_quality(sums: &Sums) -> serde_json::Value {
     let mut out = serde_json::Map::new();
-    for status in [
-        "fallback",
-        "estimated",
-        "not_token_priced",
-        "error_no_charge",
-    ] {
-        let mut ids: std::collections::BTreeMap<&str, u64> = Default::default();
-        for r in rows.iter().filter(|r| r.price_status == status) {
-            *ids.entry(r.model_id.as_str()).or_default() += 1;
-        }
+    for status in QUALITY {
+        let ids = sums.quality.get(status).cloned().unwrap_or_default();
         out.insert(status.into(), json!({
             "invocations": ids.values().sum::<u64>(),
             "model_ids": ids.iter().map(|(k, n)| json!({"model_id": k, "invocations": n})).collect::<Vec<_>>(),
@@ -241,12 +275,13 @@ fn movers(
     let (pf, pt) = (date(start - days), date(start - 1));
     let mut before: HashMap<String, Decimal> = HashMap::new();
     let mut total = Decimal::ZERO;
-    for r in lake::read(lake_dir, Some(&pf), Some(&pt))? {
+    lake::for_each(lake_dir, Some(&pf), Some(&pt), |r| {
         total += r.cost;
         for k in keys(&r, by, teams) {
             *before.entry(k).or_default() += r.cost;
         }
-    }
+        Ok(())
+    })?;
     let mut all: HashMap<&str, (Decimal, Decimal)> = HashMap::new();
     for (k, g) in now {
         all.entry(k.as_str()).or_default().0 = g.cost;
@@ -286,26 +321,20 @@ pub fn build(
             bail!("--from {f} is after --to {t}");
         }
     }
-    let rows = lake::read(lake_dir, from, to)?;
+    let mut sums = Sums::default();
+    lake::for_each(lake_dir, from, to, |r| sums.add(&r, by, teams))?;
     let first = from
         .map(str::to_string)
-        .or_else(|| rows.iter().map(|r| r.dt.clone()).min());
+        .or_else(|| sums.days.keys().next().cloned());
     let last = to
         .map(str::to_string)
-        .or_else(|| rows.iter().map(|r| r.dt.clone()).max());
-    let mut groups: HashMap<String, Group> = HashMap::new();
-    let mut total = Group::default();
-    let mut fallback = 0u64;
-    for r in &rows {
-        for k in keys(r, by, teams) {
-            groups.entry(k).or_default().add(r)?;
-        }
-        total.add(r)?;
-        if r.price_status == "fallback" {
-            fallback += 1;
-        }
-    }
-    let mut sorted: Vec<(String, Group)> = groups.into_iter().collect();
+        .or_else(|| sums.days.keys().next_back().cloned());
+    let total = sums.total.clone();
+    let fallback = sums
+        .quality
+        .get("fallback")
+        .map_or(0, |m| m.values().sum::<u64>());
+    let mut sorted: Vec<(String, Group)> = std::mem::take(&mut sums.groups).into_iter().collect();
     if by == By::Day {
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
     } else {
@@ -319,14 +348,16 @@ pub fn build(
             let month_start = format!("{y:04}-{m:02}-01");
             // month-to-date counts the whole month up to the last day, also before the period
             let mtd: Decimal = if *f > month_start {
-                lake::read(lake_dir, Some(&month_start), Some(l))?
-                    .iter()
-                    .map(|r| r.cost)
-                    .sum()
+                let mut sum = Decimal::ZERO;
+                lake::for_each(lake_dir, Some(&month_start), Some(l), |r| {
+                    sum += r.cost;
+                    Ok(())
+                })?;
+                sum
             } else {
-                rows.iter()
-                    .filter(|r| r.dt >= month_start && &r.dt <= l)
-                    .map(|r| r.cost)
+                sums.days
+                    .range(month_start.clone()..=l.clone())
+                    .map(|(_, (c, _))| *c)
                     .sum()
             };
             let next = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
@@ -362,11 +393,11 @@ pub fn build(
             "input_tokens": g.input, "output_tokens": g.output,
             "cache_read_tokens": g.cache_read, "cache_write_tokens": g.cache_write,
         })).collect::<Vec<_>>(),
-        "daily": daily(&rows, by, teams, &sorted, top),
+        "daily": daily(&sums, &sorted, top),
         "movers": movers,
-        "models": models(&rows)?,
-        "caching": caching(&rows),
-        "data_quality": data_quality(&rows),
+        "models": models(&sums),
+        "caching": sums.caching.to_json(),
+        "data_quality": data_quality(&sums),
     }))
 }
 
