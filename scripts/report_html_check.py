@@ -159,10 +159,43 @@ def main():
         finally:
             drv.quit()
 
+        # with budgets: a burn chart per budgeted key, saying that decisions are not marked yet
+        budgets = d / "budgets.toml"
+        budgets.write_text('timezone = "America/New_York"\n[defaults]\ndaily_usd = "2"\n'
+                           'monthly_usd = "40"\nthresholds_pct = [50, 80, 100]\n'
+                           '[[team]]\nname = "everyone"\nmembers = ["arn:aws:*"]\nmonthly_usd = "60"\n')
+        bargs = args + ["--budgets", str(budgets)]
+        rb = json.loads(sg("report", *bargs, "--format", "json").stdout)["budgets"]
+        sg("report", *bargs, "--html", str(d / "budgets.html"))
+        drv = browser()
+        try:
+            drv.get((d / "budgets.html").resolve().as_uri())
+            check(not [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")],
+                  "the budgets page logs no console error")
+            charts = drv.find_elements(By.CSS_SELECTOR, "#budgets svg.burn")
+            check(len(charts) == len(rb["keys"]) > 0, f"{len(charts)} burn charts, one per budgeted key")
+            check(all(c.find_elements(By.CSS_SELECTOR, "line.limit") for c in charts),
+                  "every burn chart draws its limit")
+            check("not marked" in drv.find_element(By.ID, "budgets-note").text,
+                  "the page says alerts and suspensions are not marked yet")
+            got = [s.get_attribute("data-usd")
+                   for s in drv.find_elements(By.CSS_SELECTOR, "#table-burn-0 .usd")]
+            want = [x for day in rb["keys"][0]["days"]
+                    for x in (day["spend_usd"], day["month_to_date_usd"])]
+            check(got == want, "the first burn table equals the JSON's days")
+            drv.set_window_size(1100, 900)
+            drv.execute_script("document.getElementById('budgets').scrollIntoView()")
+            drv.save_screenshot(str(TARGET / "report-html-budgets.png"))
+        finally:
+            drv.quit()
+
         # refusals: a clear message and no file
         for what, extra in (("an empty period", ["--lake", str(d / "lake"), "--from", "2020-01-01",
                                                  "--to", "2020-01-02"]),
-                            ("a lake that does not exist", ["--lake", str(d / "nope")])):
+                            ("a lake that does not exist", ["--lake", str(d / "nope")]),
+                            ("a budgets file that does not parse",
+                             ["--lake", str(d / "lake"), "--budgets", str(d / "bad.toml")])):
+            (d / "bad.toml").write_text('[defaults]\ndaily_usd = "five"\n')
             out = d / "refused.html"
             p = sg("report", *extra, "--html", str(out), check=False)
             check(p.returncode != 0 and not out.exists() and p.stderr.strip()
@@ -181,7 +214,8 @@ def main():
         check(p.returncode == 0 and here.exists() and str(here.resolve()) in p.stdout,
               "`demo` writes ./spendguard-report.html, which outlives its temporary directory")
 
-    print(f"screenshots: {TARGET / 'report-html.png'}, {TARGET / 'report-html-phone.png'}")
+    print(f"screenshots: {TARGET / 'report-html.png'}, {TARGET / 'report-html-phone.png'}, "
+          f"{TARGET / 'report-html-budgets.png'}")
     if failures:
         sys.exit(f"{len(failures)} check(s) failed")
 

@@ -251,6 +251,154 @@ fn models_chart(models: &[Value]) -> String {
     s
 }
 
+/// One budgeted key: its spend per local day as bars against the limit and its thresholds (the
+/// daily limit, or the month-to-date against the monthly limit when only that is set).
+fn burn_chart(k: &Value, n: usize) -> String {
+    let daily = k["daily_limit_usd"].as_str().map(dec);
+    let (limit, field, what) = match daily {
+        Some(l) => (l, "spend_usd", "day's spend against the daily limit"),
+        None => (
+            k["monthly_limit_usd"].as_str().map(dec).unwrap_or_default(),
+            "month_to_date_usd",
+            "month-to-date against the monthly limit",
+        ),
+    };
+    let days = k["days"].as_array().cloned().unwrap_or_default();
+    let max = days
+        .iter()
+        .map(|d| dec(text(d, field)))
+        .chain([limit])
+        .max()
+        .unwrap_or_default();
+    let top = axis_top(max);
+    let (w, h, left, bottom) = (800i64, 220i64, 70i64, 30i64);
+    let plot_h = h - bottom - 10;
+    let slot = (w - left - 10) / (days.len().max(1) as i64);
+    let bar = (slot * 7 / 10).max(1);
+    let mut s = format!(
+        "<svg id=\"chart-burn-{n}\" role=\"img\" aria-label=\"{} {}: {what}\" viewBox=\"0 0 {w} {h}\" class=\"chart burn\">",
+        esc(text(k, "scope")),
+        esc(text(k, "key"))
+    );
+    for i in 0..=4 {
+        let v = top * Decimal::from(i) / Decimal::from(4);
+        let y = h - bottom - px(v, top, plot_h);
+        let _ = write!(
+            s,
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" class=\"grid\"/>\
+             <text x=\"{}\" y=\"{}\" class=\"axis\" text-anchor=\"end\">${}</text>",
+            w - 10,
+            left - 6,
+            y + 4,
+            v.normalize()
+        );
+    }
+    let label_every = (days.len() / 10).max(1);
+    for (i, d) in days.iter().enumerate() {
+        let v = dec(text(d, field));
+        let x = left + i as i64 * slot + (slot - bar) / 2;
+        let hgt = px(v, top, plot_h);
+        let colour = if limit > Decimal::ZERO && v >= limit {
+            PALETTE[3]
+        } else {
+            PALETTE[0]
+        };
+        let _ = write!(
+            s,
+            "<rect x=\"{x}\" y=\"{}\" width=\"{bar}\" height=\"{hgt}\" fill=\"{colour}\"><title>{}: ${}</title></rect>",
+            h - bottom - hgt,
+            esc(text(d, "day")),
+            cents(v)
+        );
+        if i % label_every == 0 {
+            let _ = write!(
+                s,
+                "<text x=\"{}\" y=\"{}\" class=\"axis\" text-anchor=\"middle\">{}</text>",
+                x + bar / 2,
+                h - bottom + 16,
+                esc(text(d, "day").get(5..).unwrap_or(""))
+            );
+        }
+    }
+    if limit > Decimal::ZERO {
+        for t in k["thresholds_pct"].as_array().into_iter().flatten() {
+            let pct = Decimal::from(t.as_u64().unwrap_or(0));
+            let v = limit * pct / Decimal::from(100);
+            if v > top {
+                continue;
+            }
+            let y = h - bottom - px(v, top, plot_h);
+            let _ = write!(
+                s,
+                "<line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" class=\"threshold\"/>\
+                 <text x=\"{}\" y=\"{}\" class=\"axis\" text-anchor=\"end\">{pct}%</text>",
+                w - 10,
+                w - 12,
+                y - 3
+            );
+        }
+        let y = h - bottom - px(limit, top, plot_h);
+        let _ = write!(
+            s,
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" class=\"limit\"/>\
+             <text x=\"{}\" y=\"{}\" class=\"axis\">limit ${}</text>",
+            w - 10,
+            left + 4,
+            y - 3,
+            cents(limit)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn budgets_section(b: &Value) -> String {
+    let mut h = format!(
+        "<section id=\"budgets\"><h2>Budgets: spend against limits</h2><p class=\"sub\" id=\"budgets-note\">Days in {}. {}</p>",
+        esc(text(b, "timezone")),
+        esc(text(b, "note"))
+    );
+    for (n, k) in b["keys"].as_array().into_iter().flatten().enumerate() {
+        let limits = [
+            k["daily_limit_usd"]
+                .as_str()
+                .map(|l| format!("daily {}", usd(l))),
+            k["monthly_limit_usd"]
+                .as_str()
+                .map(|l| format!("monthly {}", usd(l))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
+        let _ = write!(
+            h,
+            "<h3>{} {}</h3><p class=\"sub\">{limits}; mode {}{}</p>{}\
+             <div class=\"scroll\"><table id=\"table-burn-{n}\"><thead><tr><th>day</th><th>spend</th><th>% of daily</th>\
+             <th>month to date</th><th>% of monthly</th></tr></thead><tbody>",
+            esc(text(k, "scope")),
+            esc(text(k, "key")),
+            esc(k["mode"].as_str().unwrap_or("-")),
+            if k["protected"].as_bool() == Some(true) { ", protected" } else { "" },
+            burn_chart(k, n)
+        );
+        for d in k["days"].as_array().into_iter().flatten() {
+            let _ = write!(
+                h,
+                "<tr>{}{}{}{}{}</tr>",
+                cell(text(d, "day")),
+                cell_usd(text(d, "spend_usd")),
+                num_cell(d["daily_pct"].as_str().unwrap_or("-")),
+                cell_usd(text(d, "month_to_date_usd")),
+                num_cell(d["monthly_pct"].as_str().unwrap_or("-"))
+            );
+        }
+        h.push_str("</tbody></table></div>");
+    }
+    h.push_str("</section>");
+    h
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -427,6 +575,9 @@ pub fn render(r: &Value) -> String {
         );
     }
     h.push_str("</tbody></table></div></section>");
+    if r["budgets"].is_object() {
+        h.push_str(&budgets_section(&r["budgets"]));
+    }
     // data quality
     h.push_str(
         "<section id=\"quality\"><h2>Data quality</h2><p class=\"sub\">Invocations not priced exactly from the \
@@ -492,6 +643,8 @@ h1{font-size:1.5rem;margin:.2em 0}h2{font-size:1.15rem;margin:1.6em 0 .4em;borde
 .card{border:1px solid #ddd;border-radius:6px;padding:10px}.card .k{color:#555;font-size:.85rem}\
 .card .v{font-size:1.4rem;font-weight:600}\
 .chart{width:100%;height:auto;display:block}.chart .grid{stroke:#e5e5e5}.chart .axis{font-size:12px;fill:#333}\
+.chart .limit{stroke:#D55E00;stroke-width:2}.chart .threshold{stroke:#E69F00;stroke-dasharray:4 3}\
+h3{font-size:1rem;margin:1.2em 0 .2em;overflow-wrap:anywhere}\
 .legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:4px 14px;font-size:.85rem}\
 .legend li,.sub,h1,footer{overflow-wrap:anywhere;min-width:0}\
 .swatch{display:inline-block;width:12px;height:12px;margin-right:5px;vertical-align:-1px}\

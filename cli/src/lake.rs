@@ -535,6 +535,8 @@ impl LakeWriter {
 #[derive(Debug, Clone)]
 pub struct LakeRow {
     pub dt: String,
+    /// Milliseconds since the epoch (budget windows are local days and months).
+    pub event_time: i64,
     pub principal: String,
     pub principal_arn: String,
     pub session_name: Option<String>,
@@ -602,6 +604,7 @@ pub fn for_each(
                 let session = col::<StringArray>(&b, "session_name")?;
                 let model = col::<StringArray>(&b, "model")?;
                 let model_id = col::<StringArray>(&b, "model_id")?;
+                let at = col::<TimestampMillisecondArray>(&b, "event_time")?;
                 let status = col::<StringArray>(&b, "price_status")?;
                 let cost = col::<Decimal128Array>(&b, "cost_usd")?;
                 let ic = col::<Decimal128Array>(&b, "input_cost_usd")?;
@@ -636,6 +639,7 @@ pub fn for_each(
                     }
                     each(LakeRow {
                         dt: dt.clone(),
+                        event_time: at.value(i),
                         principal: principal.value(i).to_string(),
                         principal_arn: parn.value(i).to_string(),
                         session_name: (!session.is_null(i)).then(|| session.value(i).to_string()),

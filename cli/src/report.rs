@@ -6,7 +6,8 @@ use crate::lake::{self, LakeRow};
 use anyhow::{bail, Context, Result};
 use rust_decimal::Decimal;
 use serde_json::json;
-use spendguard_core::budget::BudgetConfig;
+use spendguard_core::budget::{BudgetConfig, Scope};
+use spendguard_core::{enforce, window};
 use spendguard_schemas::time;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -124,6 +125,9 @@ struct Caching {
     unvalued: u64,
 }
 
+/// Spend per local day (YYYY-MM-DD).
+type SpendByDay = BTreeMap<String, Decimal>;
+
 /// Everything a report sums, in one pass over the lake: memory grows with groups, days and
 /// models, never with invocations.
 #[derive(Default)]
@@ -136,6 +140,10 @@ struct Sums {
     caching: Caching,
     /// Per status in [`QUALITY`]: invocations per model id.
     quality: HashMap<&'static str, BTreeMap<String, u64>>,
+    /// Per key with a daily or monthly limit: spend per local day of the budgets' time zone.
+    burn: HashMap<(Scope, String), SpendByDay>,
+    /// Keys already looked up in the budgets, and whether they have a limit.
+    limited: HashMap<(Scope, String), bool>,
 }
 
 impl Sums {
@@ -157,8 +165,87 @@ impl Sums {
                 .or_default() += 1;
         }
         self.caching.add(r);
+        if budgets_limit_anything(teams) {
+            let session = r.session_name.as_ref().map(|_| r.principal_arn.as_str());
+            let Some((day, _)) = window::window_starts(&teams.timezone, r.event_time) else {
+                bail!(
+                    "event time {} of {} is outside the calendar",
+                    r.event_time,
+                    r.dt
+                );
+            };
+            for key in window::keys_for(&r.principal, session, teams) {
+                let limited = *self.limited.entry(key.clone()).or_insert_with(|| {
+                    enforce::governing(teams, key.0, &key.1)
+                        .is_some_and(|(l, _)| l.daily_usd.is_some() || l.monthly_usd.is_some())
+                });
+                if limited {
+                    *self
+                        .burn
+                        .entry(key)
+                        .or_default()
+                        .entry(day.clone())
+                        .or_default() += r.cost;
+                }
+            }
+        }
         Ok(())
     }
+}
+
+fn budgets_limit_anything(cfg: &BudgetConfig) -> bool {
+    let has =
+        |l: &spendguard_core::budget::Limits| l.daily_usd.is_some() || l.monthly_usd.is_some();
+    has(&cfg.defaults)
+        || cfg.budgets.iter().any(|b| has(&b.limits))
+        || cfg.teams.iter().any(|t| has(&t.limits))
+}
+
+/// The keys a burn chart is drawn for, at most this many (the most spent first).
+const BURN_KEYS: usize = 6;
+
+/// Spend against limits per budgeted key, per local day of the budgets' time zone: the day's
+/// spend against the daily limit and the month-to-date against the monthly one. Alerts and
+/// suspensions are not marked: that needs the decisions on a timeline (the simulation), which is
+/// not built yet; the page says so.
+fn burn(sums: &Sums, cfg: &BudgetConfig) -> serde_json::Value {
+    if sums.burn.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let mut keys: Vec<_> = sums.burn.iter().collect();
+    let spent = |m: &BTreeMap<String, Decimal>| m.values().copied().sum::<Decimal>();
+    keys.sort_by(|a, b| spent(b.1).cmp(&spent(a.1)).then(a.0 .1.cmp(&b.0 .1)));
+    let pct = |v: Decimal, l: Option<Decimal>| {
+        l.filter(|l| !l.is_zero())
+            .map(|l| money((v * Decimal::from(100) / l).round_dp(1)))
+    };
+    json!({
+        "timezone": cfg.timezone_name,
+        "markers": false,
+        "note": "Alerts and suspensions are not marked: they need the decisions on a timeline (spendguard simulate), which is not built yet. Days are the budgets' local days; a month-to-date starts with the period's first day, not the month's, when the period starts mid-month.",
+        "keys": keys.iter().take(BURN_KEYS).map(|((scope, key), days)| {
+            let (limits, protected) = enforce::governing(cfg, *scope, key).map_or((None, false), |(l, p)| (Some(l), p));
+            let daily = limits.and_then(|l| l.daily_usd);
+            let monthly = limits.and_then(|l| l.monthly_usd);
+            let mut month = String::new();
+            let mut mtd = Decimal::ZERO;
+            json!({
+                "scope": scope.as_str(), "key": key,
+                "mode": limits.map(|l| l.mode.as_str()), "protected": protected,
+                "daily_limit_usd": daily.map(money), "monthly_limit_usd": monthly.map(money),
+                "thresholds_pct": limits.map(|l| l.thresholds_pct.clone()).unwrap_or_default(),
+                "days": days.iter().map(|(day, spend)| {
+                    if day.get(..7) != Some(month.as_str()) {
+                        month = day.get(..7).unwrap_or("").to_string();
+                        mtd = Decimal::ZERO;
+                    }
+                    mtd += *spend;
+                    json!({"day": day, "spend_usd": money(*spend), "daily_pct": pct(*spend, daily),
+                           "month_to_date_usd": money(mtd), "monthly_pct": pct(mtd, monthly)})
+                }).collect::<Vec<_>>(),
+            })
+        }).collect::<Vec<_>>(),
+    })
 }
 
 impl Caching {
@@ -398,6 +485,7 @@ pub fn build(
         "models": models(&sums),
         "caching": sums.caching.to_json(),
         "data_quality": data_quality(&sums),
+        "budgets": burn(&sums, teams),
     }))
 }
 

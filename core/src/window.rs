@@ -122,12 +122,22 @@ pub fn window_end_epoch_s(kind: WindowKind, start: &str) -> Option<i64> {
 
 /// The (scope, key) pairs an invocation counts towards.
 pub fn keys_of(row: &PricedRow<'_>, cfg: &BudgetConfig) -> Vec<(Scope, String)> {
-    let mut keys = vec![(Scope::Principal, row.principal.to_string())];
     let session = (row.principal_type == PrincipalType::AssumedRole).then(|| &*row.principal_arn);
+    keys_for(&row.principal, session, cfg)
+}
+
+/// The (scope, key) pairs of a principal and, for an assumed role, its session ARN: the
+/// principal, the session, and every team either belongs to.
+pub fn keys_for(
+    principal: &str,
+    session: Option<&str>,
+    cfg: &BudgetConfig,
+) -> Vec<(Scope, String)> {
+    let mut keys = vec![(Scope::Principal, principal.to_string())];
     if let Some(s) = session {
         keys.push((Scope::Session, s.to_string()));
     }
-    for t in cfg.teams_for(&row.principal, session) {
+    for t in cfg.teams_for(principal, session) {
         keys.push((Scope::Team, t.name.clone()));
     }
     keys
