@@ -95,6 +95,100 @@ fn axis_top(max: Decimal) -> Decimal {
     }
 }
 
+/// The frame of a bar chart over days: its size, the value axis (a round top, five grid lines
+/// with dollar labels) and a slot per day with a date label on every tenth or so.
+struct DayFrame {
+    w: i64,
+    h: i64,
+    left: i64,
+    bottom: i64,
+    top: Decimal,
+    slot: i64,
+    bar: i64,
+    label_every: usize,
+}
+
+impl DayFrame {
+    fn new(h: i64, days: usize, max: Decimal) -> DayFrame {
+        let (w, left) = (800i64, 70i64);
+        let slot = (w - left - 10) / (days.max(1) as i64);
+        DayFrame {
+            w,
+            h,
+            left,
+            bottom: 30,
+            top: axis_top(max),
+            slot,
+            bar: (slot * 7 / 10).max(1),
+            label_every: (days / 10).max(1),
+        }
+    }
+
+    /// Pixels from the baseline up to `v`.
+    fn height(&self, v: Decimal) -> i64 {
+        px(v, self.top, self.h - self.bottom - 10)
+    }
+
+    /// The y of `v`.
+    fn y(&self, v: Decimal) -> i64 {
+        self.h - self.bottom - self.height(v)
+    }
+
+    /// The left edge of day `i`'s bar.
+    fn x(&self, i: usize) -> i64 {
+        self.left + i as i64 * self.slot + (self.slot - self.bar) / 2
+    }
+
+    fn grid(&self, s: &mut String) {
+        for i in 0..=4 {
+            let v = self.top * Decimal::from(i) / Decimal::from(4);
+            let y = self.y(v);
+            let _ = write!(
+                s,
+                "<line x1=\"{}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" class=\"grid\"/>\
+                 <text x=\"{}\" y=\"{}\" class=\"axis\" text-anchor=\"end\">${}</text>",
+                self.left,
+                self.w - 10,
+                self.left - 6,
+                y + 4,
+                v.normalize()
+            );
+        }
+    }
+
+    /// Day `i`'s label (`MM-DD` of a `YYYY-MM-DD` date), on every `label_every`th day.
+    fn label(&self, s: &mut String, i: usize, date: &str) {
+        if i.is_multiple_of(self.label_every) {
+            let _ = write!(
+                s,
+                "<text x=\"{}\" y=\"{}\" class=\"axis\" text-anchor=\"middle\">{}</text>",
+                self.x(i) + self.bar / 2,
+                self.h - self.bottom + 16,
+                esc(date.get(5..).unwrap_or(""))
+            );
+        }
+    }
+
+    /// A horizontal line across the plot at `v`, with a label.
+    fn rule(&self, s: &mut String, v: Decimal, class: &str, label: &str, at_right: bool) {
+        let y = self.y(v);
+        let (x, anchor) = if at_right {
+            (self.w - 12, "end")
+        } else {
+            (self.left + 4, "start")
+        };
+        let _ = write!(
+            s,
+            "<line x1=\"{}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" class=\"{class}\"/>\
+             <text x=\"{x}\" y=\"{}\" class=\"axis\" text-anchor=\"{anchor}\">{}</text>",
+            self.left,
+            self.w - 10,
+            y - 3,
+            esc(label)
+        );
+    }
+}
+
 fn daily_chart(daily: &Value) -> String {
     let series: Vec<&str> = daily["series"]
         .as_array()
@@ -106,49 +200,36 @@ fn daily_chart(daily: &Value) -> String {
         .map(|d| dec(text(d, "cost_usd")))
         .max()
         .unwrap_or(Decimal::ZERO);
-    let top = axis_top(max);
-    let (w, h, left, bottom) = (800i64, 320i64, 70i64, 40i64);
-    let plot_h = h - bottom - 10;
-    let slot = (w - left - 10) / (days.len().max(1) as i64);
-    let bar = (slot * 7 / 10).max(1);
+    let f = DayFrame::new(320, days.len(), max);
+    let colour = |j: usize| {
+        if series.get(j) == Some(&"(other)") {
+            PALETTE[PALETTE.len() - 1]
+        } else {
+            PALETTE[j % (PALETTE.len() - 1)]
+        }
+    };
     let mut s = format!(
-        "<svg id=\"chart-daily\" role=\"img\" aria-labelledby=\"daily-title\" viewBox=\"0 0 {w} {h}\" class=\"chart\">\
-         <title id=\"daily-title\">Spend per day, stacked</title>"
+        "<svg id=\"chart-daily\" role=\"img\" aria-labelledby=\"daily-title\" viewBox=\"0 0 {} {}\" class=\"chart\">\
+         <title id=\"daily-title\">Spend per day, stacked</title>",
+        f.w, f.h
     );
-    for i in 0..=4 {
-        let v = top * Decimal::from(i) / Decimal::from(4);
-        let y = h - bottom - px(v, top, plot_h);
-        let _ = write!(
-            s,
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" class=\"grid\"/>\
-             <text x=\"{}\" y=\"{}\" class=\"axis\" text-anchor=\"end\">${}</text>",
-            w - 10,
-            left - 6,
-            y + 4,
-            v.normalize()
-        );
-    }
-    let label_every = (days.len() / 10).max(1);
+    f.grid(&mut s);
     for (i, d) in days.iter().enumerate() {
-        let x = left + i as i64 * slot + (slot - bar) / 2;
-        let mut y = h - bottom;
-        let values = d["values"].as_array().cloned().unwrap_or_default();
+        let mut y = f.y(Decimal::ZERO);
         let mut acc = Decimal::ZERO;
-        for (j, v) in values.iter().enumerate() {
+        for (j, v) in d["values"].as_array().into_iter().flatten().enumerate() {
             let v = dec(v.as_str().unwrap_or("0"));
             // stack by cumulative pixels so the rounding of each piece never drifts the total
-            let y_top = h - bottom - px(acc + v, top, plot_h);
             acc += v;
-            let colour = if series.get(j) == Some(&"(other)") {
-                PALETTE[PALETTE.len() - 1]
-            } else {
-                PALETTE[j % (PALETTE.len() - 1)]
-            };
+            let y_top = f.y(acc);
             if y - y_top > 0 {
                 let _ = write!(
                     s,
-                    "<rect x=\"{x}\" y=\"{y_top}\" width=\"{bar}\" height=\"{}\" fill=\"{colour}\"><title>{} {}: ${}</title></rect>",
+                    "<rect x=\"{}\" y=\"{y_top}\" width=\"{}\" height=\"{}\" fill=\"{}\"><title>{} {}: ${}</title></rect>",
+                    f.x(i),
+                    f.bar,
                     y - y_top,
+                    colour(j),
                     esc(text(d, "dt")),
                     esc(series.get(j).unwrap_or(&"")),
                     cents(v)
@@ -156,26 +237,14 @@ fn daily_chart(daily: &Value) -> String {
             }
             y = y_top;
         }
-        if i % label_every == 0 {
-            let _ = write!(
-                s,
-                "<text x=\"{}\" y=\"{}\" class=\"axis\" text-anchor=\"middle\">{}</text>",
-                x + bar / 2,
-                h - bottom + 16,
-                esc(text(d, "dt").get(5..).unwrap_or(""))
-            );
-        }
+        f.label(&mut s, i, text(d, "dt"));
     }
     s.push_str("</svg><ul class=\"legend\">");
     for (j, name) in series.iter().enumerate() {
-        let colour = if *name == "(other)" {
-            PALETTE[PALETTE.len() - 1]
-        } else {
-            PALETTE[j % (PALETTE.len() - 1)]
-        };
         let _ = write!(
             s,
-            "<li><span class=\"swatch\" style=\"background:{colour}\"></span>{}</li>",
+            "<li><span class=\"swatch\" style=\"background:{}\"></span>{}</li>",
+            colour(j),
             esc(name)
         );
     }
@@ -270,34 +339,17 @@ fn burn_chart(k: &Value, n: usize) -> String {
         .chain([limit])
         .max()
         .unwrap_or_default();
-    let top = axis_top(max);
-    let (w, h, left, bottom) = (800i64, 220i64, 70i64, 30i64);
-    let plot_h = h - bottom - 10;
-    let slot = (w - left - 10) / (days.len().max(1) as i64);
-    let bar = (slot * 7 / 10).max(1);
+    let f = DayFrame::new(220, days.len(), max);
     let mut s = format!(
-        "<svg id=\"chart-burn-{n}\" role=\"img\" aria-label=\"{} {}: {what}\" viewBox=\"0 0 {w} {h}\" class=\"chart burn\">",
+        "<svg id=\"chart-burn-{n}\" role=\"img\" aria-label=\"{} {}: {what}\" viewBox=\"0 0 {} {}\" class=\"chart burn\">",
         esc(text(k, "scope")),
-        esc(text(k, "key"))
+        esc(text(k, "key")),
+        f.w,
+        f.h
     );
-    for i in 0..=4 {
-        let v = top * Decimal::from(i) / Decimal::from(4);
-        let y = h - bottom - px(v, top, plot_h);
-        let _ = write!(
-            s,
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" class=\"grid\"/>\
-             <text x=\"{}\" y=\"{}\" class=\"axis\" text-anchor=\"end\">${}</text>",
-            w - 10,
-            left - 6,
-            y + 4,
-            v.normalize()
-        );
-    }
-    let label_every = (days.len() / 10).max(1);
+    f.grid(&mut s);
     for (i, d) in days.iter().enumerate() {
         let v = dec(text(d, field));
-        let x = left + i as i64 * slot + (slot - bar) / 2;
-        let hgt = px(v, top, plot_h);
         let colour = if limit > Decimal::ZERO && v >= limit {
             PALETTE[3]
         } else {
@@ -305,47 +357,46 @@ fn burn_chart(k: &Value, n: usize) -> String {
         };
         let _ = write!(
             s,
-            "<rect x=\"{x}\" y=\"{}\" width=\"{bar}\" height=\"{hgt}\" fill=\"{colour}\"><title>{}: ${}</title></rect>",
-            h - bottom - hgt,
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{colour}\"><title>{}: ${}</title></rect>",
+            f.x(i),
+            f.y(v),
+            f.bar,
+            f.height(v),
             esc(text(d, "day")),
             cents(v)
         );
-        if i % label_every == 0 {
-            let _ = write!(
-                s,
-                "<text x=\"{}\" y=\"{}\" class=\"axis\" text-anchor=\"middle\">{}</text>",
-                x + bar / 2,
-                h - bottom + 16,
-                esc(text(d, "day").get(5..).unwrap_or(""))
-            );
-        }
+        f.label(&mut s, i, text(d, "day"));
     }
     if limit > Decimal::ZERO {
-        for t in k["thresholds_pct"].as_array().into_iter().flatten() {
-            let pct = Decimal::from(t.as_u64().unwrap_or(0));
-            let v = limit * pct / Decimal::from(100);
-            if v > top {
-                continue;
+        // thresholds from the top down; a label closer than a line of text to the last is left
+        // out (its line stays), so small limits on a tall axis stay readable
+        let mut last_y: Option<i64> = None;
+        let mut pcts: Vec<u64> = k["thresholds_pct"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .collect();
+        pcts.sort_unstable_by(|a, b| b.cmp(a));
+        for pct in pcts {
+            let v = limit * Decimal::from(pct) / Decimal::from(100);
+            if v <= f.top {
+                let y = f.y(v);
+                let label = if last_y.is_none_or(|l| y - l >= 12) {
+                    last_y = Some(y);
+                    format!("{pct}%")
+                } else {
+                    String::new()
+                };
+                f.rule(&mut s, v, "threshold", &label, true);
             }
-            let y = h - bottom - px(v, top, plot_h);
-            let _ = write!(
-                s,
-                "<line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" class=\"threshold\"/>\
-                 <text x=\"{}\" y=\"{}\" class=\"axis\" text-anchor=\"end\">{pct}%</text>",
-                w - 10,
-                w - 12,
-                y - 3
-            );
         }
-        let y = h - bottom - px(limit, top, plot_h);
-        let _ = write!(
-            s,
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" class=\"limit\"/>\
-             <text x=\"{}\" y=\"{}\" class=\"axis\">limit ${}</text>",
-            w - 10,
-            left + 4,
-            y - 3,
-            cents(limit)
+        f.rule(
+            &mut s,
+            limit,
+            "limit",
+            &format!("limit ${}", cents(limit)),
+            false,
         );
     }
     s.push_str("</svg>");
