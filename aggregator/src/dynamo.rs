@@ -534,17 +534,10 @@ fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, String> {
 
 /// A window item back into totals.
 pub fn parse_window(item: &Item) -> Result<WindowTotal, String> {
-    let scope = match get_s(item, "scope")? {
-        "principal" => Scope::Principal,
-        "session" => Scope::Session,
-        "team" => Scope::Team,
-        x => return Err(format!("unknown scope {x:?}")),
-    };
-    let kind = match get_s(item, "window")? {
-        "day" => WindowKind::Day,
-        "month" => WindowKind::Month,
-        x => return Err(format!("unknown window {x:?}")),
-    };
+    let scope = get_s(item, "scope")
+        .and_then(|x| Scope::parse(x).ok_or_else(|| format!("unknown scope {x:?}")))?;
+    let kind = get_s(item, "window")
+        .and_then(|x| WindowKind::parse(x).ok_or_else(|| format!("unknown window {x:?}")))?;
     Ok(WindowTotal {
         window: WindowKey {
             scope,

@@ -3,7 +3,7 @@
 //! threshold (each once), and each key's state (pending, suspended, shadow-suspended) persists
 //! between runs, so a later run restores what an earlier one suspended.
 
-use crate::{err, scope_of, EmbeddedLedger};
+use crate::{err, EmbeddedLedger};
 use rusqlite::{params, OptionalExtension};
 use spendguard_core::budget::{BudgetConfig, Scope};
 use spendguard_core::enforce::{
@@ -12,10 +12,6 @@ use spendguard_core::enforce::{
 use spendguard_core::ledger::{LedgerError, Query};
 use spendguard_core::window::{WindowKey, WindowKind};
 use std::collections::{BTreeSet, HashSet};
-
-fn kind_of(s: &str) -> Option<WindowKind> {
-    WindowKind::parse(s)
-}
 
 impl EmbeddedLedger {
     /// Evaluates every key in the ledger at `now_ms` and records the outcome: first the alerts
@@ -96,7 +92,7 @@ impl EmbeddedLedger {
         let mut out = HashSet::new();
         for row in rows {
             let (scope, key, kind, start, pct) = row.map_err(err)?;
-            if let (Some(scope), Some(kind)) = (scope_of(&scope), kind_of(&kind)) {
+            if let (Some(scope), Some(kind)) = (Scope::parse(&scope), WindowKind::parse(&kind)) {
                 out.insert((
                     WindowKey {
                         scope,
@@ -157,9 +153,9 @@ impl EmbeddedLedger {
             _ => Status::Ok,
         };
         let window = match (
-            ws.as_deref().and_then(scope_of),
+            ws.as_deref().and_then(Scope::parse),
             wk,
-            wkind.as_deref().and_then(kind_of),
+            wkind.as_deref().and_then(WindowKind::parse),
             wstart,
         ) {
             (Some(scope), Some(key), Some(kind), Some(start)) => Some(WindowKey {
@@ -224,7 +220,7 @@ impl EmbeddedLedger {
         let mut out = Vec::new();
         for row in rows {
             let (scope, key) = row.map_err(err)?;
-            if let Some(scope) = scope_of(&scope) {
+            if let Some(scope) = Scope::parse(&scope) {
                 out.push(KeyRef::new(scope, key));
             }
         }

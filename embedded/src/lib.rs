@@ -101,23 +101,6 @@ fn err(e: rusqlite::Error) -> LedgerError {
     }
 }
 
-fn scope_of(s: &str) -> Option<Scope> {
-    match s {
-        "principal" => Some(Scope::Principal),
-        "session" => Some(Scope::Session),
-        "team" => Some(Scope::Team),
-        _ => None,
-    }
-}
-
-fn kind_of(s: &str) -> Option<WindowKind> {
-    match s {
-        "day" => Some(WindowKind::Day),
-        "month" => Some(WindowKind::Month),
-        _ => None,
-    }
-}
-
 impl EmbeddedLedger {
     /// Opens (creating if needed) the ledger file.
     pub fn open(path: &Path) -> Result<EmbeddedLedger, LedgerError> {
@@ -307,7 +290,8 @@ impl EmbeddedLedger {
         let mut out = Vec::new();
         for row in rows {
             let (scope_s, key, kind_s, start, totals) = row.map_err(err)?;
-            let (Some(scope), Some(kind)) = (scope_of(&scope_s), kind_of(&kind_s)) else {
+            let (Some(scope), Some(kind)) = (Scope::parse(&scope_s), WindowKind::parse(&kind_s))
+            else {
                 return Err(LedgerError::fatal(format!(
                     "ledger file holds an unknown window {scope_s}/{kind_s}"
                 )));
