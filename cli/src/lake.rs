@@ -458,7 +458,9 @@ impl LakeWriter {
         })
     }
 
-    pub fn push(&mut self, r: PricedRow<'_>) -> Result<()> {
+    /// Writes `r` unless its partition holds it already; `id` is [`IdKey::of`] its request id
+    /// (the caller has it from its own de-duplication).
+    pub fn push(&mut self, id: IdKey, r: PricedRow<'_>) -> Result<()> {
         if !self.in_lake.contains_key(r.dt.as_str()) {
             let ids = existing_request_ids(&partition_dir(&self.lake, &r.dt))?;
             self.in_lake.insert(r.dt.clone(), ids);
@@ -466,7 +468,7 @@ impl LakeWriter {
         if self
             .in_lake
             .get(r.dt.as_str())
-            .is_some_and(|ids| ids.contains(IdKey::of(&r.request_id)))
+            .is_some_and(|ids| ids.contains(id))
         {
             self.already += 1;
             return Ok(());
@@ -731,9 +733,10 @@ mod tests {
         let _ = fs::remove_dir_all(&lake);
         let mut w = LakeWriter::new(&lake, "t".into()).unwrap();
         w.idle_rows = 100;
-        w.push(row("2026-11-20", "a-0")).unwrap();
+        w.push(IdKey::of("a-0"), row("2026-11-20", "a-0")).unwrap();
         for i in 0..(2 * WRITE_BATCH_ROWS) {
-            w.push(row("2026-11-21", &format!("b-{i}"))).unwrap();
+            let id = format!("b-{i}");
+            w.push(IdKey::of(&id), row("2026-11-21", &id)).unwrap();
         }
         // the first day went idle: its file is complete but not published until the run ends
         assert!(!w.open.contains_key("2026-11-20"));
@@ -741,7 +744,7 @@ mod tests {
         assert!(part_files(&partition_dir(&lake, "2026-11-20"))
             .unwrap()
             .is_empty());
-        w.push(row("2026-11-20", "a-1")).unwrap();
+        w.push(IdKey::of("a-1"), row("2026-11-20", "a-1")).unwrap();
         let published = w.publish().unwrap();
         assert_eq!(published.rows, 2 + 2 * WRITE_BATCH_ROWS);
         assert_eq!(published.files.len(), 3);
@@ -762,9 +765,15 @@ mod tests {
         }
         // a second writer skips every id the lake holds, in either file of the partition
         let mut again = LakeWriter::new(&lake, "u".into()).unwrap();
-        again.push(row("2026-11-20", "a-1")).unwrap();
-        again.push(row("2026-11-20", "a-0")).unwrap();
-        again.push(row("2026-11-20", "a-2")).unwrap();
+        again
+            .push(IdKey::of("a-1"), row("2026-11-20", "a-1"))
+            .unwrap();
+        again
+            .push(IdKey::of("a-0"), row("2026-11-20", "a-0"))
+            .unwrap();
+        again
+            .push(IdKey::of("a-2"), row("2026-11-20", "a-2"))
+            .unwrap();
         assert_eq!(again.already, 2);
         assert_eq!(again.publish().unwrap().rows, 1);
         assert_eq!(ids_in(&lake, "2026-11-20"), ["a-0", "a-1", "a-2"]);
@@ -777,7 +786,8 @@ mod tests {
         let _ = fs::remove_dir_all(&lake);
         let mut w = LakeWriter::new(&lake, "t".into()).unwrap();
         for i in 0..10 {
-            w.push(row("2026-11-20", &format!("a-{i}"))).unwrap();
+            let id = format!("a-{i}");
+            w.push(IdKey::of(&id), row("2026-11-20", &id)).unwrap();
         }
         drop(w);
         assert!(part_files(&partition_dir(&lake, "2026-11-20"))

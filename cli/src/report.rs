@@ -144,6 +144,8 @@ struct Sums {
     burn: HashMap<(Scope, String), SpendByDay>,
     /// Keys already looked up in the budgets, and whether they have a limit.
     limited: HashMap<(Scope, String), bool>,
+    /// Whether the budgets set any limit at all (else nothing burns): decided once, not per row.
+    burns: bool,
 }
 
 impl Sums {
@@ -165,7 +167,7 @@ impl Sums {
                 .or_default() += 1;
         }
         self.caching.add(r);
-        if budgets_limit_anything(teams) {
+        if self.burns {
             let session = r.session_name.as_ref().map(|_| r.principal_arn.as_str());
             let Some((day, _)) = window::window_starts(&teams.timezone, r.event_time) else {
                 bail!(
@@ -408,7 +410,10 @@ pub fn build(
             bail!("--from {f} is after --to {t}");
         }
     }
-    let mut sums = Sums::default();
+    let mut sums = Sums {
+        burns: budgets_limit_anything(teams),
+        ..Sums::default()
+    };
     lake::for_each(lake_dir, from, to, |r| sums.add(&r, by, teams))?;
     let first = from
         .map(str::to_string)

@@ -107,7 +107,8 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
             }
             let digest = content_digest(&r);
             // the first is kept: files are read in sorted order, so the choice is stable
-            if let Some(first) = seen.first(IdKey::of(&r.request_id), digest) {
+            let id = IdKey::of(&r.request_id);
+            if let Some(first) = seen.first(id, digest) {
                 duplicates_in_input += 1;
                 if *first != digest {
                     conflicts.push(r.request_id.to_string());
@@ -137,7 +138,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
                 None => Ok(()),
             };
             let written = match &mut sink {
-                Some(w) => fed.and_then(|()| w.push(r)),
+                Some(w) => fed.and_then(|()| w.push(id, r)),
                 None => fed,
             };
             if let Err(e) = written {
