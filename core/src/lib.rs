@@ -21,6 +21,7 @@ pub mod pricelist;
 pub mod principal;
 pub mod reenvelope;
 pub mod scan;
+pub mod timeline;
 pub mod window;
 
 #[cfg(feature = "baseline")]

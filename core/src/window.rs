@@ -100,6 +100,20 @@ pub fn window_starts(tz: &jiff::tz::TimeZone, event_ms: i64) -> Option<(String, 
     Some((date.to_string(), date.first_of_month().to_string()))
 }
 
+/// Epoch ms when a window ends in `tz`: the next local midnight (day) or the first of the next
+/// month. A suspension lifts then, and the simulation's timeline restores then.
+pub fn window_reset_ms(tz: &jiff::tz::TimeZone, kind: WindowKind, start: &str) -> Option<i64> {
+    let d: jiff::civil::Date = start.parse().ok()?;
+    let end = match kind {
+        WindowKind::Day => d.tomorrow().ok()?,
+        WindowKind::Month => d
+            .first_of_month()
+            .checked_add(jiff::Span::new().months(1))
+            .ok()?,
+    };
+    Some(end.to_zoned(tz.clone()).ok()?.timestamp().as_millisecond())
+}
+
 /// Epoch seconds of the UTC midnight after the window that starts on `start` ends (for TTLs:
 /// a day of slack covers every time zone). `None` for a malformed date.
 pub fn window_end_epoch_s(kind: WindowKind, start: &str) -> Option<i64> {

@@ -18,7 +18,7 @@ use spendguard_core::enforce::{
     target_of, teams_of_key, Action, Decision, Enforceable, Evaluation, Held, Hold, KeyRef,
     KeyState, Status, Target, ROLE_INLINE_LIMIT, ROLE_INLINE_POLICY,
 };
-use spendguard_core::window::WindowKind;
+use spendguard_core::window::window_reset_ms;
 use spendguard_schemas::event::AuditRecord;
 use std::collections::{BTreeSet, HashSet};
 
@@ -187,7 +187,7 @@ impl Enforcer<'_> {
         ev.windows
             .iter()
             .filter(|w| w.over)
-            .filter_map(|w| window_reset_ms(self.cfg, w.window.kind, &w.window.start))
+            .filter_map(|w| window_reset_ms(&self.cfg.timezone, w.window.kind, &w.window.start))
             .max()
     }
 
@@ -1334,24 +1334,6 @@ fn bare_record(at_ms: i64, (scope, key): (&str, &str), action: &str, cause: Caus
 
 fn tracing_note(s: &str) {
     eprintln!("{}", serde_json::json!({"level": "WARN", "message": s}));
-}
-
-/// Epoch ms when a window ends: the next local midnight (day) or first of the next month.
-pub fn window_reset_ms(cfg: &BudgetConfig, kind: WindowKind, start: &str) -> Option<i64> {
-    let d: jiff::civil::Date = start.parse().ok()?;
-    let end = match kind {
-        WindowKind::Day => d.tomorrow().ok()?,
-        WindowKind::Month => d
-            .first_of_month()
-            .checked_add(jiff::Span::new().months(1))
-            .ok()?,
-    };
-    Some(
-        end.to_zoned(cfg.timezone.clone())
-            .ok()?
-            .timestamp()
-            .as_millisecond(),
-    )
 }
 
 fn subject(d: &Decision) -> String {
