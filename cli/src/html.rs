@@ -450,14 +450,6 @@ fn budgets_section(b: &Value) -> String {
     h
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// The report's JSON as one HTML page.
 pub fn render(r: &Value) -> String {
     let by = text(r, "by");
@@ -594,7 +586,7 @@ pub fn render(r: &Value) -> String {
         let _ = writeln!(
             csv,
             "{},{},{},{},{},{},{}",
-            csv_field(text(g, "key")),
+            crate::report::csv_field(text(g, "key")),
             g["invocations"],
             text(g, "cost_usd"),
             g["input_tokens"],

@@ -15,6 +15,7 @@ mod prices_cmd;
 mod replay;
 mod report;
 mod run;
+mod simulate;
 mod transform_cmd;
 
 use anyhow::Result;
@@ -174,6 +175,35 @@ enum Cmd {
         /// Also write the report as one self-contained HTML page (charts, tables, CSV) here.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+    },
+    /// [local] Replay the lake in event-time order through a budgets file: who would have been
+    /// alerted and suspended, when, for how long, and what the denies would have stopped.
+    /// Observed figures (the logs, as the ledger counts them) and counterfactual ones (with the
+    /// budgets in force) are kept apart.
+    Simulate {
+        #[arg(long)]
+        lake: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        budgets: PathBuf,
+        /// A second budgets file, side by side with the first.
+        #[arg(long, value_name = "FILE")]
+        compare: Option<PathBuf>,
+        /// First local day (YYYY-MM-DD, the budgets' time zone). Earlier spend in the same month
+        /// counts towards its windows.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last local day (YYYY-MM-DD, inclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// Seconds from a suspension's decision to the deny taking effect (assumed: the top of
+        /// the 5-30 s log delivery).
+        #[arg(long, default_value_t = 30)]
+        delay: u64,
+        #[arg(long, value_enum, default_value = "table")]
+        format: report::Format,
+        /// Keys in the table.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
     },
     /// [local] Generate a realistic day of logs into a temporary directory, run the pipeline
     /// into a lake there, print the report and write it as `spendguard-report.html` (in --dir, or
@@ -657,6 +687,27 @@ fn run() -> Result<ExitCode> {
                 }
                 None => report::print(&r, format, top)?,
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Simulate {
+            lake,
+            budgets,
+            compare,
+            from,
+            to,
+            delay,
+            format,
+            top,
+        } => {
+            let sim = simulate::simulate(&simulate::SimArgs {
+                lake: &lake,
+                budgets: &budgets,
+                compare: compare.as_deref(),
+                from: from.as_deref(),
+                to: to.as_deref(),
+                delay_seconds: delay,
+            })?;
+            simulate::print(&sim, format, top)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Demo { invocations, dir } => demo(invocations, dir),

@@ -381,11 +381,15 @@ pub struct KeyState {
 }
 
 impl KeyState {
-    /// Whether the key needs the scheduled re-evaluation (grace, restoration, drift, expiry).
+    /// Whether the key needs the scheduled re-evaluation (grace, restoration, drift, expiry). A
+    /// held suspension is watched too: the key is over, and its spend at known prices may cross
+    /// the limit later without another threshold event (found by `spendguard simulate`: such a
+    /// key was never suspended).
     pub fn watched(&self) -> bool {
         self.status != Status::Ok
             || self.manual_until_ms.is_some()
             || self.protected_until_ms.is_some()
+            || self.held.is_some()
     }
 }
 

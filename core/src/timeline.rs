@@ -9,9 +9,10 @@
 //!   evaluates its key (the evaluator's threshold and state events);
 //! - a member key spending while one of its teams is not `ok` is evaluated (the evaluator's
 //!   member event), and a team's suspension evaluates its members (the enforcer's sweep);
-//! - a watched key (pending, suspended) is evaluated when its grace period ends and at every
-//!   local midnight (the enforcer's schedule, which runs every minute; the timeline uses the
-//!   exact instants instead, so it leads the live system by less than one tick).
+//! - a watched key (pending, suspended, held) is evaluated when its grace period ends, at every
+//!   local midnight, and (held) at its next call (the enforcer's schedule, which runs every
+//!   minute; the timeline uses the exact instants instead, so it leads the live system by less
+//!   than one tick).
 //!
 //! A suspension denies from its decision plus `delay_ms` (log delivery and IAM propagation) until
 //! its restore. The deny's reach: a session deny stops that session, a user or role deny stops
@@ -389,6 +390,13 @@ impl<'c> Replay<'c> {
         if quiet {
             return;
         }
+        // a held suspension is watched: the schedule looks again within a minute, so its
+        // known-price spend crossing the limit is seen at this call
+        for &k in &keys {
+            if self.slots[k].state.held.is_some() {
+                evaluate_keys.push(k);
+            }
+        }
         // the evaluator's member event: a member spending while its team is not ok
         for &k in keys.iter().take(if s.is_some() { 2 } else { 1 }) {
             let slot = &self.slots[k];
@@ -740,10 +748,11 @@ impl<'c> Replay<'c> {
         }
     }
 
-    /// Ends the period at `end` (exclusive): wake-ups due before it are taken, open suspensions
-    /// are counted up to it, and every window is closed.
+    /// Ends the period at `end`: wake-ups due by then are taken (a restore at the midnight that
+    /// ends the period is shown), open suspensions are counted up to it, and every window is
+    /// closed.
     pub fn finish(&mut self, end: i64) {
-        self.advance(end.saturating_sub(1));
+        self.advance(end);
         self.now = self.now.max(end);
         let from = self.period_from.unwrap_or(i64::MIN);
         for k in 0..self.slots.len() {

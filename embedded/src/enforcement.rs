@@ -211,7 +211,8 @@ impl EmbeddedLedger {
         let mut st = conn
             .prepare(
                 "SELECT scope, key FROM key_states WHERE status != 'ok' \
-                 OR manual_until_ms IS NOT NULL OR protected_until_ms IS NOT NULL",
+                 OR manual_until_ms IS NOT NULL OR protected_until_ms IS NOT NULL \
+                 OR held IS NOT NULL",
             )
             .map_err(err)?;
         let rows = st

@@ -336,11 +336,12 @@ fn spend_before_the_period_counts_towards_its_windows_without_realerting() {
         [
             "2026-11-20T13:00:00Z alice alert day 100",
             "2026-11-20T13:00:00Z alice suspend",
+            "2026-11-21T00:00:00Z alice restore",
         ]
     );
     let s = stats(&r, Scope::Principal, ALICE);
     assert_eq!((s.spend_usd, s.peak_day_pct), (usd("3"), Some(usd("110"))));
-    // finish() ends an open suspension at the end of the period: 11 hours
+    // restored at the midnight that ends the period: 11 hours
     assert_eq!(s.suspended_ms, 11 * 3_600_000);
 }
 
@@ -354,14 +355,19 @@ fn a_key_over_only_through_fallback_prices_is_held_not_suspended() {
     let c = r.caller(ALICE, None);
     r.invoke(ms("2026-11-20T08:00:00Z"), c, usd("4"), false);
     r.invoke(ms("2026-11-20T09:00:00Z"), c, usd("7"), true);
+    // $7 more on known prices: $11 known, over without the fallback: suspended at this call
+    // (no threshold is left to trigger it: the held key is watched)
+    r.invoke(ms("2026-11-20T10:00:00Z"), c, usd("7"), false);
     r.finish(ms("2026-11-21T00:00:00Z"));
     assert_eq!(
         lines(&r),
         [
             "2026-11-20T09:00:00Z alice alert day 100",
             "2026-11-20T09:00:00Z alice held",
+            "2026-11-20T10:00:00Z alice suspend",
+            "2026-11-21T00:00:00Z alice restore",
         ]
     );
     let s = stats(&r, Scope::Principal, ALICE);
-    assert_eq!((s.suspensions, s.held), (0, 1));
+    assert_eq!((s.suspensions, s.held), (1, 1));
 }
