@@ -1,20 +1,24 @@
-//! The spend ledger from the CLI: applying priced rows to the embedded ledger (`run --ledger`),
-//! reading it back (`ledger`), and `redrive`, which re-applies Kinesis batches that the
+//! The spend ledger from the CLI: applying priced rows to the embedded ledger (`run --ledger`)
+//! and deciding on them in time order (`run --budgets`), reading it back (`ledger`), and `redrive`, which re-applies Kinesis batches that the
 //! aggregator's event source mapping gave up on (its S3 on-failure records) to the embedded
 //! ledger or to the DynamoDB ledger table.
 
+use crate::spill::DaySpill;
 use anyhow::{bail, Context, Result};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use spendguard_aggregator::dynamo::DynamoLedger;
 use spendguard_aggregator::{handle, BatchReport, Deps, KinesisEvent};
-use spendguard_core::budget::BudgetConfig;
+use spendguard_core::budget::{BudgetConfig, Scope};
 use spendguard_core::clock::{Clock, SystemClock};
-use spendguard_core::ledger::{Applied, Entry, Query, SpendLedger};
+use spendguard_core::enforce::{Action, KeyRef, KeyState};
+use spendguard_core::ledger::{Applied, Entry, Query, SpendLedger, WindowTotal};
+use spendguard_core::timeline::{Caller, Options, Replay};
 use spendguard_core::window::WindowKind;
 use spendguard_core::Pipeline;
 use spendguard_embedded::EmbeddedLedger;
 use spendguard_schemas::PricedRow;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -42,7 +46,8 @@ pub fn open_existing(path: &Path) -> Result<EmbeddedLedger> {
 }
 
 /// Feeds priced rows to the embedded ledger as they arrive, one transaction per 20,000
-/// invocations, so a run never holds its rows for the ledger.
+/// invocations, so a run never holds its rows for the ledger. With a spill, each invocation the
+/// ledger counted (not one it had counted before) is also spilled for the run's timeline.
 #[derive(Debug)]
 pub struct LedgerFeed<'l> {
     ledger: &'l EmbeddedLedger,
@@ -50,15 +55,17 @@ pub struct LedgerFeed<'l> {
     pub total: Applied,
     /// Rows whose event time has no window (never in real logs: the pricer checks the time).
     pub unwindowed: usize,
+    spill: Option<DaySpill>,
 }
 
 impl<'l> LedgerFeed<'l> {
-    pub fn new(ledger: &'l EmbeddedLedger) -> LedgerFeed<'l> {
+    pub fn new(ledger: &'l EmbeddedLedger, spill: Option<DaySpill>) -> LedgerFeed<'l> {
         LedgerFeed {
             ledger,
             batch: Vec::new(),
             total: Applied::default(),
             unwindowed: 0,
+            spill,
         }
     }
 
@@ -74,16 +81,146 @@ impl<'l> LedgerFeed<'l> {
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.total.merge(self.ledger.apply_now(&self.batch)?);
+        let mut spilled: Result<()> = Ok(());
+        let spill = &mut self.spill;
+        let applied = self.ledger.apply_now_each(&self.batch, |e| {
+            let Some(sp) = spill.as_mut() else { return };
+            if spilled.is_err() {
+                return;
+            }
+            let of = |scope: Scope| {
+                e.windows
+                    .iter()
+                    .find(|w| w.scope == scope)
+                    .map(|w| w.key.as_str())
+            };
+            let fallback = !e.amount.fallback_usd.is_zero();
+            if let Some(p) = of(Scope::Principal) {
+                spilled = sp.push(
+                    e.event_ms,
+                    p,
+                    of(Scope::Session),
+                    e.amount.cost_usd,
+                    fallback,
+                );
+            }
+        })?;
+        spilled?;
+        self.total.merge(applied);
         self.batch.clear();
         Ok(())
     }
 
-    /// Applies what is left; returns what the whole feed applied and the unwindowed count.
-    pub fn finish(mut self) -> Result<(Applied, usize)> {
+    /// Applies what is left; returns what the whole feed applied, the unwindowed count and the
+    /// spill of what it counted.
+    pub fn finish(mut self) -> Result<(Applied, usize, Option<DaySpill>)> {
         self.flush()?;
-        Ok((self.total, self.unwindowed))
+        Ok((self.total, self.unwindowed, self.spill.take()))
     }
+}
+
+/// Whether a budgets file sets any limit (without one, no decision can be taken).
+pub fn has_limits(cfg: &BudgetConfig) -> bool {
+    let set =
+        |l: &spendguard_core::budget::Limits| l.daily_usd.is_some() || l.monthly_usd.is_some();
+    set(&cfg.defaults)
+        || cfg.budgets.iter().any(|b| set(&b.limits))
+        || cfg.teams.iter().any(|t| set(&t.limits))
+}
+
+/// `run --budgets`: the invocations this run counted, replayed in event-time order from where
+/// the ledger stood (its windows before the run, its recorded key states) up to `now`, each
+/// decision at the time it would have been taken (`core::timeline`, the Lambdas' own rules). The
+/// states and alerts it ends with are recorded in the ledger file.
+pub fn timeline_decisions(
+    ledger: &EmbeddedLedger,
+    cfg: &BudgetConfig,
+    before: &[WindowTotal],
+    spill: DaySpill,
+    now: i64,
+) -> Result<Vec<Value>> {
+    let mut r = Replay::new(cfg, Options::default());
+    let Some(first) = spill.first_ms() else {
+        return Ok(Vec::new());
+    };
+    // the windows an earlier run counted that this run's invocations can still add to
+    if let Some((day, month)) = spendguard_core::window::window_starts(&cfg.timezone, first) {
+        for w in before {
+            let bound = match w.window.kind {
+                WindowKind::Day => &day,
+                WindowKind::Month => &month,
+            };
+            if w.window.start >= *bound {
+                r.seed_window(w);
+            }
+        }
+    }
+    let mut touched: HashSet<KeyRef> = HashSet::new();
+    for (k, st) in ledger
+        .watched_states()
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
+        touched.insert(k.clone());
+        r.seed_state(k, st, first);
+    }
+    let mut callers: Vec<Option<Caller>> = Vec::new();
+    spill.for_each_day(|sp, rows| {
+        for row in rows {
+            let i = row.caller as usize;
+            if callers.len() <= i {
+                callers.resize(i + 1, None);
+            }
+            let c = match callers[i] {
+                Some(c) => c,
+                None => {
+                    let Some((p, s)) = sp.caller(row.caller) else {
+                        continue;
+                    };
+                    let c = r.caller(p, s);
+                    callers[i] = Some(c);
+                    c
+                }
+            };
+            r.invoke(row.at, c, row.cost, row.fallback);
+        }
+    })?;
+    r.advance(now);
+    let mut alerts = Vec::new();
+    let mut out = Vec::with_capacity(r.decisions().len());
+    for t in r.decisions() {
+        let d = &t.decision;
+        match (d.action, &d.window, d.threshold_pct) {
+            (Action::Alert, Some(w), Some(pct)) => alerts.push((w.clone(), pct)),
+            _ => {
+                touched.insert(d.key.clone());
+            }
+        }
+        out.push(timed(&d.to_json(), t.at_ms));
+    }
+    let states: Vec<(KeyRef, KeyState)> = r
+        .keys()
+        .filter(|k| touched.contains(k.key))
+        .map(|k| (k.key.clone(), k.state.clone()))
+        .collect();
+    ledger
+        .record_decisions(&states, &alerts)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(out)
+}
+
+/// A decision's JSON with the time it was taken.
+pub fn timed(d: &Value, at_ms: i64) -> Value {
+    let mut v = d.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "at".into(),
+            jiff::Timestamp::from_millisecond(at_ms)
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+                .into(),
+        );
+    }
+    v
 }
 
 fn money(d: Decimal) -> String {

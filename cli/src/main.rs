@@ -16,6 +16,7 @@ mod replay;
 mod report;
 mod run;
 mod simulate;
+mod spill;
 mod transform_cmd;
 
 use anyhow::Result;

@@ -78,7 +78,22 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
             .unwrap_or(0),
         std::process::id()
     );
-    let mut feed = ledger.as_ref().map(crate::ledger_cmd::LedgerFeed::new);
+    // with limits to decide on, what the ledger counts is spilled for the timeline, and the
+    // windows it counted before are kept to start from
+    let timeline = ledger.is_some() && crate::ledger_cmd::has_limits(&budgets);
+    let before = match (&ledger, timeline) {
+        (Some(l), true) => l.windows_now(&Default::default())?,
+        _ => Vec::new(),
+    };
+    let mut feed = match (&ledger, a.ledger) {
+        (Some(l), Some(path)) => Some(crate::ledger_cmd::LedgerFeed::new(
+            l,
+            timeline
+                .then(|| crate::spill::DaySpill::new(path))
+                .transpose()?,
+        )),
+        _ => None,
+    };
     let mut sink = a.lake.map(|l| lake::LakeWriter::new(l, tag)).transpose()?;
     let mut partitions: BTreeSet<String> = BTreeSet::new();
     let mut failure: Option<anyhow::Error> = None;
@@ -196,21 +211,27 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     let ledger_summary = match &ledger {
         None => serde_json::Value::Null,
         Some(l) => {
-            let (applied, unwindowed) = match feed.take() {
+            let (applied, unwindowed, spill) = match feed.take() {
                 Some(f) => f.finish()?,
                 None => Default::default(),
             };
             conflicts.extend(applied.conflicts.iter().cloned());
             let windows = l.windows_now(&Default::default())?;
             // Local enforcement runs on the logs' own clock: "now" is the latest invocation in
-            // the ledger, so a replay of past logs decides as spendguard would have then.
+            // the ledger. This run's invocations are decided in time order first (a suspension
+            // and its restore at midnight both show), then every key at "now" (a budget lowered
+            // since the last run reaches windows this run did not touch).
             let now = windows.iter().map(|w| w.totals.last_event_ms).max();
             if let Some(now) = now {
-                decisions = l
-                    .enforce_local(&budgets, now)?
-                    .iter()
-                    .map(|d| d.to_json())
-                    .collect();
+                if let Some(spill) = spill {
+                    decisions =
+                        crate::ledger_cmd::timeline_decisions(l, &budgets, &before, spill, now)?;
+                }
+                decisions.extend(
+                    l.enforce_local(&budgets, now)?
+                        .iter()
+                        .map(|d| crate::ledger_cmd::timed(&d.to_json(), now)),
+                );
             }
             json!({"path": a.ledger.map(|p| p.display().to_string()),
                    "applied": applied.applied, "already_counted": applied.already,

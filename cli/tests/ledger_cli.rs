@@ -289,7 +289,16 @@ fn run_reports_budget_decisions_and_records_them_in_the_ledger_file() {
         }
         let action = d["action"].as_str().unwrap();
         assert!(
-            ["alert", "suspend", "would_suspend", "restore", "pending"].contains(&action),
+            [
+                "alert",
+                "suspend",
+                "would_suspend",
+                "restore",
+                "pending",
+                "held",
+                "cancel"
+            ]
+            .contains(&action),
             "{d}"
         );
         if action == "suspend" {
@@ -326,4 +335,100 @@ fn run_reports_budget_decisions_and_records_them_in_the_ledger_file() {
     // the state is in the ledger file: the same input again decides nothing new
     let again = run();
     assert_eq!(again["decisions"], serde_json::json!([]), "{again}");
+}
+
+#[test]
+fn run_decides_in_time_order_across_days_and_split_runs_decide_the_same() {
+    // three days in Chicago with a $1 day limit: a key goes over on the first day, is
+    // suspended after the grace, restored at local midnight (06:00Z), and over again later
+    let t = Tmp::new("ledger-timeline");
+    let logs = t.0.join("logs");
+    ok(bin()
+        .args(["gen", "--invocations", "4000", "--days", "3", "--out"])
+        .arg(&logs));
+    let b = t.0.join("b.toml");
+    std::fs::write(
+        &b,
+        "timezone = \"America/Chicago\"\n[defaults]\ndaily_usd = \"1\"\nmonthly_usd = \"40\"\n\
+         grace_seconds = 120\n",
+    )
+    .unwrap();
+    let run = |inputs: &[&std::path::Path], db: &std::path::Path| -> Value {
+        let mut c = bin();
+        c.args(["run", "--json"]);
+        for i in inputs {
+            c.arg("--input").arg(i);
+        }
+        c.arg("--ledger").arg(db).arg("--budgets").arg(&b);
+        serde_json::from_str(&ok(&mut c)).unwrap()
+    };
+    let whole = run(&[&logs], &t.0.join("one.db"));
+    let ds = whole["decisions"].as_array().unwrap();
+    let at = |d: &Value| d["at"].as_str().unwrap().to_string();
+    let suspend = ds
+        .iter()
+        .find(|d| d["action"] == "suspend")
+        .expect("a suspension");
+    let pending = ds
+        .iter()
+        .find(|d| d["action"] == "pending" && d["principal"] == suspend["principal"])
+        .unwrap();
+    // the suspension comes 120 s after the crossing, on the logs' clock
+    let ms =
+        |d: &Value| spendguard_schemas::time::parse_rfc3339_ms(d["at"].as_str().unwrap()).unwrap();
+    assert_eq!(ms(suspend) - ms(pending), 120_000);
+    let restore = ds
+        .iter()
+        .find(|d| d["action"] == "restore" && d["principal"] == suspend["principal"])
+        .expect("the restore of a past suspension");
+    assert!(at(restore) > at(suspend));
+    assert!(at(restore).ends_with("T06:00:00Z"), "{restore}");
+    assert!(
+        at(restore).as_str() < whole["ledger"]["decided_at"].as_str().unwrap(),
+        "restored before the end of the input"
+    );
+
+    // the same logs in two runs (the files are in time order): the same decisions at the same
+    // times, the second run picking up the first one's state from the ledger file
+    let mut files: Vec<_> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let (first, second) = files.split_at(files.len() / 2);
+    let (da, db_) = (t.0.join("a"), t.0.join("b"));
+    for (dir, part) in [(&da, first), (&db_, second)] {
+        std::fs::create_dir_all(dir).unwrap();
+        for f in part {
+            std::fs::copy(f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let split = t.0.join("split.db");
+    let a = run(&[&da], &split);
+    let b2 = run(&[&db_], &split);
+    let key = |d: &Value| {
+        format!(
+            "{} {} {} {} {} {}",
+            d["at"], d["scope"], d["principal"], d["action"], d["window_start"], d["threshold_pct"]
+        )
+    };
+    let mut one: Vec<String> = ds.iter().map(key).collect();
+    let mut two: Vec<String> = a["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(b2["decisions"].as_array().unwrap())
+        .map(key)
+        .collect();
+    one.sort();
+    two.sort();
+    assert!(!a["decisions"].as_array().unwrap().is_empty());
+    assert_eq!(one, two);
+    // the spill is gone
+    let left: Vec<_> = std::fs::read_dir(&t.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains("spill"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -286,6 +286,58 @@ impl<'c> Replay<'c> {
         self.day.as_ref()
     }
 
+    /// Seeds a window's totals counted before the replay (the ledger's, from an earlier run):
+    /// thresholds they reach count as alerted. A later window of the same kind is kept.
+    pub fn seed_window(&mut self, w: &WindowTotal) {
+        let k = self.slot(KeyRef::new(w.window.scope, w.window.key.clone()));
+        let ix = kind_ix(w.window.kind);
+        if self.slots[k].wins[ix]
+            .as_ref()
+            .is_some_and(|have| have.start >= w.window.start)
+        {
+            return;
+        }
+        let limits = self.slots[k].limits;
+        let st = window_status(
+            self.cfg,
+            &w.window,
+            w.totals.cost_usd,
+            w.totals.fallback_usd,
+        );
+        let level = st
+            .as_ref()
+            .and_then(|s| s.reached_pct.last().copied())
+            .unwrap_or(0);
+        let over = st.as_ref().is_some_and(|s| s.over);
+        let next = limits
+            .and_then(|l| limit_of(l, w.window.kind))
+            .and_then(|l| next_amount(l, limits, level, over));
+        self.slots[k].wins[ix] = Some(Win {
+            start: w.window.start.clone(),
+            cost: w.totals.cost_usd,
+            fallback: w.totals.fallback_usd,
+            invocations: w.totals.invocations,
+            level,
+            over_seen: over,
+            next,
+        });
+    }
+
+    /// Seeds a key's recorded state (an earlier run's): a watched key is looked at again when
+    /// its grace ends and at the first local midnight after its state began (or after `at`).
+    pub fn seed_state(&mut self, key: KeyRef, state: KeyState, at: i64) {
+        let k = self.slot(key);
+        let since = state.since_ms.unwrap_or(at);
+        if state.status == Status::Suspended && self.slots[k].key.scope != Scope::Team {
+            self.slots[k].deny_from = Some(since.saturating_add(self.opts.delay_ms));
+        }
+        if state.status == Status::ShadowSuspended && self.slots[k].key.scope != Scope::Team {
+            self.slots[k].shadow_from = Some(since.saturating_add(self.opts.delay_ms));
+        }
+        self.slots[k].state = state;
+        self.schedule_from(k, since);
+    }
+
     /// Adds spend before the period (a `--from` inside a window): it counts towards the windows'
     /// limits; thresholds it reached count as alerted before the period. No decision is taken.
     pub fn preload(&mut self, at: i64, caller: Caller, cost: Decimal, fallback: bool) {
@@ -715,11 +767,14 @@ impl<'c> Replay<'c> {
     /// A watched key is looked at again when its grace period ends, and at the next local
     /// midnight (a window reset).
     fn schedule(&mut self, k: KeyId) {
+        self.schedule_from(k, self.now);
+    }
+
+    fn schedule_from(&mut self, k: KeyId, now: i64) {
         if !self.slots[k].state.watched() {
             self.slots[k].wake_at = None;
             return;
         }
-        let now = self.now;
         let midnight = self.day_of(now).map(|d| d.hi);
         let due = match self.slots[k].state.status {
             Status::Pending { due_ms } => Some(due_ms.max(now)),

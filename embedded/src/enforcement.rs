@@ -176,6 +176,33 @@ impl EmbeddedLedger {
         })
     }
 
+    /// The keys under watch (pending, suspended, held, or with an operator override) and their
+    /// recorded states: where a timeline of decisions picks up from the last run.
+    pub fn watched_states(&self) -> Result<Vec<(KeyRef, KeyState)>, LedgerError> {
+        let keys = self.watched_keys()?;
+        keys.into_iter()
+            .map(|k| {
+                let st = self.key_state(&k)?;
+                Ok((k, st))
+            })
+            .collect()
+    }
+
+    /// Records what a timeline of decisions ended with: each key's state and each alert sent.
+    pub fn record_decisions(
+        &self,
+        states: &[(KeyRef, KeyState)],
+        alerts: &[(WindowKey, u32)],
+    ) -> Result<(), LedgerError> {
+        for (k, st) in states {
+            self.put_key_state(k, st)?;
+        }
+        for (w, pct) in alerts {
+            self.mark_alerted(w, *pct)?;
+        }
+        Ok(())
+    }
+
     fn put_key_state(&self, key: &KeyRef, s: &KeyState) -> Result<(), LedgerError> {
         let due = match s.status {
             Status::Pending { due_ms } => Some(due_ms),

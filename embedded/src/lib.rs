@@ -178,6 +178,16 @@ impl EmbeddedLedger {
 
     /// Applies `entries` in one transaction.
     pub fn apply_now(&self, entries: &[Entry]) -> Result<Applied, LedgerError> {
+        self.apply_now_each(entries, |_| {})
+    }
+
+    /// [`apply_now`](Self::apply_now), calling `fresh` with each entry counted now (not before):
+    /// after the commit, so an entry is reported once it is durable.
+    pub fn apply_now_each(
+        &self,
+        entries: &[Entry],
+        mut fresh: impl FnMut(&Entry),
+    ) -> Result<Applied, LedgerError> {
         if entries.is_empty() {
             return Ok(Applied::default());
         }
@@ -186,6 +196,7 @@ impl EmbeddedLedger {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
         let mut out = Applied::default();
+        let mut counted: Vec<&Entry> = Vec::new();
         let mut deltas: BTreeMap<&WindowKey, Delta> = BTreeMap::new();
         {
             let mut mark = tx
@@ -203,6 +214,7 @@ impl EmbeddedLedger {
                     == 1
                 {
                     out.applied += 1;
+                    counted.push(e);
                     for w in &e.windows {
                         deltas.entry(w).or_default().merge(&e.amount);
                     }
@@ -258,6 +270,9 @@ impl EmbeddedLedger {
             }
         }
         tx.commit().map_err(err)?;
+        for e in counted {
+            fresh(e);
+        }
         out.transactions = 1;
         Ok(out)
     }
