@@ -159,7 +159,7 @@ def main():
         finally:
             drv.quit()
 
-        # with budgets: a burn chart per budgeted key, saying that decisions are not marked yet
+        # with budgets: a burn chart per budgeted key, with the budgets' decisions marked
         budgets = d / "budgets.toml"
         budgets.write_text('timezone = "America/New_York"\n[defaults]\ndaily_usd = "2"\n'
                            'monthly_usd = "40"\nthresholds_pct = [50, 80, 100]\n'
@@ -176,8 +176,24 @@ def main():
             check(len(charts) == len(rb["keys"]) > 0, f"{len(charts)} burn charts, one per budgeted key")
             check(all(c.find_elements(By.CSS_SELECTOR, "line.limit") for c in charts),
                   "every burn chart draws its limit")
-            check("not marked" in drv.find_element(By.ID, "budgets-note").text,
-                  "the page says alerts and suspensions are not marked yet")
+            check("Marked" in drv.find_element(By.ID, "budgets-note").text,
+                  "the page says what the markers are")
+            # every decision of the JSON is a marker's title and a table cell on the page
+            for n, key in enumerate(rb["keys"]):
+                want = sum(1 for day in key["days"] for x in day["decisions"]
+                           if x["action"] in ("alert", "suspend", "would_suspend", "restore"))
+                marks = charts[n].find_elements(By.CSS_SELECTOR, ".mark")
+                # a title is "DAY: HH:MM what; HH:MM what"
+                marked = sum(len(m.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+                                 .split(": ", 1)[1].split("; "))
+                             for m in marks)
+                check(marked == want,
+                      f"burn chart {n} marks its {want} alerts, suspensions and restores ({marked})")
+            suspended = [x for key in rb["keys"] for day in key["days"] for x in day["decisions"]
+                         if x["action"] == "suspend"]
+            check(suspended, "the budgets suspend someone on this lake (the markers are exercised)")
+            check(drv.find_elements(By.CSS_SELECTOR, "#budgets .mark.suspend"),
+                  "suspensions are marked")
             got = [s.get_attribute("data-usd")
                    for s in drv.find_elements(By.CSS_SELECTOR, "#table-burn-0 .usd")]
             want = [x for day in rb["keys"][0]["days"]

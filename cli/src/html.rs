@@ -106,6 +106,8 @@ struct DayFrame {
     slot: i64,
     bar: i64,
     label_every: usize,
+    /// Pixels above the value axis's top (room for markers).
+    head: i64,
 }
 
 impl DayFrame {
@@ -121,12 +123,19 @@ impl DayFrame {
             slot,
             bar: (slot * 7 / 10).max(1),
             label_every: (days / 10).max(1),
+            head: 10,
         }
+    }
+
+    /// Leaves `head` pixels above the axis's top (a burn chart's decision markers).
+    fn with_head(mut self, head: i64) -> DayFrame {
+        self.head = head;
+        self
     }
 
     /// Pixels from the baseline up to `v`.
     fn height(&self, v: Decimal) -> i64 {
-        px(v, self.top, self.h - self.bottom - 10)
+        px(v, self.top, self.h - self.bottom - self.head)
     }
 
     /// The y of `v`.
@@ -339,7 +348,7 @@ fn burn_chart(k: &Value, n: usize) -> String {
         .chain([limit])
         .max()
         .unwrap_or_default();
-    let f = DayFrame::new(220, days.len(), max);
+    let f = DayFrame::new(250, days.len(), max).with_head(40);
     let mut s = format!(
         "<svg id=\"chart-burn-{n}\" role=\"img\" aria-label=\"{} {}: {what}\" viewBox=\"0 0 {} {}\" class=\"chart burn\">",
         esc(text(k, "scope")),
@@ -399,8 +408,69 @@ fn burn_chart(k: &Value, n: usize) -> String {
             false,
         );
     }
+    for (i, d) in days.iter().enumerate() {
+        marks(&mut s, &f, i, d);
+    }
     s.push_str("</svg>");
     s
+}
+
+/// What a decision says in a tooltip and a table cell: `14:02 alert 50% (day)`.
+fn decision_text(d: &Value) -> String {
+    let what = match d["threshold_pct"].as_u64() {
+        Some(p) => format!("alert {p}% ({})", d["window"].as_str().unwrap_or("?")),
+        None => d["action"].as_str().unwrap_or("?").replace('_', " "),
+    };
+    format!("{} {what}", text(d, "at"))
+}
+
+/// A day's decisions above its bar: a circle for alerts, a down triangle for a suspension (or a
+/// shadow one), an up triangle for a restore; each with its decisions and times as its title.
+fn marks(s: &mut String, f: &DayFrame, i: usize, day: &Value) {
+    let decided = day["decisions"].as_array().cloned().unwrap_or_default();
+    let kinds: [(&str, &[&str]); 3] = [
+        ("alert", &["alert"]),
+        ("suspend", &["suspend", "would_suspend"]),
+        ("restore", &["restore"]),
+    ];
+    let cx = f.x(i) + f.bar / 2;
+    let mut y = 9;
+    for (class, actions) in kinds {
+        let these: Vec<String> = decided
+            .iter()
+            .filter(|d| actions.contains(&d["action"].as_str().unwrap_or_default()))
+            .map(decision_text)
+            .collect();
+        if these.is_empty() {
+            continue;
+        }
+        let title = esc(&format!("{}: {}", text(day, "day"), these.join("; ")));
+        let shape = match class {
+            "alert" => format!("<circle cx=\"{cx}\" cy=\"{y}\" r=\"4\""),
+            "suspend" => format!(
+                "<path d=\"M{} {} L{} {} L{cx} {} Z\"",
+                cx - 5,
+                y - 4,
+                cx + 5,
+                y - 4,
+                y + 4
+            ),
+            _ => format!(
+                "<path d=\"M{} {} L{} {} L{cx} {} Z\"",
+                cx - 5,
+                y + 4,
+                cx + 5,
+                y + 4,
+                y - 4
+            ),
+        };
+        let _ = write!(
+            s,
+            "{shape} class=\"mark {class}\"><title>{title}</title></{}>",
+            if class == "alert" { "circle" } else { "path" }
+        );
+        y += 10;
+    }
 }
 
 fn budgets_section(b: &Value) -> String {
@@ -426,7 +496,7 @@ fn budgets_section(b: &Value) -> String {
             h,
             "<h3>{} {}</h3><p class=\"sub\">{limits}; mode {}{}</p>{}\
              <div class=\"scroll\"><table id=\"table-burn-{n}\"><thead><tr><th>day</th><th>spend</th><th>% of daily</th>\
-             <th>month to date</th><th>% of monthly</th></tr></thead><tbody>",
+             <th>month to date</th><th>% of monthly</th><th>decisions</th></tr></thead><tbody>",
             esc(text(k, "scope")),
             esc(text(k, "key")),
             esc(k["mode"].as_str().unwrap_or("-")),
@@ -434,14 +504,21 @@ fn budgets_section(b: &Value) -> String {
             burn_chart(k, n)
         );
         for d in k["days"].as_array().into_iter().flatten() {
+            let decided: Vec<String> = d["decisions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(decision_text)
+                .collect();
             let _ = write!(
                 h,
-                "<tr>{}{}{}{}{}</tr>",
+                "<tr>{}{}{}{}{}{}</tr>",
                 cell(text(d, "day")),
                 cell_usd(text(d, "spend_usd")),
                 num_cell(d["daily_pct"].as_str().unwrap_or("-")),
                 cell_usd(text(d, "month_to_date_usd")),
-                num_cell(d["monthly_pct"].as_str().unwrap_or("-"))
+                num_cell(d["monthly_pct"].as_str().unwrap_or("-")),
+                cell(decided.join("; "))
             );
         }
         h.push_str("</tbody></table></div>");
@@ -687,6 +764,7 @@ h1{font-size:1.5rem;margin:.2em 0}h2{font-size:1.15rem;margin:1.6em 0 .4em;borde
 .card .v{font-size:1.4rem;font-weight:600}\
 .chart{width:100%;height:auto;display:block}.chart .grid{stroke:#e5e5e5}.chart .axis{font-size:12px;fill:#333}\
 .chart .limit{stroke:#D55E00;stroke-width:2}.chart .threshold{stroke:#E69F00;stroke-dasharray:4 3}\
+.mark.alert{fill:#E69F00}.mark.suspend{fill:#D55E00}.mark.restore{fill:#009E73}\
 h3{font-size:1rem;margin:1.2em 0 .2em;overflow-wrap:anywhere}\
 .legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:4px 14px;font-size:.85rem}\
 .legend li,.sub,h1,footer{overflow-wrap:anywhere;min-width:0}\

@@ -119,15 +119,6 @@ impl<'l> LedgerFeed<'l> {
     }
 }
 
-/// Whether a budgets file sets any limit (without one, no decision can be taken).
-pub fn has_limits(cfg: &BudgetConfig) -> bool {
-    let set =
-        |l: &spendguard_core::budget::Limits| l.daily_usd.is_some() || l.monthly_usd.is_some();
-    set(&cfg.defaults)
-        || cfg.budgets.iter().any(|b| set(&b.limits))
-        || cfg.teams.iter().any(|t| set(&t.limits))
-}
-
 /// `run --budgets`: the invocations this run counted, replayed in event-time order from where
 /// the ledger stood (its windows before the run, its recorded key states) up to `now`, each
 /// decision at the time it would have been taken (`core::timeline`, the Lambdas' own rules). The

@@ -198,7 +198,7 @@ enum Cmd {
         to: Option<String>,
         /// Seconds from a suspension's decision to the deny taking effect (assumed: the top of
         /// the 5-30 s log delivery).
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = simulate::DEFAULT_DELAY_SECONDS)]
         delay: u64,
         #[arg(long, value_enum, default_value = "table")]
         format: report::Format,
@@ -700,13 +700,23 @@ fn run() -> Result<ExitCode> {
             format,
             top,
         } => {
+            let primary = ledger_cmd::budgets(Some(&budgets))?;
+            let second = compare
+                .as_deref()
+                .map(|p| ledger_cmd::budgets(Some(p)))
+                .transpose()?;
+            let (name, second_name) = (
+                budgets.display().to_string(),
+                compare.as_ref().map(|p| p.display().to_string()),
+            );
             let sim = simulate::simulate(&simulate::SimArgs {
                 lake: &lake,
-                budgets: &budgets,
-                compare: compare.as_deref(),
+                budgets: (&name, &primary),
+                compare: second_name.as_deref().zip(second.as_ref()),
                 from: from.as_deref(),
                 to: to.as_deref(),
                 delay_seconds: delay,
+                keep_windows: false,
             })?;
             simulate::print(&sim, format, top)?;
             Ok(ExitCode::SUCCESS)

@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use rust_decimal::Decimal;
 use serde_json::json;
 use spendguard_core::budget::{BudgetConfig, Scope};
-use spendguard_core::{enforce, window};
+use spendguard_core::enforce;
+use spendguard_core::window::WindowKind;
 use spendguard_schemas::time;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -140,12 +141,6 @@ struct Sums {
     caching: Caching,
     /// Per status in [`QUALITY`]: invocations per model id.
     quality: HashMap<&'static str, BTreeMap<String, u64>>,
-    /// Per key with a daily or monthly limit: spend per local day of the budgets' time zone.
-    burn: HashMap<(Scope, String), SpendByDay>,
-    /// Keys already looked up in the budgets, and whether they have a limit.
-    limited: HashMap<(Scope, String), bool>,
-    /// Whether the budgets set any limit at all (else nothing burns): decided once, not per row.
-    burns: bool,
 }
 
 impl Sums {
@@ -167,87 +162,146 @@ impl Sums {
                 .or_default() += 1;
         }
         self.caching.add(r);
-        if self.burns {
-            let session = r.session_name.as_ref().map(|_| r.principal_arn.as_str());
-            let Some((day, _)) = window::window_starts(&teams.timezone, r.event_time) else {
-                bail!(
-                    "event time {} of {} is outside the calendar",
-                    r.event_time,
-                    r.dt
-                );
-            };
-            for key in window::keys_for(&r.principal, session, teams) {
-                let limited = *self.limited.entry(key.clone()).or_insert_with(|| {
-                    enforce::governing(teams, key.0, &key.1)
-                        .is_some_and(|(l, _)| l.daily_usd.is_some() || l.monthly_usd.is_some())
-                });
-                if limited {
-                    *self
-                        .burn
-                        .entry(key)
-                        .or_default()
-                        .entry(day.clone())
-                        .or_default() += r.cost;
-                }
-            }
-        }
         Ok(())
     }
-}
-
-fn budgets_limit_anything(cfg: &BudgetConfig) -> bool {
-    let has =
-        |l: &spendguard_core::budget::Limits| l.daily_usd.is_some() || l.monthly_usd.is_some();
-    has(&cfg.defaults)
-        || cfg.budgets.iter().any(|b| has(&b.limits))
-        || cfg.teams.iter().any(|t| has(&t.limits))
 }
 
 /// The keys a burn chart is drawn for, at most this many (the most spent first).
 const BURN_KEYS: usize = 6;
 
-/// Spend against limits per budgeted key, per local day of the budgets' time zone: the day's
-/// spend against the daily limit and the month-to-date against the monthly one. Alerts and
-/// suspensions are not marked: that needs the decisions on a timeline (the simulation), which is
-/// not built yet; the page says so.
-fn burn(sums: &Sums, cfg: &BudgetConfig) -> serde_json::Value {
-    if sums.burn.is_empty() {
-        return serde_json::Value::Null;
+/// The decisions of a burn chart's key on one local day: what, and when (local HH:MM).
+type Marks = HashMap<(String, String, String), Vec<serde_json::Value>>;
+
+/// The budgets' decisions of a simulation's observed timeline, by key and local day.
+fn marks(sim: &crate::simulate::Simulation, cfg: &BudgetConfig) -> Marks {
+    let mut out = Marks::new();
+    for run in sim.runs.iter().take(1) {
+        for d in &run.observed.decisions {
+            let Ok(at) = time::parse_rfc3339_ms(d["at"].as_str().unwrap_or_default()) else {
+                continue;
+            };
+            let Ok(ts) = jiff::Timestamp::from_millisecond(at) else {
+                continue;
+            };
+            let local = ts.to_zoned(cfg.timezone.clone());
+            let key = (
+                d["scope"].as_str().unwrap_or_default().to_string(),
+                d["principal"].as_str().unwrap_or_default().to_string(),
+                local.date().to_string(),
+            );
+            out.entry(key).or_default().push(json!({
+                "at": format!("{:02}:{:02}", local.hour(), local.minute()),
+                "action": d["action"], "window": d["window"], "threshold_pct": d["threshold_pct"],
+            }));
+        }
     }
-    let mut keys: Vec<_> = sums.burn.iter().collect();
-    let spent = |m: &BTreeMap<String, Decimal>| m.values().copied().sum::<Decimal>();
+    out
+}
+
+/// Spend against limits per budgeted key, per local day of the budgets' time zone, from the
+/// simulation's observed replay of the lake (the ledger's windows): the day's spend against the
+/// daily limit, the month-to-date (the month's days before the period included) against the
+/// monthly one, and the decisions the budgets would have taken that day.
+fn burn(
+    lake_dir: &Path,
+    from: Option<&str>,
+    to: Option<&str>,
+    cfg: &BudgetConfig,
+) -> Result<serde_json::Value> {
+    if !cfg.limits_anything() {
+        return Ok(serde_json::Value::Null);
+    }
+    let sim = crate::simulate::simulate(&crate::simulate::SimArgs {
+        lake: lake_dir,
+        budgets: ("budgets", cfg),
+        compare: None,
+        from,
+        to,
+        delay_seconds: crate::simulate::DEFAULT_DELAY_SECONDS,
+        keep_windows: true,
+    })?;
+    let marks = marks(&sim, cfg);
+    // per limited key: spend per local day, every day the replay saw
+    let mut by_key: HashMap<(Scope, String), SpendByDay> = HashMap::new();
+    for w in sim
+        .windows
+        .iter()
+        .filter(|w| w.window.kind == WindowKind::Day)
+    {
+        let limited =
+            enforce::governing(cfg, w.window.scope, &w.window.key).is_some_and(|(l, _)| l.any());
+        if limited {
+            *by_key
+                .entry((w.window.scope, w.window.key.clone()))
+                .or_default()
+                .entry(w.window.start.clone())
+                .or_default() += w.totals.cost_usd;
+        }
+    }
+    let in_period = |day: &str| day >= sim.from.as_str() && day <= sim.to.as_str();
+    let mut keys: Vec<_> = by_key.iter().collect();
+    let spent = |m: &SpendByDay| {
+        m.iter()
+            .filter(|(d, _)| in_period(d))
+            .map(|(_, v)| *v)
+            .sum::<Decimal>()
+    };
+    keys.retain(|(_, m)| spent(m) > Decimal::ZERO);
     keys.sort_by(|a, b| spent(b.1).cmp(&spent(a.1)).then(a.0 .1.cmp(&b.0 .1)));
     let pct = |v: Decimal, l: Option<Decimal>| {
         l.filter(|l| !l.is_zero())
             .map(|l| money((v * Decimal::from(100) / l).round_dp(1)))
     };
-    json!({
+    Ok(json!({
         "timezone": cfg.timezone_name,
-        "markers": false,
-        "note": "Alerts and suspensions are not marked: they need the decisions on a timeline (spendguard simulate), which is not built yet. Days are the budgets' local days; a month-to-date starts with the period's first day, not the month's, when the period starts mid-month.",
+        "from": sim.from, "to": sim.to,
+        "markers": true,
+        "note": format!("Days are the budgets' local days, {} to {}; a month to date counts the month's days before the period too. Marked: the decisions these budgets would have taken on the logged spend (spendguard simulate's observed timeline, a suspension taking effect {} s after its decision), at local times.", sim.from, sim.to, sim.delay_seconds),
         "keys": keys.iter().take(BURN_KEYS).map(|((scope, key), days)| {
             let (limits, protected) = enforce::governing(cfg, *scope, key).map_or((None, false), |(l, p)| (Some(l), p));
             let daily = limits.and_then(|l| l.daily_usd);
             let monthly = limits.and_then(|l| l.monthly_usd);
             let mut month = String::new();
             let mut mtd = Decimal::ZERO;
+            let mut shown = Vec::new();
+            // every local day of the period, a day without spend included
+            let mut day = sim.from.parse::<jiff::civil::Date>().ok();
+            let last = sim.to.parse::<jiff::civil::Date>().ok();
+            // the month's days before the period count towards its month to date
+            if let Some(first) = day {
+                let m = first.first_of_month().to_string();
+                month = m.get(..7).unwrap_or("").to_string();
+                mtd = days.range(m..sim.from.clone()).map(|(_, v)| *v).sum();
+            }
+            while let (Some(d), Some(l)) = (day, last) {
+                if d > l {
+                    break;
+                }
+                let ds = d.to_string();
+                let spend = days.get(&ds).copied().unwrap_or_default();
+                if ds.get(..7) != Some(month.as_str()) {
+                    month = ds.get(..7).unwrap_or("").to_string();
+                    mtd = Decimal::ZERO;
+                }
+                mtd += spend;
+                let decided = marks
+                    .get(&(scope.as_str().to_string(), key.clone(), ds.clone()))
+                    .cloned()
+                    .unwrap_or_default();
+                shown.push(json!({"day": ds, "spend_usd": money(spend), "daily_pct": pct(spend, daily),
+                       "month_to_date_usd": money(mtd), "monthly_pct": pct(mtd, monthly),
+                       "decisions": decided}));
+                day = d.tomorrow().ok();
+            }
             json!({
                 "scope": scope.as_str(), "key": key,
                 "mode": limits.map(|l| l.mode.as_str()), "protected": protected,
                 "daily_limit_usd": daily.map(money), "monthly_limit_usd": monthly.map(money),
                 "thresholds_pct": limits.map(|l| l.thresholds_pct.clone()).unwrap_or_default(),
-                "days": days.iter().map(|(day, spend)| {
-                    if day.get(..7) != Some(month.as_str()) {
-                        month = day.get(..7).unwrap_or("").to_string();
-                        mtd = Decimal::ZERO;
-                    }
-                    mtd += *spend;
-                    json!({"day": day, "spend_usd": money(*spend), "daily_pct": pct(*spend, daily),
-                           "month_to_date_usd": money(mtd), "monthly_pct": pct(mtd, monthly)})
-                }).collect::<Vec<_>>(),
+                "days": shown,
             })
         }).collect::<Vec<_>>(),
-    })
+    }))
 }
 
 impl Caching {
@@ -410,11 +464,18 @@ pub fn build(
             bail!("--from {f} is after --to {t}");
         }
     }
-    let mut sums = Sums {
-        burns: budgets_limit_anything(teams),
-        ..Sums::default()
-    };
+    let mut sums = Sums::default();
     lake::for_each(lake_dir, from, to, |r| sums.add(&r, by, teams))?;
+    // the burn charts: the lake replayed in time order through the budgets (a second pass);
+    // said, not fatal, when it cannot be: the report's figures stand without it
+    let budgets = if sums.total.invocations == 0 {
+        serde_json::Value::Null
+    } else {
+        burn(lake_dir, from, to, teams).unwrap_or_else(|e| {
+            eprintln!("the burn charts are left out: {e:#}");
+            serde_json::Value::Null
+        })
+    };
     let first = from
         .map(str::to_string)
         .or_else(|| sums.days.keys().next().cloned());
@@ -490,7 +551,7 @@ pub fn build(
         "models": models(&sums),
         "caching": sums.caching.to_json(),
         "data_quality": data_quality(&sums),
-        "budgets": burn(&sums, teams),
+        "budgets": budgets,
     }))
 }
 

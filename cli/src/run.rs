@@ -80,7 +80,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     );
     // with limits to decide on, what the ledger counts is spilled for the timeline, and the
     // windows it counted before are kept to start from
-    let timeline = ledger.is_some() && crate::ledger_cmd::has_limits(&budgets);
+    let timeline = ledger.is_some() && budgets.limits_anything();
     let before = match (&ledger, timeline) {
         (Some(l), true) => l.windows_now(&Default::default())?,
         _ => Vec::new(),

@@ -9,20 +9,27 @@ use anyhow::{bail, Context, Result};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use spendguard_core::budget::{BudgetConfig, Mode};
+use spendguard_core::ledger::WindowTotal;
 use spendguard_core::timeline::{Caller, KeyView, Options, Replay, Timed};
 use spendguard_core::window::{window_reset_ms, window_starts, WindowKind};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
-/// What `simulate` was asked.
+/// What `simulate` was asked: the budgets files by name, parsed.
 pub struct SimArgs<'a> {
     pub lake: &'a Path,
-    pub budgets: &'a Path,
-    pub compare: Option<&'a Path>,
+    pub budgets: (&'a str, &'a BudgetConfig),
+    pub compare: Option<(&'a str, &'a BudgetConfig)>,
     pub from: Option<&'a str>,
     pub to: Option<&'a str>,
     pub delay_seconds: u64,
+    /// Keep the observed windows of the first budgets file (the report's burn charts).
+    pub keep_windows: bool,
 }
+
+/// Seconds from a suspension's decision to the deny in effect, unless told: the top of the 5-30 s
+/// estimate of log delivery and IAM propagation (docs/budgets-and-enforcement.md).
+pub const DEFAULT_DELAY_SECONDS: u64 = 30;
 
 /// The assumptions every simulation states.
 const ASSUMPTIONS: [&str; 4] = [
@@ -48,6 +55,10 @@ pub struct Simulation {
     /// Local days in the period without a single invocation: a gap, not zero spend.
     pub days_without_data: Vec<String>,
     pub runs: Vec<Run>,
+    /// With `keep_windows`: every window of the first file's observed replay, the month's days
+    /// before `--from` included.
+    #[serde(skip)]
+    pub windows: Vec<WindowTotal>,
 }
 
 /// One budgets file's outcome.
@@ -172,11 +183,8 @@ fn local_day<'d>(
 }
 
 pub fn simulate(a: &SimArgs<'_>) -> Result<Simulation> {
-    let primary = crate::ledger_cmd::budgets(Some(a.budgets))?;
-    let second = a
-        .compare
-        .map(|p| crate::ledger_cmd::budgets(Some(p)))
-        .transpose()?;
+    let primary = a.budgets.1;
+    let second = a.compare.map(|c| c.1);
     if !a.lake.is_dir() {
         bail!(
             "lake {} does not exist (write one with `spendguard run LOGS --lake DIR`)",
@@ -186,11 +194,11 @@ pub fn simulate(a: &SimArgs<'_>) -> Result<Simulation> {
     let tz = primary.timezone.clone();
     let from_ms = a
         .from
-        .map(|f| local_midnight(&primary, f, "--from"))
+        .map(|f| local_midnight(primary, f, "--from"))
         .transpose()?;
     let end_ms =
         a.to.map(|t| -> Result<i64> {
-            let start = local_midnight(&primary, t, "--to")?;
+            let start = local_midnight(primary, t, "--to")?;
             window_reset_ms(
                 &tz,
                 WindowKind::Day,
@@ -212,7 +220,7 @@ pub fn simulate(a: &SimArgs<'_>) -> Result<Simulation> {
     // first local day in every budgets file's zone
     let mut load_from = from_ms;
     if let Some(f) = from_ms {
-        for cfg in std::iter::once(&primary).chain(second.as_ref()) {
+        for cfg in std::iter::once(primary).chain(second) {
             if let Some((_, month)) = window_starts(&cfg.timezone, f) {
                 let m = local_midnight(cfg, &month, "--from")?;
                 load_from = load_from.map(|l| l.min(m));
@@ -222,17 +230,18 @@ pub fn simulate(a: &SimArgs<'_>) -> Result<Simulation> {
     let dt_from = load_from.map(utc_date);
     let dt_to = end_ms.map(|e| utc_date(e - 1));
 
-    let opts = |counterfactual| Options {
+    let opts = |counterfactual, keep_windows| Options {
         delay_ms: (a.delay_seconds as i64).saturating_mul(1000),
         counterfactual,
-        keep_windows: false,
+        keep_windows,
     };
-    let mut pairs: Vec<Pair<'_>> = std::iter::once((a.budgets, &primary))
-        .chain(a.compare.zip(second.as_ref()))
-        .map(|(p, cfg)| Pair {
-            path: p.display().to_string(),
-            obs: Replay::new(cfg, opts(false)),
-            cf: Replay::new(cfg, opts(true)),
+    let mut pairs: Vec<Pair<'_>> = std::iter::once(a.budgets)
+        .chain(a.compare)
+        .enumerate()
+        .map(|(i, (name, cfg))| Pair {
+            path: name.to_string(),
+            obs: Replay::new(cfg, opts(false, a.keep_windows && i == 0)),
+            cf: Replay::new(cfg, opts(true, false)),
             callers: Vec::new(),
         })
         .collect();
@@ -375,11 +384,16 @@ pub fn simulate(a: &SimArgs<'_>) -> Result<Simulation> {
             }
         }
     }
+    let mut windows = Vec::new();
     let runs = pairs
         .into_iter()
-        .map(|mut p| {
+        .enumerate()
+        .map(|(i, mut p)| {
             p.obs.finish(end);
             p.cf.finish(end);
+            if i == 0 {
+                windows = p.obs.windows().to_vec();
+            }
             let observed = side(&p.obs, &HashSet::new());
             let shown: HashSet<(&'static str, String)> = observed
                 .keys
@@ -405,6 +419,7 @@ pub fn simulate(a: &SimArgs<'_>) -> Result<Simulation> {
         loaded_before_from: loaded,
         days_without_data: gaps,
         runs,
+        windows,
     })
 }
 
@@ -467,9 +482,7 @@ fn side(r: &Replay<'_>, also: &HashSet<(&'static str, String)>) -> Side {
         held += u64::from(s.held);
         keys_alerted += usize::from(s.alerts > 0);
         keys_suspended += usize::from(s.suspensions + s.shadow_suspensions > 0);
-        let limited = k
-            .limits
-            .is_some_and(|l| l.daily_usd.is_some() || l.monthly_usd.is_some());
+        let limited = k.limits.is_some_and(|l| l.any());
         let decided = s.alerts + s.suspensions + s.shadow_suspensions + s.held > 0;
         if limited || decided || also.contains(&(k.key.scope.as_str(), k.key.key.clone())) {
             keys.push(key_out(&k));

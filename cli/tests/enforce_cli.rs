@@ -239,7 +239,12 @@ fn status_reads_a_local_run() {
     assert_eq!(day["limit_usd"], "0.01");
     // the suspension was decided when the day went over, on the logs' clock: the day's spend
     // has grown since
-    let usd = |v: &Value| v.as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap();
+    let usd = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
     assert!(usd(&suspended["spend_usd"]) >= usd(&day["limit_usd"]));
     assert!(usd(&day["spend_usd"]) >= usd(&suspended["spend_usd"]));
 }

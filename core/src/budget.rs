@@ -72,6 +72,13 @@ pub struct Limits {
     pub grace_seconds: u64,
 }
 
+impl Limits {
+    /// Whether a daily or a monthly limit is set.
+    pub fn any(&self) -> bool {
+        self.daily_usd.is_some() || self.monthly_usd.is_some()
+    }
+}
+
 /// An exact ARN or a glob (`*` any run of characters, `?` one character).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
@@ -507,6 +514,14 @@ impl BudgetConfig {
             teams,
             breaker,
         })
+    }
+
+    /// Whether any limit is set at all (defaults, a budget or a team): without one, no decision
+    /// can be taken and nothing burns.
+    pub fn limits_anything(&self) -> bool {
+        self.defaults.any()
+            || self.budgets.iter().any(|b| b.limits.any())
+            || self.teams.iter().any(|t| t.limits.any())
     }
 
     /// The `[[budget]]` of `scope` that applies to `key` (see the module docs for precedence).
