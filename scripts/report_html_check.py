@@ -2,7 +2,7 @@
 """The HTML report read in a real browser: Debian's headless Chromium driven by its chromedriver
 (paths given explicitly, nothing downloaded). On a generated lake it checks that the page logs no
 console error and makes no network request, that every chart and table is there, and that its
-figures equal `spendguard report --format json` (and its CSV link `--format csv`) for the same
+figures equal `spendguard report --format json` (and its CSV links `--format csv`) for the same
 arguments; it also checks the phone width and the refusals (empty period, missing lake), and
 saves screenshots under target/ for a person to look at.
 
@@ -77,10 +77,9 @@ def main():
         sg("gen", "--out", str(d / "logs"), "--invocations", "20000", "--days", "14",
            "--seed", "7", "--start", "2026-11-01", "--format", "cwl")
         sg("run", str(d / "logs"), "--lake", str(d / "lake"), "--json")
-        args = ["--lake", str(d / "lake"), "--from", "2026-11-08", "--to", "2026-11-14",
-                "--by", "principal", "--top", "6"]
+        base = ["--lake", str(d / "lake"), "--from", "2026-11-08", "--to", "2026-11-14", "--top", "6"]
+        args = base + ["--by", "principal"]
         r = json.loads(sg("report", *args, "--format", "json").stdout)
-        csv = sg("report", *args, "--format", "csv").stdout
         page = d / "report.html"
         sg("report", *args, "--html", str(page))
         check(page.stat().st_size < 2_000_000, f"the page is under 2 MB ({page.stat().st_size} bytes)")
@@ -105,7 +104,7 @@ def main():
                 rects = drv.find_elements(By.CSS_SELECTOR, f"#{chart} rect")
                 check(len(rects) > 0, f"#{chart} draws {len(rects)} bars")
             for table in ("table-daily", "table-movers", "table-models", "table-caching",
-                          "table-chargeback", "table-quality"):
+                          "table-chargeback-principal", "table-chargeback-model", "table-quality"):
                 check(bool(drv.find_elements(By.ID, table)), f"#{table} is present")
 
             # the totals
@@ -122,12 +121,15 @@ def main():
             check(v == r["caching"]["net_saved_usd"], "caching's net saving equals the JSON's")
 
             # every table row against the JSON
-            rows = drv.find_elements(By.CSS_SELECTOR, "#table-chargeback tbody tr")
-            got = [(tr.find_elements(By.TAG_NAME, "td")[0].text,
-                    tr.find_elements(By.TAG_NAME, "td")[2].find_element(By.CSS_SELECTOR, ".usd")
-                    .get_attribute("data-usd")) for tr in rows]
-            want = [(g["key"], g["cost_usd"]) for g in r["groups"]]
-            check(got == want, f"the chargeback table's {len(got)} rows equal the JSON's groups")
+            for dim in ("principal", "model"):
+                rows = drv.find_elements(By.CSS_SELECTOR, f"#table-chargeback-{dim} tbody tr")
+                got = [(tr.find_elements(By.TAG_NAME, "td")[0].text,
+                        tr.find_elements(By.TAG_NAME, "td")[2].find_element(By.CSS_SELECTOR, ".usd")
+                        .get_attribute("data-usd")) for tr in rows]
+                want = [(g["key"], g["cost_usd"]) for g in r["chargeback"][dim]]
+                check(got == want, f"the {dim} chargeback table's {len(got)} rows equal the JSON's")
+            check(r["chargeback"]["principal"] == r["groups"],
+                  "the principal chargeback is `--by principal`'s groups")
             days = drv.find_elements(By.CSS_SELECTOR, "#table-daily tbody tr")
             got = [[s.get_attribute("data-usd") for s in tr.find_elements(By.CSS_SELECTOR, ".usd")]
                    for tr in days]
@@ -143,10 +145,17 @@ def main():
             fb = drv.find_element(By.ID, "quality-fallback").find_elements(By.TAG_NAME, "td")
             check(fb[1].text == str(r["data_quality"]["fallback"]["invocations"]),
                   "the data-quality panel counts the fallback-priced invocations")
-            href = drv.find_element(By.ID, "csv").get_attribute("href")
-            check(href.startswith("data:text/csv;base64,")
-                  and base64.b64decode(href.split(",", 1)[1]).decode() == csv,
-                  "the CSV download is exactly `report --format csv`")
+            for dim in ("principal", "model"):
+                href = drv.find_element(By.ID, f"csv-{dim}").get_attribute("href")
+                want = sg("report", *base, "--by", dim, "--format", "csv").stdout
+                check(href.startswith("data:text/csv;base64,")
+                      and base64.b64decode(href.split(",", 1)[1]).decode() == want,
+                      f"the {dim} chargeback CSV is exactly `report --by {dim} --format csv`")
+                rows = drv.find_elements(By.CSS_SELECTOR, f"#table-chargeback-{dim} tbody tr")
+                check(len(rows) == len(want.splitlines()) - 1,
+                      f"the {dim} chargeback table has a row per group")
+            check(not drv.find_elements(By.ID, "csv-team"),
+                  "without budgets there is no team chargeback")
 
             height = drv.execute_script("return document.documentElement.scrollHeight")
             drv.set_window_size(1100, min(height + 40, 8000))
@@ -167,11 +176,16 @@ def main():
         bargs = args + ["--budgets", str(budgets)]
         rb = json.loads(sg("report", *bargs, "--format", "json").stdout)["budgets"]
         sg("report", *bargs, "--html", str(d / "budgets.html"))
+        team_csv = sg("report", *base, "--budgets", str(budgets), "--by", "team", "--format",
+                      "csv").stdout
         drv = browser()
         try:
             drv.get((d / "budgets.html").resolve().as_uri())
             check(not [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")],
                   "the budgets page logs no console error")
+            href = drv.find_element(By.ID, "csv-team").get_attribute("href")
+            check(base64.b64decode(href.split(",", 1)[1]).decode() == team_csv,
+                  "with budgets, the team chargeback CSV is exactly `report --by team --format csv`")
             charts = drv.find_elements(By.CSS_SELECTOR, "#budgets svg.burn")
             check(len(charts) == len(rb["keys"]) > 0, f"{len(charts)} burn charts, one per budgeted key")
             check(all(c.find_elements(By.CSS_SELECTOR, "line.limit") for c in charts),

@@ -473,6 +473,48 @@ fn marks(s: &mut String, f: &DayFrame, i: usize, day: &Value) {
     }
 }
 
+/// One chargeback table (`report --format csv --by DIM`'s rows) with its CSV as a data URI.
+fn chargeback_table(h: &mut String, dim: &str, rows: &[Value]) {
+    let mut csv = String::from(
+        "key,invocations,cost_usd,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens\n",
+    );
+    for g in rows {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{}",
+            crate::report::csv_field(text(g, "key")),
+            g["invocations"],
+            text(g, "cost_usd"),
+            g["input_tokens"],
+            g["output_tokens"],
+            g["cache_read_tokens"],
+            g["cache_write_tokens"]
+        );
+    }
+    let _ = write!(
+        h,
+        "<h3>By {dim}</h3><p><a id=\"csv-{dim}\" download=\"spendguard-chargeback-{dim}.csv\" \
+         href=\"data:text/csv;base64,{}\">Download as CSV</a> (exact figures)</p><div class=\"scroll\"><table id=\"table-chargeback-{dim}\">\
+         <thead><tr><th>{dim}</th><th>invocations</th><th>spend</th><th>input tokens</th><th>output tokens</th>\
+         <th>cache-read tokens</th><th>cache-write tokens</th></tr></thead><tbody>",
+        base64::engine::general_purpose::STANDARD.encode(csv.as_bytes()),
+    );
+    for g in rows {
+        let _ = write!(
+            h,
+            "<tr>{}{}{}{}{}{}{}</tr>",
+            cell(text(g, "key")),
+            num_cell(&g["invocations"]),
+            cell_usd(text(g, "cost_usd")),
+            num_cell(&g["input_tokens"]),
+            num_cell(&g["output_tokens"]),
+            num_cell(&g["cache_read_tokens"]),
+            num_cell(&g["cache_write_tokens"])
+        );
+    }
+    h.push_str("</tbody></table></div>");
+}
+
 fn budgets_section(b: &Value) -> String {
     let mut h = format!(
         "<section id=\"budgets\"><h2>Budgets: spend against limits</h2><p class=\"sub\" id=\"budgets-note\">Days in {}. {}</p>",
@@ -530,7 +572,6 @@ fn budgets_section(b: &Value) -> String {
 /// The report's JSON as one HTML page.
 pub fn render(r: &Value) -> String {
     let by = text(r, "by");
-    let groups = r["groups"].as_array().cloned().unwrap_or_default();
     let models = r["models"].as_array().cloned().unwrap_or_default();
     let mut h = String::with_capacity(64 << 10);
     let period = format!(
@@ -655,46 +696,15 @@ pub fn render(r: &Value) -> String {
         cell_usd(text(c, "write_premium_usd")),
         usd(text(c, "net_saved_usd")),
     );
-    // chargeback, with the CSV
-    let mut csv = String::from(
-        "key,invocations,cost_usd,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens\n",
-    );
-    for g in &groups {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{},{}",
-            crate::report::csv_field(text(g, "key")),
-            g["invocations"],
-            text(g, "cost_usd"),
-            g["input_tokens"],
-            g["output_tokens"],
-            g["cache_read_tokens"],
-            g["cache_write_tokens"]
-        );
+    // chargeback per principal, model and team, each with its CSV
+    h.push_str("<section id=\"chargeback\"><h2>Chargeback</h2>");
+    for dim in ["principal", "model", "team"] {
+        let Some(rows) = r["chargeback"][dim].as_array() else {
+            continue;
+        };
+        chargeback_table(&mut h, dim, rows);
     }
-    let _ = write!(
-        h,
-        "<section id=\"chargeback\"><h2>Chargeback by {by}</h2><p><a id=\"csv\" download=\"spendguard-chargeback-{by}.csv\" \
-         href=\"data:text/csv;base64,{}\">Download as CSV</a> (exact figures)</p><div class=\"scroll\"><table id=\"table-chargeback\">\
-         <thead><tr><th>{by}</th><th>invocations</th><th>spend</th><th>input tokens</th><th>output tokens</th>\
-         <th>cache-read tokens</th><th>cache-write tokens</th></tr></thead><tbody>",
-        base64::engine::general_purpose::STANDARD.encode(csv.as_bytes()),
-        by = esc(by)
-    );
-    for g in &groups {
-        let _ = write!(
-            h,
-            "<tr>{}{}{}{}{}{}{}</tr>",
-            cell(text(g, "key")),
-            num_cell(&g["invocations"]),
-            cell_usd(text(g, "cost_usd")),
-            num_cell(&g["input_tokens"]),
-            num_cell(&g["output_tokens"]),
-            num_cell(&g["cache_read_tokens"]),
-            num_cell(&g["cache_write_tokens"])
-        );
-    }
-    h.push_str("</tbody></table></div></section>");
+    h.push_str("</section>");
     if r["budgets"].is_object() {
         h.push_str(&budgets_section(&r["budgets"]));
     }
@@ -796,8 +806,10 @@ mod tests {
             esc("<script>alert('x')</script>&\""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
         );
-        let r = serde_json::json!({"by": "principal", "groups": [{"key": "<b>x</b>", "cost_usd": "1.005",
-            "invocations": 1, "input_tokens": 1, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0}],
+        let row = serde_json::json!({"key": "<b>x</b>", "cost_usd": "1.005",
+            "invocations": 1, "input_tokens": 1, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0});
+        let r = serde_json::json!({"by": "principal", "groups": [row],
+            "chargeback": {"principal": [row], "model": [], "team": null},
             "cost_usd": "1.005", "invocations": 1, "daily": {"series": ["<b>x</b>"], "days": []},
             "models": [], "caching": {}, "data_quality": {}});
         let page = render(&r);

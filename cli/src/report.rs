@@ -138,6 +138,9 @@ struct Sums {
     /// Per day: the spend, and the spend per group.
     days: BTreeMap<String, (Decimal, HashMap<String, Decimal>)>,
     models: HashMap<String, Group>,
+    /// The chargeback tables: per principal, and per team when the budgets define teams.
+    principals: HashMap<String, Group>,
+    teams: HashMap<String, Group>,
     caching: Caching,
     /// Per status in [`QUALITY`]: invocations per model id.
     quality: HashMap<&'static str, BTreeMap<String, u64>>,
@@ -153,6 +156,15 @@ impl Sums {
         }
         self.total.add(r)?;
         self.models.entry(r.model.clone()).or_default().add(r)?;
+        self.principals
+            .entry(r.principal.clone())
+            .or_default()
+            .add(r)?;
+        if !teams.teams.is_empty() {
+            for k in keys(r, By::Team, teams) {
+                self.teams.entry(k).or_default().add(r)?;
+            }
+        }
         if let Some(status) = QUALITY.iter().find(|s| **s == r.price_status) {
             *self
                 .quality
@@ -388,6 +400,22 @@ fn models(sums: &Sums) -> serde_json::Value {
     }).collect::<Vec<_>>())
 }
 
+/// One group's row (the table, the CSV and the chargeback tables share it).
+fn group_json(k: &str, g: &Group) -> serde_json::Value {
+    json!({
+        "key": k, "invocations": g.invocations, "cost_usd": money(g.cost),
+        "input_tokens": g.input, "output_tokens": g.output,
+        "cache_read_tokens": g.cache_read, "cache_write_tokens": g.cache_write,
+    })
+}
+
+/// A chargeback table: every group, the most spent first.
+fn chargeback(groups: &HashMap<String, Group>) -> Vec<serde_json::Value> {
+    let mut v: Vec<(&String, &Group)> = groups.iter().collect();
+    v.sort_by(|a, b| b.1.cost.cmp(&a.1.cost).then(a.0.cmp(b.0)));
+    v.iter().map(|(k, g)| group_json(k, g)).collect()
+}
+
 /// Rows not priced exactly from the catalogue, per status, with the model ids (as logged).
 fn data_quality(sums: &Sums) -> serde_json::Value {
     let mut out = serde_json::Map::new();
@@ -541,11 +569,13 @@ pub fn build(
         "fallback_priced": fallback,
         "input_tokens": total.input, "output_tokens": total.output,
         "cache_read_tokens": total.cache_read, "cache_write_tokens": total.cache_write,
-        "groups": sorted.iter().map(|(k, g)| json!({
-            "key": k, "invocations": g.invocations, "cost_usd": money(g.cost),
-            "input_tokens": g.input, "output_tokens": g.output,
-            "cache_read_tokens": g.cache_read, "cache_write_tokens": g.cache_write,
-        })).collect::<Vec<_>>(),
+        "groups": sorted.iter().map(|(k, g)| group_json(k, g)).collect::<Vec<_>>(),
+        // chargeback: the same figures per principal, model and team, whatever --by says
+        "chargeback": {
+            "principal": chargeback(&sums.principals),
+            "model": chargeback(&sums.models),
+            "team": (!teams.teams.is_empty()).then(|| chargeback(&sums.teams)),
+        },
         "daily": daily(&sums, &sorted, top),
         "movers": movers,
         "models": models(&sums),
