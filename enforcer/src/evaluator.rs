@@ -178,7 +178,10 @@ impl Evaluator<'_> {
             w.totals.fallback_usd,
         );
         let mut level_to_set = None;
-        if let Some(st) = status.as_ref().filter(|s| !s.reached_pct.is_empty()) {
+        if let Some(st) = status
+            .as_ref()
+            .filter(|s| !s.reached_pct.is_empty() || s.over)
+        {
             let level = self.store.level(&w.window).await?;
             let fresh: Vec<u32> = st
                 .reached_pct
@@ -203,17 +206,22 @@ impl Evaluator<'_> {
                     detail_type: THRESHOLD_CROSSED,
                     detail: to_json(&detail)?,
                 });
-                if st.over && level < 100 {
-                    events.push(state_event(
-                        w,
-                        st.spend_usd,
-                        st.limit_usd,
-                        st.mode.as_str(),
-                        &at,
-                        None,
-                    )?);
-                }
                 level_to_set = Some(top);
+            }
+            // over for the first time, whether or not a threshold is at 100% (with thresholds
+            // of [50, 80] a window past its limit once published nothing, and its key was never
+            // suspended; found by replaying budgets through `spendguard simulate`): the level
+            // then records 100, so this is said once
+            if st.over && level < 100 {
+                events.push(state_event(
+                    w,
+                    st.spend_usd,
+                    st.limit_usd,
+                    st.mode.as_str(),
+                    &at,
+                    None,
+                )?);
+                level_to_set = Some(level_to_set.unwrap_or(level).max(100));
             }
         }
         if w.window.scope != Scope::Team {

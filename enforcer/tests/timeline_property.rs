@@ -53,9 +53,11 @@ fn history(seed: u64) -> History {
     let grace = r.pick(&[0, 45, 90, 300, 1800]);
     let team_grace = r.pick(&[0, 120, 600]);
     let mode = r.pick(&["enforce", "enforce", "shadow"]);
+    // thresholds without 100 too: going over must still be seen
+    let thresholds = r.pick(&["[50, 100]", "[50, 80]", "[80]", "[50, 100, 150]"]);
     let budgets = format!(
         "timezone = \"{tz}\"\n[defaults]\ndaily_usd = \"{}\"\nmonthly_usd = \"{}\"\n\
-         thresholds_pct = [50, 100]\ngrace_seconds = {grace}\n\
+         thresholds_pct = {thresholds}\ngrace_seconds = {grace}\n\
          [[budget]]\nprincipal = \"arn:aws:iam::{ACCOUNT}:user/bob\"\nmode = \"{mode}\"\n\
          [[team]]\nname = \"ds\"\nmembers = [\"arn:aws:sts::{ACCOUNT}:assumed-role/DS/*\"]\n\
          daily_usd = \"{}\"\ngrace_seconds = {team_grace}\n\
@@ -281,4 +283,33 @@ async fn the_timeline_takes_the_live_systems_decisions_within_one_tick() {
     }
     // the histories exercise suspensions and restores, not only alerts
     assert!(decided > 40, "{decided}");
+}
+
+#[tokio::test]
+async fn a_window_going_over_without_a_100_threshold_suspends_live_and_in_the_timeline() {
+    // thresholds [50, 80]: the first call alerts both, the second goes over with no threshold
+    // left to cross; the evaluator used to publish nothing then, and the key was never suspended
+    let alice = format!("arn:aws:iam::{ACCOUNT}:user/alice");
+    let h = History {
+        budgets: "[defaults]\ndaily_usd = \"1\"\nthresholds_pct = [50, 80]\ngrace_seconds = 0\n"
+            .into(),
+        calls: vec![
+            (1_796_090_400_500, alice.clone(), None, Decimal::new(85, 2)),
+            (1_796_094_000_500, alice.clone(), None, Decimal::new(30, 2)),
+        ],
+        end: 1_796_169_600_000,
+    };
+    let cfg = BudgetConfig::parse(&h.budgets).unwrap();
+    let key = format!("\"principal\" \"{alice}\"");
+    for seen in [timeline(&h, &cfg), live(&h, &cfg).await] {
+        assert_eq!(
+            seen[&key],
+            vec![
+                ("suspend".to_string(), 1_796_094_000_500),
+                // the next UTC midnight, on the schedule's tick
+                ("restore".to_string(), 1_796_169_600_000),
+            ],
+            "{seen:?}"
+        );
+    }
 }
