@@ -147,6 +147,38 @@ impl WindowStatus {
     }
 }
 
+/// What a change of one window says, given the highest level already said for it: the
+/// thresholds newly reached (ascending), whether it went over for the first time, and the level
+/// to record. Going over records at least 100, so it is said once whatever the thresholds are (a
+/// window past its limit with thresholds of [50, 80] used to say nothing). The evaluator and the
+/// timeline both decide their events with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crossing {
+    pub fresh: Vec<u32>,
+    pub newly_over: bool,
+    pub level: u32,
+}
+
+impl WindowStatus {
+    pub fn crossing(&self, level: u32) -> Crossing {
+        let fresh: Vec<u32> = self
+            .reached_pct
+            .iter()
+            .copied()
+            .filter(|&p| p > level)
+            .collect();
+        let mut next = fresh.last().copied().unwrap_or(level);
+        if self.over {
+            next = next.max(100);
+        }
+        Crossing {
+            newly_over: self.over && level < 100,
+            fresh,
+            level: next,
+        }
+    }
+}
+
 /// Measures one window (its spend, and the part of it priced at a fallback) against the limits
 /// that govern its (scope, key). `None` when no limit applies to that window kind.
 pub fn window_status(
@@ -825,6 +857,22 @@ pub fn parse_role_inline(doc: &str) -> (Vec<String>, bool) {
 mod tests;
 
 impl Decision {
+    /// An alert: `pct` of the window's limit reached.
+    pub fn alert(key: KeyRef, st: &WindowStatus, pct: u32, protected: bool) -> Decision {
+        Decision {
+            key,
+            action: Action::Alert,
+            window: Some(st.window.clone()),
+            threshold_pct: Some(pct),
+            spend_usd: Some(st.spend_usd),
+            limit_usd: Some(st.limit_usd),
+            mode: st.mode,
+            protected,
+            due_ms: None,
+            hold: None,
+        }
+    }
+
     /// The decision as the CLI and the Lambdas report it: `principal` is the key the budget
     /// applies to (a user, role or session ARN, or a team name), money as decimal strings.
     pub fn to_json(&self) -> serde_json::Value {

@@ -104,9 +104,8 @@ struct Win {
     cost: Decimal,
     fallback: Decimal,
     invocations: u64,
-    /// The highest threshold already alerted, and whether 100% was reached.
+    /// The highest level already said ([`WindowStatus::crossing`]): at least 100 once over.
     level: u32,
-    over_seen: bool,
     /// The spend at which the next threshold (or 100%) is reached; `None` when none is left.
     next: Option<Decimal>,
 }
@@ -304,21 +303,16 @@ impl<'c> Replay<'c> {
             w.totals.cost_usd,
             w.totals.fallback_usd,
         );
-        let level = st
-            .as_ref()
-            .and_then(|s| s.reached_pct.last().copied())
-            .unwrap_or(0);
-        let over = st.as_ref().is_some_and(|s| s.over);
+        let level = st.as_ref().map_or(0, |s| s.crossing(0).level);
         let next = limits
             .and_then(|l| limit_of(l, w.window.kind))
-            .and_then(|l| next_amount(l, limits, level, over));
+            .and_then(|l| next_amount(l, limits, level));
         self.slots[k].wins[ix] = Some(Win {
             start: w.window.start.clone(),
             cost: w.totals.cost_usd,
             fallback: w.totals.fallback_usd,
             invocations: w.totals.invocations,
             level,
-            over_seen: over,
             next,
         });
     }
@@ -350,7 +344,7 @@ impl<'c> Replay<'c> {
         self.now = self.now.max(at);
         self.period_from = Some(at);
         let over: Vec<KeyId> = (0..self.slots.len())
-            .filter(|&k| self.slots[k].wins.iter().flatten().any(|w| w.over_seen))
+            .filter(|&k| self.slots[k].wins.iter().flatten().any(|w| w.level >= 100))
             .collect();
         for k in over {
             self.enforce(k);
@@ -502,15 +496,14 @@ impl<'c> Replay<'c> {
             .is_none_or(|w| w.start != start)
         {
             self.close_window(k, kind);
-            let next = limit.map(|l| next_amount(l, self.slots[k].limits, 0, false));
+            let next = limit.and_then(|l| next_amount(l, self.slots[k].limits, 0));
             self.slots[k].wins[ix] = Some(Win {
                 start: start.to_string(),
                 cost: Decimal::ZERO,
                 fallback: Decimal::ZERO,
                 invocations: 0,
                 level: 0,
-                over_seen: false,
-                next: next.flatten(),
+                next,
             });
         }
         let Some(w) = self.slots[k].wins[ix].as_mut() else {
@@ -532,7 +525,7 @@ impl<'c> Replay<'c> {
         if !reached {
             return false;
         }
-        let (cost, fb, level, over_seen) = (w.cost, w.fallback, w.level, w.over_seen);
+        let (cost, fb, level) = (w.cost, w.fallback, w.level);
         // the exact rule decides; the amount above only says when to look
         let slot = &self.slots[k];
         let window = WindowKey {
@@ -544,40 +537,21 @@ impl<'c> Replay<'c> {
         let Some(st) = window_status(self.cfg, &window, cost, fb) else {
             return false;
         };
-        let fresh: Vec<u32> = st
-            .reached_pct
-            .iter()
-            .copied()
-            .filter(|&p| p > level)
-            .collect();
-        let newly_over = st.over && !over_seen;
-        let new_level = fresh.last().copied().unwrap_or(level);
+        let c = st.crossing(level);
         let limits = self.slots[k].limits;
         if let Some(w) = self.slots[k].wins[ix].as_mut() {
-            w.level = new_level;
-            w.over_seen |= st.over;
-            w.next = next_amount(limit, limits, new_level, w.over_seen);
+            w.level = c.level;
+            w.next = next_amount(limit, limits, c.level);
         }
         if quiet {
             return false;
         }
         let protected = self.slots[k].protected;
-        for pct in &fresh {
-            let d = Decision {
-                key: self.slots[k].key.clone(),
-                action: Action::Alert,
-                window: Some(window.clone()),
-                threshold_pct: Some(*pct),
-                spend_usd: Some(st.spend_usd),
-                limit_usd: Some(st.limit_usd),
-                mode: st.mode,
-                protected,
-                due_ms: None,
-                hold: None,
-            };
+        for &pct in &c.fresh {
+            let d = Decision::alert(self.slots[k].key.clone(), &st, pct, protected);
             self.record(k, d);
         }
-        !fresh.is_empty() || newly_over
+        !c.fresh.is_empty() || c.newly_over
     }
 
     fn close_window(&mut self, k: KeyId, kind: WindowKind) {
@@ -866,13 +840,13 @@ pub struct KeyView<'r> {
 
 /// The spend at which a window reaches its next threshold above `level`, or 100% when not yet
 /// over (the state event); `None` when nothing is left to reach.
-fn next_amount(limit: Decimal, limits: Option<&Limits>, level: u32, over: bool) -> Option<Decimal> {
+fn next_amount(limit: Decimal, limits: Option<&Limits>, level: u32) -> Option<Decimal> {
     let thresholds = limits.map_or(&[][..], |l| &l.thresholds_pct[..]);
     let pct = thresholds
         .iter()
         .copied()
         .filter(|&p| p > level)
-        .chain((!over).then_some(100))
+        .chain((level < 100).then_some(100))
         .min()?;
     Some(limit * Decimal::from(pct) / Decimal::ONE_HUNDRED)
 }

@@ -35,18 +35,7 @@ impl EmbeddedLedger {
                     let key = KeyRef::new(t.window.scope, t.window.key.clone());
                     let protected = spendguard_core::enforce::governing(cfg, key.scope, &key.key)
                         .is_some_and(|(_, p)| p);
-                    out.push(Decision {
-                        key,
-                        action: Action::Alert,
-                        window: Some(t.window.clone()),
-                        threshold_pct: Some(pct),
-                        spend_usd: Some(st.spend_usd),
-                        limit_usd: Some(st.limit_usd),
-                        mode: st.mode,
-                        protected,
-                        due_ms: None,
-                        hold: None,
-                    });
+                    out.push(Decision::alert(key, &st, pct, protected));
                     self.mark_alerted(&t.window, pct)?;
                 }
             }

@@ -183,20 +183,15 @@ impl Evaluator<'_> {
             .filter(|s| !s.reached_pct.is_empty() || s.over)
         {
             let level = self.store.level(&w.window).await?;
-            let fresh: Vec<u32> = st
-                .reached_pct
-                .iter()
-                .copied()
-                .filter(|&p| p > level)
-                .collect();
-            if let Some(&top) = fresh.last() {
+            let c = st.crossing(level);
+            if let Some(&top) = c.fresh.last() {
                 let detail = BudgetThresholdCrossed {
                     scope: w.window.scope.as_str().into(),
                     key: w.window.key.clone(),
                     window: w.window.kind.as_str().into(),
                     window_start: w.window.start.clone(),
                     threshold_pct: top,
-                    thresholds_pct: fresh.clone(),
+                    thresholds_pct: c.fresh.clone(),
                     spend_usd: st.spend_usd,
                     limit_usd: st.limit_usd,
                     mode: st.mode.as_str().into(),
@@ -206,13 +201,9 @@ impl Evaluator<'_> {
                     detail_type: THRESHOLD_CROSSED,
                     detail: to_json(&detail)?,
                 });
-                level_to_set = Some(top);
             }
-            // over for the first time, whether or not a threshold is at 100% (with thresholds
-            // of [50, 80] a window past its limit once published nothing, and its key was never
-            // suspended; found by replaying budgets through `spendguard simulate`): the level
-            // then records 100, so this is said once
-            if st.over && level < 100 {
+            // over for the first time, whether or not a threshold sits at 100%
+            if c.newly_over {
                 events.push(state_event(
                     w,
                     st.spend_usd,
@@ -221,7 +212,9 @@ impl Evaluator<'_> {
                     &at,
                     None,
                 )?);
-                level_to_set = Some(level_to_set.unwrap_or(level).max(100));
+            }
+            if c.level != level {
+                level_to_set = Some(c.level);
             }
         }
         if w.window.scope != Scope::Team {

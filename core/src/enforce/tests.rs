@@ -462,3 +462,35 @@ fn only_documents_spendguard_renders_pass_the_self_audit() {
     ));
     assert!(!is_own_role_inline("not json"));
 }
+
+#[test]
+fn going_over_is_said_once_whatever_the_thresholds() {
+    let c =
+        BudgetConfig::parse("[defaults]\ndaily_usd = \"10\"\nthresholds_pct = [50, 80]\n").unwrap();
+    let st = |usd: &str| {
+        let t = day(Scope::Principal, ALICE, usd);
+        window_status(&c, &t.window, t.totals.cost_usd, Decimal::ZERO).unwrap()
+    };
+    let at_85 = st("8.5").crossing(0);
+    assert_eq!(
+        (at_85.fresh, at_85.newly_over, at_85.level),
+        (vec![50, 80], false, 80)
+    );
+    // no threshold left, but over for the first time: said, and 100 recorded
+    let over = st("12").crossing(80);
+    assert_eq!(
+        (over.fresh, over.newly_over, over.level),
+        (vec![], true, 100)
+    );
+    let again = st("15").crossing(100);
+    assert_eq!(
+        (again.fresh, again.newly_over, again.level),
+        (vec![], false, 100)
+    );
+    // one call from nothing past the limit: both thresholds and the state at once
+    let jump = st("30").crossing(0);
+    assert_eq!(
+        (jump.fresh, jump.newly_over, jump.level),
+        (vec![50, 80], true, 100)
+    );
+}
