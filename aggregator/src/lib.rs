@@ -17,7 +17,7 @@ use base64_simd::STANDARD as B64;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use spendguard_core::budget::BudgetConfig;
+use spendguard_core::budget::{BudgetConfig, InForce, Offer};
 use spendguard_core::clock::{Clock, DEFAULT_DEDUP_HORIZON_DAYS};
 use spendguard_core::ledger::{first_pending_origin, prepare, Applied, Disposition, SpendLedger};
 use spendguard_core::Pipeline;
@@ -153,8 +153,8 @@ pub struct BudgetsSource {
     pub client: aws_sdk_dynamodb::Client,
     pub table: String,
     pub refresh_ms: i64,
-    /// (when last read, version in force; 0 = the fallback from `SPENDGUARD_BUDGETS`)
-    checked: Mutex<(i64, u64)>,
+    /// When the document was last read.
+    checked: Mutex<i64>,
 }
 
 impl BudgetsSource {
@@ -163,7 +163,7 @@ impl BudgetsSource {
             client,
             table,
             refresh_ms,
-            checked: Mutex::new((i64::MIN, 0)),
+            checked: Mutex::new(i64::MIN),
         }
     }
 }
@@ -171,7 +171,8 @@ impl BudgetsSource {
 /// Everything the handler needs.
 pub struct Deps<L> {
     pipeline: Mutex<Pipeline>,
-    budgets: RwLock<Arc<BudgetConfig>>,
+    /// Version 0 is the fallback from `SPENDGUARD_BUDGETS`.
+    budgets: RwLock<InForce>,
     budgets_source: Option<BudgetsSource>,
     /// The stored price overlay and the pricing configuration to rebuild the pricer with.
     prices: Option<(
@@ -206,7 +207,7 @@ impl<L: SpendLedger> Deps<L> {
     ) -> Self {
         Deps {
             pipeline: Mutex::new(pipeline),
-            budgets: RwLock::new(Arc::new(budgets)),
+            budgets: RwLock::new(InForce::new(0, budgets)),
             budgets_source: None,
             prices: None,
             ledger,
@@ -274,53 +275,66 @@ impl<L: SpendLedger> Deps<L> {
     }
 
     /// The budgets in force, re-read from the source when due. A failed read or a document that
-    /// does not parse keeps the budgets in force and is logged: the invocations are still
-    /// counted exactly once; only the shape of new windows waits for the next good read.
+    /// does not parse keeps the budgets in force (the one rule, [`InForce::offer`]) and is logged,
+    /// a refusal with its metric: the invocations are still counted exactly once; only the shape
+    /// of new windows waits for the next good document.
     pub async fn budgets(&self) -> Arc<BudgetConfig> {
         if let Some(src) = &self.budgets_source {
             let now = self.clock.now_ms();
-            let (checked_at, version) = *src.checked.lock().unwrap_or_else(|p| p.into_inner());
+            let checked_at = *src.checked.lock().unwrap_or_else(|p| p.into_inner());
             if now.saturating_sub(checked_at) >= src.refresh_ms {
-                // the version in force after this read; a failed read is tried again next batch
-                let in_force = match dynamo::read_budgets_doc(&src.client, &src.table).await {
-                    Ok(Some((v, text))) if v != version => match BudgetConfig::parse(&text) {
-                        Ok(cfg) => {
-                            *self.budgets.write().unwrap_or_else(|p| p.into_inner()) =
-                                Arc::new(cfg);
-                            (self.log)(
-                                &json!({"level": "info", "msg": "budgets document loaded", "version": v})
-                                    .to_string(),
-                            );
-                            Some(v)
+                match dynamo::read_budgets_doc(&src.client, &src.table).await {
+                    Ok(doc) => {
+                        if let Some((v, text)) = doc {
+                            let offer = self
+                                .budgets
+                                .write()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .offer(v, &text);
+                            self.said(&offer, now);
                         }
-                        Err(e) => {
-                            (self.log)(
-                                &json!({"level": "error", "msg": "budgets document does not parse; keeping the budgets in force",
-                                        "version": v, "inForce": version, "error": e.to_string()})
-                                .to_string(),
-                            );
-                            Some(version)
-                        }
-                    },
-                    Ok(_) => Some(version),
-                    Err(e) => {
-                        (self.log)(
-                            &json!({"level": "error", "msg": "budgets document unreadable; keeping the budgets in force",
-                                    "table": src.table, "error": aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()})
-                            .to_string(),
-                        );
-                        None
+                        *src.checked.lock().unwrap_or_else(|p| p.into_inner()) = now;
                     }
-                };
-                if let Some(v) = in_force {
-                    *src.checked.lock().unwrap_or_else(|p| p.into_inner()) = (now, v);
+                    // tried again with the next batch
+                    Err(e) => (self.log)(
+                        &json!({"level": "error", "msg": "budgets document unreadable; keeping the budgets in force",
+                                "table": src.table, "error": aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()})
+                        .to_string(),
+                    ),
                 }
             }
         }
         self.budgets
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .cfg
             .clone()
+    }
+
+    fn said(&self, offer: &Offer, now: i64) {
+        match offer {
+            Offer::Unchanged => {}
+            Offer::Loaded { version } => (self.log)(
+                &json!({"level": "info", "msg": "budgets document loaded", "version": version})
+                    .to_string(),
+            ),
+            Offer::Refused {
+                version,
+                in_force,
+                error,
+            } => {
+                (self.log)(
+                    &json!({"level": "error", "msg": "budgets document does not parse; keeping the budgets in force",
+                            "version": version, "inForce": in_force, "error": error.to_string()})
+                    .to_string(),
+                );
+                (self.log)(&spendguard_aws::emf::emf_line(
+                    &self.function_name,
+                    now,
+                    &[(spendguard_aws::emf::BUDGETS_REFUSED, "Count", 1)],
+                ));
+            }
+        }
     }
 }
 

@@ -208,6 +208,19 @@ async fn pushed_budgets_shape_the_next_batches() {
         .unwrap()
         .iter()
         .any(|l| l.contains("does not parse")));
+    // with its metric, said again at each read of the bad version (the stack alarms on it)
+    let refused = || {
+        logs.lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["BudgetsDocumentRefused"] == 1)
+            .count()
+    };
+    assert_eq!(refused(), 1);
+    let (r, _) = handle(&batch(2), &deps).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(refused(), 2);
 }
 
 /// A requestId that comes back with other token counts, in the same batch or a later one, is a

@@ -6,6 +6,10 @@ use serde_json::{json, Map, Value};
 /// The namespace every spendguard metric lives in.
 pub const NAMESPACE: &str = "spendguard";
 
+/// A stored budgets document was refused (it does not parse) and the budgets in force were kept:
+/// said by every function that reads the document, each time it reads the bad version.
+pub const BUDGETS_REFUSED: &str = "BudgetsDocumentRefused";
+
 /// One EMF line: every metric declared under [`NAMESPACE`] with the `Function` dimension, and its
 /// value at the root.
 pub fn emf_line(function: &str, timestamp_ms: i64, metrics: &[(&str, &str, u64)]) -> String {

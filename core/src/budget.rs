@@ -547,6 +547,58 @@ impl BudgetConfig {
     }
 }
 
+/// The budgets a long-lived function has in force, and the one rule every function (the
+/// aggregator, the evaluator, the enforcer) applies to the stored document it reads: a new
+/// version that parses replaces them; one that does not is refused and the budgets in force stay,
+/// so a newer CLI pushing a field older Lambdas reject cannot stop alerts while counting goes on.
+/// A refusal is said every time the bad version is offered, for the log, the metric and its alarm.
+#[derive(Debug, Clone)]
+pub struct InForce {
+    pub version: u64,
+    pub cfg: std::sync::Arc<BudgetConfig>,
+}
+
+/// What offering a stored document did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Offer {
+    /// The version in force already.
+    Unchanged,
+    /// Parsed, and now in force.
+    Loaded { version: u64 },
+    /// Does not parse: the budgets in force stay.
+    Refused {
+        version: u64,
+        in_force: u64,
+        error: BudgetError,
+    },
+}
+
+impl InForce {
+    pub fn new(version: u64, cfg: BudgetConfig) -> InForce {
+        InForce {
+            version,
+            cfg: std::sync::Arc::new(cfg),
+        }
+    }
+
+    pub fn offer(&mut self, version: u64, text: &str) -> Offer {
+        if version == self.version {
+            return Offer::Unchanged;
+        }
+        match BudgetConfig::parse(text) {
+            Ok(cfg) => {
+                *self = InForce::new(version, cfg);
+                Offer::Loaded { version }
+            }
+            Err(error) => Offer::Refused {
+                version,
+                in_force: self.version,
+                error,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -731,5 +783,31 @@ window_minutes = 15
                 window_minutes: 10
             }
         );
+    }
+
+    #[test]
+    fn a_document_that_does_not_parse_is_refused_and_the_budgets_in_force_stay() {
+        let mut f = InForce::new(
+            0,
+            BudgetConfig::parse("[defaults]\ndaily_usd = \"5\"\n").unwrap(),
+        );
+        assert_eq!(f.offer(0, "garbage"), Offer::Unchanged);
+        assert_eq!(
+            f.offer(3, "[defaults]\ndaily_usd = \"7\"\n"),
+            Offer::Loaded { version: 3 }
+        );
+        assert_eq!(f.cfg.defaults.daily_usd, Some(d("7")));
+        // a newer CLI's field: refused, every time it is offered, and 3 stays in force
+        for _ in 0..2 {
+            match f.offer(4, "[defaults]\ndaily_usd = \"9\"\nnew_field = 1\n") {
+                Offer::Refused {
+                    version: 4,
+                    in_force: 3,
+                    error,
+                } => assert_eq!(error.line, 3, "{error}"),
+                o => panic!("{o:?}"),
+            }
+        }
+        assert_eq!((f.version, f.cfg.defaults.daily_usd), (3, Some(d("7"))));
     }
 }

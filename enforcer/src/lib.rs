@@ -27,7 +27,7 @@ pub mod testkit;
 use engine::{Cause, EnforceError, Enforcer, Overflow, Report, Settings};
 use ports::{Bus, Iam, Notifier, PortError, Store, Windows};
 use serde_json::{json, Value};
-use spendguard_core::budget::{BudgetConfig, Scope};
+use spendguard_core::budget::{BudgetConfig, InForce, Offer, Scope};
 use spendguard_core::clock::Clock;
 use spendguard_core::enforce::KeyRef;
 use spendguard_schemas::event::{STATE_CHANGED, THRESHOLD_CROSSED};
@@ -158,7 +158,7 @@ pub struct App {
     pub fallback_budgets: String,
     pub log: LogFn,
     pub function_name: String,
-    cache: Mutex<Option<(u64, Arc<BudgetConfig>)>>,
+    cache: Mutex<Option<InForce>>,
 }
 
 impl std::fmt::Debug for App {
@@ -198,28 +198,65 @@ impl App {
     }
 
     /// The budgets in force: the pushed document (one consistent read per invocation, parsed
-    /// again only when its version changes), else `SPENDGUARD_BUDGETS`.
+    /// again only when its version changes), else `SPENDGUARD_BUDGETS`. A document that does not
+    /// parse is refused and the budgets in force stay ([`InForce::offer`], the aggregator's rule
+    /// too): logged, with its metric, every time it is read. Only with nothing in force yet (a
+    /// cold start on a bad document) does `SPENDGUARD_BUDGETS` stand in; if that does not parse
+    /// either, the call fails.
     pub async fn budgets(&self) -> Result<(u64, Arc<BudgetConfig>), HandlerError> {
         let doc = self.store.budgets().await?;
-        let version = doc.as_ref().map_or(0, |d| d.version);
-        if let Ok(guard) = self.cache.lock() {
-            if let Some((v, c)) = guard.as_ref() {
-                if *v == version {
-                    return Ok((*v, c.clone()));
+        let (version, text) = match doc {
+            Some(d) => (d.version, d.text),
+            None => (0, self.fallback_budgets.clone()),
+        };
+        let mut guard = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let offer = match guard.as_mut() {
+            Some(f) => f.offer(version, &text),
+            None => match BudgetConfig::parse(&text) {
+                Ok(cfg) => {
+                    *guard = Some(InForce::new(version, cfg));
+                    Offer::Loaded { version }
                 }
-            }
+                Err(error) => {
+                    let fallback = BudgetConfig::parse(&self.fallback_budgets).map_err(|e| {
+                        HandlerError::Budgets {
+                            version,
+                            why: format!("{error}; SPENDGUARD_BUDGETS does not parse either: {e}"),
+                        }
+                    })?;
+                    *guard = Some(InForce::new(0, fallback));
+                    Offer::Refused {
+                        version,
+                        in_force: 0,
+                        error,
+                    }
+                }
+            },
+        };
+        if let Offer::Refused {
+            version,
+            in_force,
+            error,
+        } = &offer
+        {
+            (self.log)(
+                &json!({"level": "ERROR", "message": "budgets document does not parse; keeping the budgets in force",
+                        "version": version, "inForce": in_force, "error": error.to_string()})
+                .to_string(),
+            );
+            (self.log)(&spendguard_aws::emf::emf_line(
+                &self.function_name,
+                self.clock.now_ms(),
+                &[(spendguard_aws::emf::BUDGETS_REFUSED, "Count", 1)],
+            ));
         }
-        let text = doc.map_or(self.fallback_budgets.as_str().to_owned(), |d| d.text);
-        let cfg = Arc::new(
-            BudgetConfig::parse(&text).map_err(|e| HandlerError::Budgets {
+        match guard.as_ref() {
+            Some(f) => Ok((f.version, f.cfg.clone())),
+            None => Err(HandlerError::Budgets {
                 version,
-                why: e.to_string(),
-            })?,
-        );
-        if let Ok(mut guard) = self.cache.lock() {
-            *guard = Some((version, cfg.clone()));
+                why: "no budgets in force".into(),
+            }),
         }
-        Ok((version, cfg))
     }
 
     pub fn enforcer<'a>(&'a self, cfg: &'a BudgetConfig) -> Enforcer<'a> {

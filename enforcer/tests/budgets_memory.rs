@@ -1,0 +1,136 @@
+//! A stored budgets document that does not parse, through the evaluator and the enforcer on
+//! in-memory ports: both keep the budgets in force (the aggregator's rule too, tested against
+//! moto in its own crate), log the refusal and emit `BudgetsDocumentRefused` every time they read
+//! the bad version; on a cold start the deployment's `SPENDGUARD_BUDGETS` stands in.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{json, Value};
+use spendguard_core::budget::Scope;
+use spendguard_core::clock::FixedClock;
+use spendguard_core::window::{WindowKey, WindowKind};
+use spendguard_enforcer::engine::{Overflow, Settings};
+use spendguard_enforcer::evaluator::stream_record;
+use spendguard_enforcer::memory::*;
+use spendguard_enforcer::App;
+use std::sync::{Arc, Mutex};
+
+// 2026-11-22T10:00:00Z
+const NOW: i64 = 1_795_341_600_000;
+const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
+
+fn app(fallback: &str) -> (App, Arc<Mutex<Vec<String>>>, MemWindows) {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let l2 = logs.clone();
+    let windows = MemWindows::default();
+    let iam = MemIam::new();
+    iam.users
+        .lock()
+        .unwrap()
+        .insert("alice".into(), Principal::default());
+    let app = App::new(
+        Box::new(MemStore::default()),
+        Box::new(windows.clone()),
+        Box::new(iam),
+        Box::new(MemTopic::default()),
+        Box::new(MemBus::default()),
+        Arc::new(FixedClock(NOW)),
+        Settings {
+            deny_policy_arn: "arn:aws:iam::123456789012:policy/deny".into(),
+            suspended_group: None,
+            session_overflow: Overflow::Role,
+            managed_quota: 10,
+            enforceable: Default::default(),
+            own_role_arn: None,
+        },
+        fallback.into(),
+        Box::new(move |l| l2.lock().unwrap().push(l.to_string())),
+    );
+    (app, logs, windows)
+}
+
+fn refusals(logs: &Mutex<Vec<String>>) -> usize {
+    logs.lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["BudgetsDocumentRefused"] == 1)
+        .count()
+}
+
+const BAD: &str = "[defaults]\ndaily_usd = \"1\"\nfield_from_a_newer_cli = true\n";
+
+#[tokio::test]
+async fn a_refused_document_keeps_the_budgets_in_force_in_the_evaluator_and_the_enforcer() {
+    let (app, logs, windows) = app("");
+    app.store
+        .put_budgets("[defaults]\ndaily_usd = \"10\"\ngrace_seconds = 0\n")
+        .await
+        .unwrap();
+    assert_eq!(app.budgets().await.unwrap().0, 1);
+    app.store.put_budgets(BAD).await.unwrap();
+
+    // the enforcer: a key at $12 of the $10 in force is suspended, not an error
+    let w = WindowKey {
+        scope: Scope::Principal,
+        key: ALICE.into(),
+        kind: WindowKind::Day,
+        start: "2026-11-22".into(),
+    };
+    windows.set(w.clone(), "12".parse().unwrap());
+    let ev = json!({"detail-type": "Budget State Changed", "source": "spendguard",
+                    "detail": {"scope": "principal", "key": ALICE}});
+    let out = app.enforce_event(&ev).await.unwrap();
+    assert!(
+        out["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["action"] == "suspend" && d["limit_usd"] == "10"),
+        "{out}"
+    );
+    // the evaluator: the window is evaluated against $10, not refused
+    let resp = app
+        .evaluate_stream(&json!({"Records": [stream_record(&windows.of_key_now(&w), "1")]}))
+        .await
+        .unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(
+        app.budgets().await.unwrap().0,
+        1,
+        "version 1 stays in force"
+    );
+    // said every time the bad version was read: the two handlers and the call above
+    assert_eq!(refusals(&logs), 3);
+    assert!(logs.lock().unwrap().iter().any(|l| l
+        .contains("does not parse; keeping the budgets in force")
+        && l.contains("line 3")));
+
+    // a good version after it is taken at once
+    app.store
+        .put_budgets("[defaults]\ndaily_usd = \"20\"\n")
+        .await
+        .unwrap();
+    assert_eq!(app.budgets().await.unwrap().0, 3);
+    assert_eq!(refusals(&logs), 3);
+}
+
+#[tokio::test]
+async fn a_cold_start_on_a_refused_document_uses_the_deployments_budgets() {
+    let (cold, logs, _) = app("[defaults]\ndaily_usd = \"7\"\n");
+    cold.store.put_budgets(BAD).await.unwrap();
+    let (version, cfg) = cold.budgets().await.unwrap();
+    assert_eq!(
+        (version, cfg.defaults.daily_usd),
+        (0, Some("7".parse().unwrap()))
+    );
+    assert_eq!(refusals(&logs), 1);
+
+    // with nothing to stand in, the call fails (and says why)
+    let (broken, _, _) = app("not toml [");
+    broken.store.put_budgets(BAD).await.unwrap();
+    let e = broken.budgets().await.unwrap_err().to_string();
+    assert!(
+        e.contains("SPENDGUARD_BUDGETS does not parse either"),
+        "{e}"
+    );
+}
