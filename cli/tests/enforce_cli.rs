@@ -153,6 +153,7 @@ async fn operators_see_and_re_arm_the_circuit_breaker() {
         aws_sdk_dynamodb::Client::new(&conf),
         s.enforcement_table.clone(),
         30,
+        std::sync::Arc::new(spendguard_core::clock::SystemClock),
     );
     let trip = BreakerTrip {
         at_ms: 1_795_341_600_000,

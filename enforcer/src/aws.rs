@@ -24,12 +24,14 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use spendguard_aggregator::dynamo::{read_budgets_doc, BUDGETS_PK, BUDGETS_SK, FALLBACK_MODELS_PK};
 use spendguard_core::budget::Scope;
+use spendguard_core::clock::Clock;
 use spendguard_core::enforce::{Held, KeyRef, KeyState, Status};
 use spendguard_core::ledger::WindowTotal;
 use spendguard_core::window::{window_end_epoch_s, WindowKey, WindowKind};
 use spendguard_schemas::event::AuditRecord;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -375,16 +377,29 @@ pub struct DynamoStore {
     /// Days an audit record is kept (TTL).
     pub audit_retention_days: i64,
     seq: AtomicU64,
+    clock: Arc<dyn Clock>,
 }
 
 impl DynamoStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: String, audit_retention_days: i64) -> Self {
+    /// `clock` stamps the items' times and TTLs, so they agree with the audit records' `at`
+    /// (the engine's clock) under a fixed clock too.
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: String,
+        audit_retention_days: i64,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         DynamoStore {
             client,
             table,
             audit_retention_days,
             seq: AtomicU64::new(0),
+            clock,
         }
+    }
+
+    fn now_s(&self) -> i64 {
+        self.clock.now_ms().div_euclid(1000)
     }
 }
 
@@ -419,10 +434,6 @@ fn window_pk(w: &WindowKey) -> String {
 pub fn parse_pk(pk: &str) -> Option<KeyRef> {
     let (scope, key) = pk.split_once('#')?;
     Some(KeyRef::new(Scope::parse(scope)?, key))
-}
-
-fn now_s() -> i64 {
-    jiff::Timestamp::now().as_second()
 }
 
 fn state_item(key: &KeyRef, st: &Stored) -> Item {
@@ -507,9 +518,10 @@ fn level_sk(w: &WindowKey) -> String {
     format!("level#{}#{}", w.kind.as_str(), w.start)
 }
 
-/// Marker TTL: well after the window ended (a month window plus slack).
-fn marker_expiry(w: &WindowKey) -> i64 {
-    window_end_epoch_s(w.kind, &w.start).unwrap_or_else(now_s) + 35 * 86_400
+/// Marker TTL: well after the window ended (a month window plus slack); `now_s` stands in for
+/// a window start that is not a date.
+fn marker_expiry(w: &WindowKey, now_s: i64) -> i64 {
+    window_end_epoch_s(w.kind, &w.start).unwrap_or(now_s) + 35 * 86_400
 }
 
 impl DynamoStore {
@@ -634,8 +646,8 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .item("pk", s(window_pk(w)))
             .item("sk", s(alert_sk(w, pct)))
-            .item("at", n(now_s()))
-            .item("expires_at", n(marker_expiry(w)))
+            .item("at", n(self.now_s()))
+            .item("expires_at", n(marker_expiry(w, self.now_s())))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
@@ -678,7 +690,7 @@ impl Store for DynamoStore {
             .condition_expression("attribute_not_exists(#l) OR #l < :l")
             .expression_attribute_names("#l", "level")
             .expression_attribute_values(":l", n(pct))
-            .expression_attribute_values(":e", n(marker_expiry(w)))
+            .expression_attribute_values(":e", n(marker_expiry(w, self.now_s())))
             .send()
             .await
             .map_err(|e| classify("dynamodb", "UpdateItem", e));
@@ -706,7 +718,7 @@ impl Store for DynamoStore {
             .item("record", s(json))
             .item(
                 "expires_at",
-                n(now_s() + self.audit_retention_days * 86_400),
+                n(self.now_s() + self.audit_retention_days * 86_400),
             )
             .send()
             .await
@@ -740,7 +752,7 @@ impl Store for DynamoStore {
             .update_expression("SET #t = :t, updated_at = :u ADD version :one")
             .expression_attribute_names("#t", "text")
             .expression_attribute_values(":t", s(text))
-            .expression_attribute_values(":u", n(now_s()))
+            .expression_attribute_values(":u", n(self.now_s()))
             .expression_attribute_values(":one", n(1))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
@@ -898,7 +910,7 @@ impl Store for DynamoStore {
             .key("pk", s(FALLBACK_MODELS_PK))
             .key("sk", s(format!("{}#{}", m.day, m.model)))
             .update_expression("SET alerted = :t")
-            .expression_attribute_values(":t", n(now_s()))
+            .expression_attribute_values(":t", n(self.now_s()))
             .send()
             .await
             .map(|_| ())

@@ -385,6 +385,7 @@ pub async fn aws_app(
             dynamo.clone(),
             config.enforcement_table.clone(),
             config.audit_retention_days,
+            clock.clone(),
         )),
         Box::new(aws::DynamoWindows {
             client: dynamo,

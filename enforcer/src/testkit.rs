@@ -451,7 +451,12 @@ pub fn app(conf: &aws_config::SdkConfig, s: &Stack, budgets: &str, clock: Arc<dy
     let d = aws_sdk_dynamodb::Client::new(conf);
     let log: LogFn = Box::new(|_| {});
     App::new(
-        Box::new(DynamoStore::new(d.clone(), s.enforcement_table.clone(), 30)),
+        Box::new(DynamoStore::new(
+            d.clone(),
+            s.enforcement_table.clone(),
+            30,
+            clock.clone(),
+        )),
         Box::new(DynamoWindows {
             client: d,
             table: s.ledger_table.clone(),

@@ -145,6 +145,31 @@ async fn a_user_is_suspended_idempotently_and_restored_exactly_as_before() {
     assert_eq!(trail, ["alert", "alert", "alert", "suspend", "restore"]);
     assert_eq!(audit[3].mechanism, "user-policy");
     assert_eq!(audit[3].spend_usd.unwrap().to_string(), "12.000000001");
+
+    // each audit item's TTL follows the engine's clock, as its `at` does (the test clock is in
+    // 2026: a TTL from the wall clock would disagree)
+    let items = aws_sdk_dynamodb::Client::new(&conf)
+        .query()
+        .table_name(&s.enforcement_table)
+        .key_condition_expression("pk = :p AND begins_with(sk, :a)")
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("principal#{user}")),
+        )
+        .expression_attribute_values(
+            ":a",
+            aws_sdk_dynamodb::types::AttributeValue::S("audit#".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(items.items().len(), 5);
+    for it in items.items() {
+        let expires: i64 = it["expires_at"].as_n().unwrap().parse().unwrap();
+        let rec: Value = serde_json::from_str(it["record"].as_s().unwrap()).unwrap();
+        let at = spendguard_schemas::time::parse_rfc3339_ms(rec["at"].as_str().unwrap()).unwrap();
+        assert_eq!(expires, at / 1000 + 30 * 86_400, "{rec}");
+    }
 }
 
 #[tokio::test]
