@@ -56,18 +56,9 @@ pub struct KinesisRecord {
     pub partition_key: String,
 }
 
-/// `{"batchItemFailures":[{"itemIdentifier":"<sequenceNumber>"}]}`; an empty list is success.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchResponse {
-    pub batch_item_failures: Vec<BatchItemFailure>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchItemFailure {
-    pub item_identifier: String,
-}
+/// `{"batchItemFailures":[{"itemIdentifier":"<sequenceNumber>"}]}`; an empty list is success
+/// (lambda-events' own type).
+pub use aws_lambda_events::streams::KinesisEventResponse as BatchResponse;
 
 /// Configuration from the environment.
 #[derive(Debug, Clone)]
@@ -485,9 +476,7 @@ pub async fn handle<L: SpendLedger>(
             // must retry from; everything after it is re-delivered and de-duplicated
             let at = first_pending_origin(&prepared.fresh, &e);
             if let Some(r) = at.and_then(|a| records.get(a)) {
-                response.batch_item_failures.push(BatchItemFailure {
-                    item_identifier: r.sequence_number.to_string(),
-                });
+                response.add_failure(r.sequence_number.to_string());
                 report.failed_at = at;
             }
             (deps.log)(

@@ -22,17 +22,16 @@ use spendguard_schemas::event::{
 };
 use std::collections::HashMap;
 
-/// Lambda's partial batch response for stream sources.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchResponse {
-    pub batch_item_failures: Vec<ItemFailure>,
-}
+/// Lambda's partial batch response for a DynamoDB Stream (lambda-events' own type).
+pub use aws_lambda_events::streams::DynamoDbEventResponse as BatchResponse;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemFailure {
-    pub item_identifier: String,
+/// A response that asks Lambda to retry from the record `sequence_number` (order per key is kept).
+fn retry_from(sequence_number: &str) -> BatchResponse {
+    let mut failure = aws_lambda_events::streams::DynamoDbBatchItemFailure::default();
+    failure.item_identifier = Some(sequence_number.to_string());
+    let mut r = BatchResponse::default();
+    r.batch_item_failures.push(failure);
+    r
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,14 +149,7 @@ impl Evaluator<'_> {
                 Ok(events) => report.events.extend(events),
                 Err(e) => {
                     (self.log)(&serde_json::json!({"level": "ERROR", "message": format!("record {}: {e}", r.dynamodb.sequence_number)}).to_string());
-                    return (
-                        BatchResponse {
-                            batch_item_failures: vec![ItemFailure {
-                                item_identifier: r.dynamodb.sequence_number.clone(),
-                            }],
-                        },
-                        report,
-                    );
+                    return (retry_from(&r.dynamodb.sequence_number), report);
                 }
             }
         }

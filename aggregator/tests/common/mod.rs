@@ -155,7 +155,7 @@ pub fn failed_index(resp: &BatchResponse, records: &[(String, Vec<u8>)]) -> Opti
     Some(
         records
             .iter()
-            .position(|(s, _)| *s == f.item_identifier)
+            .position(|(s, _)| f.item_identifier.as_deref() == Some(s.as_str()))
             .expect("the failure names a record of the batch"),
     )
 }
