@@ -646,14 +646,11 @@ fn run() -> Result<ExitCode> {
                 opts: &opts,
             })?;
             if json {
-                println!("{s}");
+                println!("{}", serde_json::to_string(&s)?);
             } else {
                 run::print_summary(&s);
             }
-            Ok(input_status(
-                s["invocations"].as_u64().unwrap_or(0),
-                s["unreadable"].as_u64().unwrap_or(0),
-            ))
+            Ok(input_status(s.invocations as u64, s.unreadable as u64))
         }
         Cmd::Report {
             lake,

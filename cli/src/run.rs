@@ -8,7 +8,7 @@ use crate::lake;
 use crate::PriceOpts;
 use anyhow::Result;
 use rust_decimal::Decimal;
-use serde_json::json;
+use serde::Serialize;
 use spendguard_core::ledger::content_digest;
 use spendguard_core::Pipeline;
 use spendguard_schemas::{PriceStatus, PricedRow};
@@ -29,14 +29,62 @@ struct Tally {
     errors_no_charge: usize,
 }
 
-fn top(m: &HashMap<String, (Decimal, usize)>) -> Vec<(&String, &(Decimal, usize))> {
-    let mut v: Vec<_> = m.iter().collect();
-    v.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
-    v
-}
-
 fn money(d: Decimal) -> String {
     d.normalize().to_string()
+}
+
+/// What a run did: the `--json` output (its field names are the contract) and the source of
+/// the human summary.
+#[derive(Debug, Serialize)]
+pub struct RunSummary {
+    pub invocations: usize,
+    pub cost_usd: String,
+    pub by_principal: BTreeMap<String, String>,
+    pub by_model: BTreeMap<String, String>,
+    pub fallback_priced: usize,
+    pub estimated: usize,
+    pub not_token_priced: usize,
+    pub errors_no_charge: usize,
+    pub unreadable: usize,
+    pub unreadable_by_reason: BTreeMap<String, usize>,
+    pub unreadable_files: Vec<String>,
+    pub duplicates_in_input: usize,
+    /// A repeated request id with other contents (in the input, or against the ledger's
+    /// markers): the first counted is kept, the ids are named.
+    pub conflicting_duplicates: usize,
+    pub conflicting_request_ids: Vec<String>,
+    pub already_in_lake: usize,
+    pub stale_temp_files_removed: usize,
+    pub lake: Option<String>,
+    pub ledger: Option<LedgerSummary>,
+    /// Each budget decision with the time it was taken (`at`).
+    pub decisions: Vec<serde_json::Value>,
+    pub rows_written: usize,
+    pub files_written: Vec<String>,
+    pub partitions: Vec<String>,
+    pub input_files: usize,
+    pub skipped_files: usize,
+    pub control_messages: usize,
+    pub decompressed_mb: f64,
+    pub parquet_bytes: u64,
+    pub parquet_bytes_per_row: f64,
+    pub read_mb_per_s: f64,
+    pub invocations_per_s: f64,
+    pub elapsed_s: f64,
+}
+
+/// What a run did to the embedded ledger.
+#[derive(Debug, Serialize)]
+pub struct LedgerSummary {
+    pub path: Option<String>,
+    pub applied: usize,
+    pub already_counted: usize,
+    pub conflicting_duplicates: usize,
+    pub unwindowed: usize,
+    pub timezone: String,
+    pub windows: usize,
+    /// The logs' own clock: the latest invocation in the ledger.
+    pub decided_at: Option<String>,
 }
 
 pub struct RunArgs<'a> {
@@ -50,8 +98,8 @@ pub struct RunArgs<'a> {
     pub opts: &'a PriceOpts,
 }
 
-/// Runs the pipeline; returns the summary JSON.
-pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
+/// Runs the pipeline; returns its summary.
+pub fn run(a: &RunArgs<'_>) -> Result<RunSummary> {
     let t0 = Instant::now();
     // the budget config and the ledger first: a bad config fails before any work
     let budgets = crate::ledger_cmd::budgets(a.budgets)?;
@@ -209,7 +257,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     // The ledger: every unique invocation, counted once per window (markers make re-runs safe).
     let mut decisions = Vec::new();
     let ledger_summary = match &ledger {
-        None => serde_json::Value::Null,
+        None => None,
         Some(l) => {
             let (applied, unwindowed, spill) = match feed.take() {
                 Some(f) => f.finish()?,
@@ -233,12 +281,18 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
                         .map(|d| crate::ledger_cmd::timed(&d.to_json(), now)),
                 );
             }
-            json!({"path": a.ledger.map(|p| p.display().to_string()),
-                   "applied": applied.applied, "already_counted": applied.already,
-                   "conflicting_duplicates": applied.conflicts.len(),
-                   "unwindowed": unwindowed, "timezone": budgets.timezone_name,
-                   "windows": windows.len(),
-                   "decided_at": now.and_then(|n| jiff::Timestamp::from_millisecond(n).ok()).map(|t| t.to_string())})
+            Some(LedgerSummary {
+                path: a.ledger.map(|p| p.display().to_string()),
+                applied: applied.applied,
+                already_counted: applied.already,
+                conflicting_duplicates: applied.conflicts.len(),
+                unwindowed,
+                timezone: budgets.timezone_name.clone(),
+                windows: windows.len(),
+                decided_at: now
+                    .and_then(|n| jiff::Timestamp::from_millisecond(n).ok())
+                    .map(|t| t.to_string()),
+            })
         }
     };
 
@@ -257,113 +311,102 @@ pub fn run(a: &RunArgs<'_>) -> Result<serde_json::Value> {
     let elapsed = t0.elapsed().as_secs_f64();
     let unreadable_total: usize = unreadable.values().sum();
     let obj = |m: &HashMap<String, (Decimal, usize)>| {
-        let mut o = serde_json::Map::new();
-        for (k, (c, _)) in top(m) {
-            o.insert(k.clone(), json!(money(*c)));
-        }
-        serde_json::Value::Object(o)
+        m.iter()
+            .map(|(k, (c, _))| (k.clone(), money(*c)))
+            .collect::<BTreeMap<String, String>>()
     };
-    Ok(json!({
-        "invocations": t.invocations,
-        "cost_usd": money(t.cost),
-        "by_principal": obj(&t.by_principal),
-        "by_model": obj(&t.by_model),
-        "fallback_priced": t.fallback,
-        "estimated": t.estimated,
-        "not_token_priced": t.not_token_priced,
-        "errors_no_charge": t.errors_no_charge,
-        "unreadable": unreadable_total,
-        "unreadable_by_reason": unreadable,
-        "unreadable_files": unreadable_files.iter().take(20).collect::<Vec<_>>(),
-        "duplicates_in_input": duplicates_in_input,
-        // a repeated request id with other contents (in the input, or against the ledger's
-        // markers): the first counted is kept, the ids are named
-        "conflicting_duplicates": conflicts.len(),
-        "conflicting_request_ids": conflicts.iter().take(20).collect::<Vec<_>>(),
-        "already_in_lake": already,
-        "stale_temp_files_removed": lock.as_ref().map_or(0, |l| l.stale_removed),
-        "lake": a.lake.map(|p| p.display().to_string()),
-        "ledger": ledger_summary,
-        "decisions": decisions,
-        "rows_written": rows_written,
-        "files_written": files_written,
-        "partitions": partitions,
-        "input_files": files.len(),
-        "skipped_files": skipped_files,
-        "control_messages": control,
-        "decompressed_mb": (decompressed as f64 / 1e4).round() / 100.0,
-        "parquet_bytes": parquet_bytes,
-        "parquet_bytes_per_row": if rows_written > 0 { ((parquet_bytes as f64 / rows_written as f64) * 10.0).round() / 10.0 } else { 0.0 },
-        "read_mb_per_s": if read_s > 0.0 { (decompressed as f64 / 1e6 / read_s * 10.0).round() / 10.0 } else { 0.0 },
-        "invocations_per_s": if elapsed > 0.0 { (t.invocations as f64 / elapsed).round() } else { 0.0 },
-        "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
-    }))
+    let ratio = |a: f64, b: f64, scale: f64| {
+        if b > 0.0 {
+            (a / b * scale).round() / scale
+        } else {
+            0.0
+        }
+    };
+    Ok(RunSummary {
+        invocations: t.invocations,
+        cost_usd: money(t.cost),
+        by_principal: obj(&t.by_principal),
+        by_model: obj(&t.by_model),
+        fallback_priced: t.fallback,
+        estimated: t.estimated,
+        not_token_priced: t.not_token_priced,
+        errors_no_charge: t.errors_no_charge,
+        unreadable: unreadable_total,
+        unreadable_by_reason: unreadable,
+        unreadable_files: unreadable_files.into_iter().take(20).collect(),
+        duplicates_in_input,
+        conflicting_duplicates: conflicts.len(),
+        conflicting_request_ids: conflicts.into_iter().take(20).collect(),
+        already_in_lake: already,
+        stale_temp_files_removed: lock.as_ref().map_or(0, |l| l.stale_removed),
+        lake: a.lake.map(|p| p.display().to_string()),
+        ledger: ledger_summary,
+        decisions,
+        rows_written,
+        files_written,
+        partitions,
+        input_files: files.len(),
+        skipped_files,
+        control_messages: control,
+        decompressed_mb: (decompressed as f64 / 1e4).round() / 100.0,
+        parquet_bytes,
+        parquet_bytes_per_row: ratio(parquet_bytes as f64, rows_written as f64, 10.0),
+        read_mb_per_s: ratio(decompressed as f64 / 1e6, read_s, 10.0),
+        invocations_per_s: ratio(t.invocations as f64, elapsed, 1.0),
+        elapsed_s: (elapsed * 1000.0).round() / 1000.0,
+    })
 }
 
-/// The human summary of [`run`]'s JSON.
-pub fn print_summary(s: &serde_json::Value) {
-    let g = |k: &str| s.get(k).cloned().unwrap_or(serde_json::Value::Null);
+/// The human summary of a run.
+pub fn print_summary(s: &RunSummary) {
     println!(
         "priced {} invocations, total ${} ({} fallback-priced, {} estimated, {} unreadable)",
-        g("invocations"),
-        g("cost_usd").as_str().unwrap_or("0"),
-        g("fallback_priced"),
-        g("estimated"),
-        g("unreadable")
+        s.invocations, s.cost_usd, s.fallback_priced, s.estimated, s.unreadable
     );
-    if !g("lake").is_null() {
+    if s.lake.is_some() {
         println!(
             "lake: {} rows written to {} partition(s) ({} already present, {} duplicates in input), {} B/row",
-            g("rows_written"),
-            g("partitions").as_array().map_or(0, Vec::len),
-            g("already_in_lake"),
-            g("duplicates_in_input"),
-            g("parquet_bytes_per_row")
+            s.rows_written,
+            s.partitions.len(),
+            s.already_in_lake,
+            s.duplicates_in_input,
+            s.parquet_bytes_per_row
         );
     }
-    if let Some(why) = g("unreadable_by_reason")
-        .as_object()
-        .filter(|m| !m.is_empty())
-    {
-        let parts: Vec<String> = why.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    if !s.unreadable_by_reason.is_empty() {
+        let parts: Vec<String> = s
+            .unreadable_by_reason
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         println!("unreadable, by reason: {}", parts.join(", "));
-        for f in g("unreadable_files").as_array().into_iter().flatten() {
-            println!("  unreadable file: {}", f.as_str().unwrap_or(""));
+        for f in &s.unreadable_files {
+            println!("  unreadable file: {f}");
         }
     }
-    if let Some(n) = g("conflicting_duplicates").as_u64().filter(|n| *n > 0) {
+    if s.conflicting_duplicates > 0 {
         println!(
-            "{n} request id(s) seen again with DIFFERENT contents (the first counted is kept): {}",
-            g("conflicting_request_ids")
-                .as_array()
-                .map(|a| a
-                    .iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default()
+            "{} request id(s) seen again with DIFFERENT contents (the first counted is kept): {}",
+            s.conflicting_duplicates,
+            s.conflicting_request_ids.join(", ")
         );
     }
-    let l = g("ledger");
-    if !l.is_null() {
+    if let Some(l) = &s.ledger {
         println!(
             "ledger {}: {} invocations counted now, {} already counted, {} windows ({})",
-            l["path"].as_str().unwrap_or(""),
-            l["applied"],
-            l["already_counted"],
-            l["windows"],
-            l["timezone"].as_str().unwrap_or("UTC")
+            l.path.as_deref().unwrap_or(""),
+            l.applied,
+            l.already_counted,
+            l.windows,
+            l.timezone
         );
     }
-    if let Some(ds) = s
-        .get("decisions")
-        .and_then(|d| d.as_array())
-        .filter(|d| !d.is_empty())
-    {
-        println!("budget decisions (local: recorded in the ledger file, nothing applied to IAM):");
-        for d in ds.iter().take(20) {
+    if !s.decisions.is_empty() {
+        println!("budget decisions, on the logs' clock (local: recorded in the ledger file, nothing applied to IAM):");
+        for d in s.decisions.iter().take(20) {
             println!(
-                "  {:<13} {} ({}) {} {} {}{}: ${} of ${}",
+                "  {} {:<13} {} ({}) {} {} {}{}: ${} of ${}",
+                d["at"].as_str().unwrap_or(""),
                 d["action"].as_str().unwrap_or(""),
                 d["principal"].as_str().unwrap_or(""),
                 d["scope"].as_str().unwrap_or(""),
@@ -381,36 +424,26 @@ pub fn print_summary(s: &serde_json::Value) {
                 d["limit_usd"].as_str().unwrap_or("-"),
             );
         }
-        if ds.len() > 20 {
-            println!("  ... and {} more (see --json)", ds.len() - 20);
+        if s.decisions.len() > 20 {
+            println!("  ... and {} more (see --json)", s.decisions.len() - 20);
         }
     }
     println!(
         "read {} MB decompressed at {} MB/s, {} invocations/s, {} s",
-        g("decompressed_mb"),
-        g("read_mb_per_s"),
-        g("invocations_per_s"),
-        g("elapsed_s")
+        s.decompressed_mb, s.read_mb_per_s, s.invocations_per_s, s.elapsed_s
     );
-    for (title, key) in [
-        ("top principals", "by_principal"),
-        ("top models", "by_model"),
+    for (title, m) in [
+        ("top principals", &s.by_principal),
+        ("top models", &s.by_model),
     ] {
         println!("{title}:");
-        if let Some(m) = s.get(key).and_then(|v| v.as_object()) {
-            let mut v: Vec<(Decimal, &String)> = m
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        v.as_str().and_then(|x| x.parse().ok()).unwrap_or_default(),
-                        k,
-                    )
-                })
-                .collect();
-            v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
-            for (cost, k) in v.into_iter().take(5) {
-                println!("  {:>14}  {k}", format!("${}", money(cost)));
-            }
+        let mut v: Vec<(Decimal, &String)> = m
+            .iter()
+            .map(|(k, c)| (c.parse().unwrap_or_default(), k))
+            .collect();
+        v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        for (cost, k) in v.into_iter().take(5) {
+            println!("  {:>14}  {k}", format!("${}", money(cost)));
         }
     }
 }
