@@ -8,7 +8,7 @@ use spendguard_enforcer::testkit::{emulator, sqs_drain, stack, unique, user_snap
 
 mod common;
 
-use common::{bin, ok, Tmp};
+use common::{bin, gen_logs, ok, Tmp};
 
 #[tokio::test]
 async fn operators_suspend_restore_and_protect_on_aws() {
@@ -197,10 +197,7 @@ async fn operators_see_and_re_arm_the_circuit_breaker() {
 #[test]
 fn status_reads_a_local_run() {
     let t = Tmp::new("status-local");
-    let logs = t.0.join("logs");
-    ok(bin()
-        .args(["gen", "--invocations", "300", "--days", "1", "--out"])
-        .arg(&logs));
+    let logs = gen_logs(&t, 300, 1);
     std::fs::write(
         t.0.join("b.toml"),
         "[defaults]\ndaily_usd = \"0.01\"\ngrace_seconds = 0\n",

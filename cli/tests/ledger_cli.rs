@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 mod common;
 
-use common::{bin, ok, Tmp};
+use common::{bin, gen_logs, ok, Tmp};
 
 const BUDGETS: &str = r#"timezone = "America/Los_Angeles"
 [[team]]
@@ -34,10 +34,7 @@ fn sum(ws: &[Value], scope: &str, window: &str) -> (Decimal, u64) {
 #[test]
 fn run_counts_each_invocation_once_per_window() {
     let t = Tmp::new("ledger-run");
-    let logs = t.0.join("logs");
-    ok(bin()
-        .args(["gen", "--invocations", "2500", "--days", "2", "--out"])
-        .arg(&logs));
+    let logs = gen_logs(&t, 2500, 2);
     std::fs::write(t.0.join("b.toml"), BUDGETS).unwrap();
     let db = t.0.join("l.db");
     let run = |extra: &[&str]| -> Value {
@@ -248,10 +245,7 @@ fn redrive_reapplies_an_on_failure_record_exactly_once() {
 #[test]
 fn run_reports_budget_decisions_and_records_them_in_the_ledger_file() {
     let t = Tmp::new("ledger-decisions");
-    let logs = t.0.join("logs");
-    ok(bin()
-        .args(["gen", "--invocations", "1500", "--days", "1", "--out"])
-        .arg(&logs));
+    let logs = gen_logs(&t, 1500, 1);
     // a tiny default budget: the top spenders go over; one protected, teams in shadow
     std::fs::write(
         t.0.join("b.toml"),
@@ -342,10 +336,7 @@ fn run_decides_in_time_order_across_days_and_split_runs_decide_the_same() {
     // three days in Chicago with a $1 day limit: a key goes over on the first day, is
     // suspended after the grace, restored at local midnight (06:00Z), and over again later
     let t = Tmp::new("ledger-timeline");
-    let logs = t.0.join("logs");
-    ok(bin()
-        .args(["gen", "--invocations", "4000", "--days", "3", "--out"])
-        .arg(&logs));
+    let logs = gen_logs(&t, 4000, 3);
     let b = t.0.join("b.toml");
     std::fs::write(
         &b,

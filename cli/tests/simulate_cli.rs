@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 mod common;
 
-use common::{bin, ok, Tmp};
+use common::{bin, gen_logs, ok, Tmp};
 
 const BUDGETS: &str = r#"timezone = "America/Chicago"
 [defaults]
@@ -40,10 +40,7 @@ fn simulate(args: &[&str]) -> std::process::Output {
 #[test]
 fn observed_figures_are_the_ledgers_and_the_counterfactual_subtracts_what_was_stopped() {
     let t = Tmp::new("simulate");
-    let logs = t.0.join("logs");
-    ok(bin()
-        .args(["gen", "--invocations", "4000", "--days", "3", "--out"])
-        .arg(&logs));
+    let logs = gen_logs(&t, 4000, 3);
     let b = t.0.join("b.toml");
     std::fs::write(&b, BUDGETS).unwrap();
     let (lake, db) = (t.0.join("lake"), t.0.join("l.db"));
@@ -221,10 +218,7 @@ fn observed_figures_are_the_ledgers_and_the_counterfactual_subtracts_what_was_st
 #[test]
 fn bad_input_is_said_plainly() {
     let t = Tmp::new("simulate-bad");
-    let logs = t.0.join("logs");
-    ok(bin()
-        .args(["gen", "--invocations", "200", "--days", "1", "--out"])
-        .arg(&logs));
+    let logs = gen_logs(&t, 200, 1);
     let lake = t.0.join("lake");
     ok(bin()
         .args(["run", "--input"])

@@ -396,3 +396,59 @@ impl Windows for MemWindows {
         Ok(set.into_iter().collect())
     }
 }
+
+/// The ports of an in-memory [`App`](crate::App); clones share their state with the app built
+/// from them, so a test sets windows and reads IAM, the topic and the bus through them.
+#[derive(Debug, Clone)]
+pub struct MemPorts {
+    pub iam: MemIam,
+    pub windows: MemWindows,
+    pub topic: MemTopic,
+    pub bus: MemBus,
+}
+
+impl MemPorts {
+    pub fn new() -> MemPorts {
+        MemPorts {
+            iam: MemIam::new(),
+            windows: MemWindows::default(),
+            topic: MemTopic::default(),
+            bus: MemBus::default(),
+        }
+    }
+
+    /// An app on these ports with a fresh store and the test settings (a deny policy in account
+    /// 123456789012, a session overflowing to its role, 10 managed slots, every principal
+    /// enforceable); `budgets` stands for `SPENDGUARD_BUDGETS`.
+    pub fn app(
+        &self,
+        budgets: impl Into<String>,
+        clock: Arc<dyn spendguard_core::clock::Clock>,
+        log: crate::LogFn,
+    ) -> crate::App {
+        crate::App::new(
+            Box::new(MemStore::default()),
+            Box::new(self.windows.clone()),
+            Box::new(self.iam.clone()),
+            Box::new(self.topic.clone()),
+            Box::new(self.bus.clone()),
+            clock,
+            crate::engine::Settings {
+                deny_policy_arn: "arn:aws:iam::123456789012:policy/deny".into(),
+                suspended_group: None,
+                session_overflow: crate::engine::Overflow::Role,
+                managed_quota: 10,
+                enforceable: Default::default(),
+                own_role_arn: None,
+            },
+            budgets.into(),
+            log,
+        )
+    }
+}
+
+impl Default for MemPorts {
+    fn default() -> MemPorts {
+        MemPorts::new()
+    }
+}

@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 use spendguard_core::budget::Scope;
 use spendguard_core::clock::FixedClock;
 use spendguard_core::window::{WindowKey, WindowKind};
-use spendguard_enforcer::engine::{Overflow, Settings};
 use spendguard_enforcer::evaluator::stream_record;
 use spendguard_enforcer::memory::*;
 use spendguard_enforcer::App;
@@ -21,31 +20,19 @@ const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
 fn app(fallback: &str) -> (App, Arc<Mutex<Vec<String>>>, MemWindows) {
     let logs = Arc::new(Mutex::new(Vec::new()));
     let l2 = logs.clone();
-    let windows = MemWindows::default();
-    let iam = MemIam::new();
-    iam.users
+    let ports = MemPorts::new();
+    ports
+        .iam
+        .users
         .lock()
         .unwrap()
         .insert("alice".into(), Principal::default());
-    let app = App::new(
-        Box::new(MemStore::default()),
-        Box::new(windows.clone()),
-        Box::new(iam),
-        Box::new(MemTopic::default()),
-        Box::new(MemBus::default()),
+    let app = ports.app(
+        fallback,
         Arc::new(FixedClock(NOW)),
-        Settings {
-            deny_policy_arn: "arn:aws:iam::123456789012:policy/deny".into(),
-            suspended_group: None,
-            session_overflow: Overflow::Role,
-            managed_quota: 10,
-            enforceable: Default::default(),
-            own_role_arn: None,
-        },
-        fallback.into(),
         Box::new(move |l| l2.lock().unwrap().push(l.to_string())),
     );
-    (app, logs, windows)
+    (app, logs, ports.windows)
 }
 
 fn refusals(logs: &Mutex<Vec<String>>) -> usize {

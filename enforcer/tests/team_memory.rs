@@ -8,10 +8,8 @@ use spendguard_core::budget::Scope;
 use spendguard_core::clock::FixedClock;
 use spendguard_core::enforce::{parse_role_inline, ROLE_INLINE_POLICY};
 use spendguard_core::window::{WindowKey, WindowKind};
-use spendguard_enforcer::engine::{Overflow, Settings};
 use spendguard_enforcer::evaluator::stream_record;
 use spendguard_enforcer::memory::*;
-use spendguard_enforcer::App;
 use std::sync::Arc;
 
 // 2026-11-22T10:00:00Z
@@ -28,40 +26,28 @@ fn day(scope: Scope, key: &str) -> WindowKey {
     }
 }
 
-fn session(name: &str) -> String {
-    format!("arn:aws:sts::123456789012:assumed-role/DS/{name}")
-}
-
-#[tokio::test]
-async fn a_team_over_budget_suspends_its_members_once_and_flags_late_spenders() {
-    let iam = MemIam::new();
-    iam.roles.lock().unwrap().insert(
+/// The ports with role DS (id AROADS) in IAM.
+fn ports() -> MemPorts {
+    let ports = MemPorts::new();
+    ports.iam.roles.lock().unwrap().insert(
         "DS".into(),
         Principal {
             id: "AROADS".into(),
             ..Principal::default()
         },
     );
-    let windows = MemWindows::default();
-    let bus = MemBus::default();
-    let app = App::new(
-        Box::new(MemStore::default()),
-        Box::new(windows.clone()),
-        Box::new(iam.clone()),
-        Box::new(MemTopic::default()),
-        Box::new(bus.clone()),
-        Arc::new(FixedClock(NOW)),
-        Settings {
-            deny_policy_arn: "arn:aws:iam::123456789012:policy/deny".into(),
-            suspended_group: None,
-            session_overflow: Overflow::Role,
-            managed_quota: 10,
-            enforceable: Default::default(),
-            own_role_arn: None,
-        },
-        BUDGETS.into(),
-        Box::new(|_| {}),
-    );
+    ports
+}
+
+fn session(name: &str) -> String {
+    format!("arn:aws:sts::123456789012:assumed-role/DS/{name}")
+}
+
+#[tokio::test]
+async fn a_team_over_budget_suspends_its_members_once_and_flags_late_spenders() {
+    let ports = ports();
+    let app = ports.app(BUDGETS, Arc::new(FixedClock(NOW)), Box::new(|_| {}));
+    let (iam, windows, bus) = (&ports.iam, &ports.windows, &ports.bus);
     for (who, usd) in [("bob", "7"), ("carol", "5")] {
         windows.set(day(Scope::Session, &session(who)), usd.parse().unwrap());
     }
@@ -126,36 +112,11 @@ async fn a_team_over_budget_suspends_its_members_once_and_flags_late_spenders() 
 
 #[tokio::test]
 async fn a_team_suspension_counts_once_towards_the_circuit_breaker() {
-    let iam = MemIam::new();
-    iam.roles.lock().unwrap().insert(
-        "DS".into(),
-        Principal {
-            id: "AROADS".into(),
-            ..Principal::default()
-        },
-    );
-    let windows = MemWindows::default();
-    let topic = MemTopic::default();
+    let ports = ports();
     // a breaker of 3: a team of 25 members over is still one suspension decision
     let budgets = format!("{BUDGETS}[breaker]\nmax_suspensions = 3\n");
-    let app = App::new(
-        Box::new(MemStore::default()),
-        Box::new(windows.clone()),
-        Box::new(iam.clone()),
-        Box::new(topic.clone()),
-        Box::new(MemBus::default()),
-        Arc::new(FixedClock(NOW)),
-        Settings {
-            deny_policy_arn: "arn:aws:iam::123456789012:policy/deny".into(),
-            suspended_group: None,
-            session_overflow: Overflow::Role,
-            managed_quota: 10,
-            enforceable: Default::default(),
-            own_role_arn: None,
-        },
-        budgets,
-        Box::new(|_| {}),
-    );
+    let app = ports.app(budgets, Arc::new(FixedClock(NOW)), Box::new(|_| {}));
+    let (windows, topic) = (&ports.windows, &ports.topic);
     for i in 0..25 {
         windows.set(
             day(Scope::Session, &session(&format!("m{i:02}"))),

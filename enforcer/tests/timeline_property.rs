@@ -11,7 +11,6 @@ use spendguard_core::budget::BudgetConfig;
 use spendguard_core::ledger::WindowTotal;
 use spendguard_core::timeline::{Options, Replay};
 use spendguard_core::window::{keys_for, window_starts, Delta, WindowKey, WindowKind};
-use spendguard_enforcer::engine::{Overflow, Settings};
 use spendguard_enforcer::evaluator::stream_record;
 use spendguard_enforcer::memory::*;
 use spendguard_enforcer::testkit::StepClock;
@@ -159,41 +158,25 @@ async fn ticks_until(
 }
 
 async fn live(h: &History, cfg: &BudgetConfig) -> Seen {
-    let iam = MemIam::new();
+    let ports = MemPorts::new();
     for u in ["alice", "bob"] {
-        iam.users
+        ports
+            .iam
+            .users
             .lock()
             .unwrap()
             .insert(u.into(), Principal::default());
     }
-    iam.roles.lock().unwrap().insert(
+    ports.iam.roles.lock().unwrap().insert(
         "DS".into(),
         Principal {
             id: "AROADS".into(),
             ..Principal::default()
         },
     );
-    let windows = MemWindows::default();
-    let bus = MemBus::default();
+    let (windows, bus) = (&ports.windows, &ports.bus);
     let clock = StepClock::at(h.calls[0].0);
-    let app = App::new(
-        Box::new(MemStore::default()),
-        Box::new(windows.clone()),
-        Box::new(iam),
-        Box::new(MemTopic::default()),
-        Box::new(bus.clone()),
-        clock.clone(),
-        Settings {
-            deny_policy_arn: format!("arn:aws:iam::{ACCOUNT}:policy/deny"),
-            suspended_group: None,
-            session_overflow: Overflow::Role,
-            managed_quota: 10,
-            enforceable: Default::default(),
-            own_role_arn: None,
-        },
-        h.budgets.clone(),
-        Box::new(|_| {}),
-    );
+    let app = ports.app(h.budgets.clone(), clock.clone(), Box::new(|_| {}));
     let mut seen = Seen::new();
     let mut next_tick = (h.calls[0].0 / TICK + 1) * TICK;
     let mut seq = 0u64;

@@ -33,3 +33,19 @@ pub fn ok(cmd: &mut Command) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// `spendguard gen` into `<tmp>/logs`: `invocations` over `days` from 2026-11-20 (UTC).
+pub fn gen_logs(t: &Tmp, invocations: usize, days: u32) -> PathBuf {
+    let logs = t.0.join("logs");
+    ok(bin()
+        .args([
+            "gen",
+            "--invocations",
+            &invocations.to_string(),
+            "--days",
+            &days.to_string(),
+            "--out",
+        ])
+        .arg(&logs));
+    logs
+}
