@@ -1333,7 +1333,7 @@ fn bare_record(at_ms: i64, (scope, key): (&str, &str), action: &str, cause: Caus
 }
 
 fn tracing_note(s: &str) {
-    eprintln!("{}", serde_json::json!({"level": "WARN", "message": s}));
+    eprintln!("{}", serde_json::json!({"level": "warn", "msg": s}));
 }
 
 fn subject(d: &Decision) -> String {

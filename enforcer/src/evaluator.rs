@@ -122,9 +122,12 @@ impl Evaluator<'_> {
         let parsed: StreamEvent = match serde_json::from_value(event.clone()) {
             Ok(p) => p,
             Err(e) => {
-                (self.log)(&format!(
-                    "{{\"level\":\"ERROR\",\"message\":\"not a DynamoDB stream event: {e}\"}}"
-                ));
+                // built as JSON, never by format!: the error text may hold quotes
+                (self.log)(
+                    &serde_json::json!({"level": "error", "msg": "not a DynamoDB stream event",
+                                        "error": e.to_string()})
+                    .to_string(),
+                );
                 report.malformed += 1;
                 return (BatchResponse::default(), report);
             }
@@ -138,7 +141,7 @@ impl Evaluator<'_> {
                 }
                 Some(Err(e)) => {
                     // our own table: a malformed window item is a bug to see, not to retry
-                    (self.log)(&serde_json::json!({"level": "ERROR", "message": format!("window item at {}: {e}", r.dynamodb.sequence_number)}).to_string());
+                    (self.log)(&serde_json::json!({"level": "error", "msg": "malformed window item", "sequenceNumber": r.dynamodb.sequence_number, "error": e.to_string()}).to_string());
                     report.malformed += 1;
                     continue;
                 }
@@ -148,7 +151,7 @@ impl Evaluator<'_> {
             match self.evaluate(&w, &mut teams).await {
                 Ok(events) => report.events.extend(events),
                 Err(e) => {
-                    (self.log)(&serde_json::json!({"level": "ERROR", "message": format!("record {}: {e}", r.dynamodb.sequence_number)}).to_string());
+                    (self.log)(&serde_json::json!({"level": "error", "msg": "record failed: retried from here", "sequenceNumber": r.dynamodb.sequence_number, "error": e.to_string()}).to_string());
                     return (retry_from(&r.dynamodb.sequence_number), report);
                 }
             }

@@ -240,7 +240,7 @@ impl App {
         } = &offer
         {
             (self.log)(
-                &json!({"level": "ERROR", "message": "budgets document does not parse; keeping the budgets in force",
+                &json!({"level": "error", "msg": "budgets document does not parse; keeping the budgets in force",
                         "version": version, "inForce": in_force, "error": error.to_string()})
                 .to_string(),
             );
@@ -301,7 +301,7 @@ impl App {
 
     fn ignore(&self, event: &Value, why: &str) -> Value {
         (self.log)(
-            &json!({"level": "ERROR", "message": why, "detail-type": event["detail-type"], "source": event["source"]})
+            &json!({"level": "error", "msg": why, "detail-type": event["detail-type"], "source": event["source"]})
                 .to_string(),
         );
         json!({"ignored": why})

@@ -121,3 +121,29 @@ async fn a_cold_start_on_a_refused_document_uses_the_deployments_budgets() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn every_log_line_is_json_with_level_and_msg() {
+    // a malformed event whose error text holds quotes, an unknown event, a refused document
+    let (app, logs, _) = app("");
+    app.store.put_budgets(BAD).await.unwrap();
+    let _ = app
+        .evaluate_stream(&json!({"Records": "a \"quoted\" string"}))
+        .await;
+    let _ = app
+        .enforce_event(&json!({"detail-type": "Something \"else\"", "source": "x"}))
+        .await;
+    let lines = logs.lock().unwrap().clone();
+    assert!(lines.len() >= 4, "{lines:?}");
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        if v.get("_aws").is_some() {
+            continue; // an EMF metrics line
+        }
+        assert!(
+            ["error", "warn", "info"].contains(&v["level"].as_str().unwrap_or("")),
+            "{l}"
+        );
+        assert!(v["msg"].is_string(), "{l}");
+    }
+}
