@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use rust_decimal::Decimal;
+use spendguard_aws::retry::RETRYABLE_CODES;
 use spendguard_core::budget::Scope;
 use spendguard_core::ledger::{
     conflicts_with, digest_hex, group_order, plan, Applied, Chunk, Disposition, Entry, LedgerError,
@@ -96,20 +97,6 @@ pub trait Transact: Send + Sync {
     ) -> impl Future<Output = Result<(), TxError>> + Send;
 }
 
-/// Codes (error or cancellation reason) worth retrying.
-const RETRYABLE: &[&str] = &[
-    "TransactionConflict",
-    "TransactionConflictException",
-    "ThrottlingError",
-    "ThrottlingException",
-    "ProvisionedThroughputExceeded",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "TransactionInProgressException",
-    "InternalServerError",
-    "ServiceUnavailable",
-];
-
 impl Transact for aws_sdk_dynamodb::Client {
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         match self
@@ -140,7 +127,7 @@ impl Transact for aws_sdk_dynamodb::Client {
                     let status = e.raw().status().as_u16();
                     let text = format!("{code} (HTTP {status}): {}", other.message().unwrap_or(""));
                     // a 5xx is the service's fault, whatever its code: retry it
-                    if RETRYABLE.contains(&code.as_str()) || status >= 500 {
+                    if spendguard_aws::retry::service_error_is_retryable(&code, status) {
                         Err(TxError::Retryable(text))
                     } else {
                         Err(TxError::Fatal(text))
@@ -411,7 +398,8 @@ impl<T: Transact> DynamoLedger<T> {
                                     out.conflicts.push(e.request_id.clone());
                                 }
                             }
-                            x if RETRYABLE.contains(&x) => retry = Some(x.to_string()),
+                            // a cancellation reason worth retrying: the one list every adapter uses
+                            x if RETRYABLE_CODES.contains(&x) => retry = Some(x.to_string()),
                             x => {
                                 return Err((
                                     Disposition::Fatal,

@@ -7,6 +7,7 @@
 pub mod emf;
 pub mod offers;
 pub mod prices;
+pub mod retry;
 #[cfg(feature = "test-util")]
 pub mod testkit;
 

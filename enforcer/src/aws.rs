@@ -38,35 +38,25 @@ type Item = HashMap<String, AttributeValue>;
 /// The GSI over watched state rows.
 pub const WATCH_INDEX: &str = "watching";
 
-/// Maps an SDK error to a port error by its code.
-fn classify<E, R>(service: &'static str, op: &'static str, e: SdkError<E, R>) -> PortError
+/// Maps an SDK error to a port error by its code: the enforcer's own kinds first (a missing
+/// entity, IAM's quota, a lost conditional write), then the one retry rule every adapter uses.
+fn classify<E>(
+    service: &'static str,
+    op: &'static str,
+    e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
-    let kind = match &e {
-        SdkError::ServiceError(se) => match se.err().code().unwrap_or_default() {
-            "NoSuchEntity" | "NotFound" | "ResourceNotFoundException" => ErrorKind::NotFound,
-            "LimitExceeded" => ErrorKind::LimitExceeded,
-            "ConditionalCheckFailedException" | "TransactionConflictException" => {
-                ErrorKind::Conflict
-            }
-            "Throttling"
-            | "ThrottlingException"
-            | "ThrottledException"
-            | "ServiceFailure"
-            | "ServiceUnavailable"
-            | "InternalFailure"
-            | "InternalServerError"
-            | "InternalException"
-            | "ProvisionedThroughputExceededException"
-            | "RequestLimitExceeded"
-            | "ConcurrentModification" => ErrorKind::Retryable,
-            _ => ErrorKind::Fatal,
-        },
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            ErrorKind::Retryable
-        }
+    let code = match &e {
+        SdkError::ServiceError(se) => se.err().code().unwrap_or_default(),
+        _ => "",
+    };
+    let kind = match code {
+        "NoSuchEntity" | "NotFound" | "ResourceNotFoundException" => ErrorKind::NotFound,
+        "LimitExceeded" => ErrorKind::LimitExceeded,
+        "ConditionalCheckFailedException" | "TransactionConflictException" => ErrorKind::Conflict,
+        _ if spendguard_aws::retry::sdk_error_is_retryable(&e) => ErrorKind::Retryable,
         _ => ErrorKind::Fatal,
     };
     PortError::new(

@@ -2,7 +2,7 @@
 //! SDK client construction (rustls on ring: no aws-lc build; the SDK's own retries are off so
 //! that [`crate::send`] alone decides what is retried, with the blueprint's 20 attempts).
 
-use crate::send::{Entry, PutError, Sink, Target, RETRYABLE_CODES};
+use crate::send::{Entry, PutError, Sink, Target};
 use aws_sdk_kinesis::config::http::HttpResponse;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::primitives::Blob;
@@ -44,14 +44,15 @@ where
                 "{code} (HTTP {status}): {}",
                 s.err().message().unwrap_or_default()
             );
-            if RETRYABLE_CODES.contains(&code) || status >= 500 || status == 429 {
+            if spendguard_aws::retry::service_error_is_retryable(code, status) {
                 PutError::Retryable(msg)
             } else {
                 PutError::Fatal(msg)
             }
         }
-        // A future SDK error kind: assume transient, attempts stay bounded.
-        _ => PutError::Retryable(text()),
+        // a future SDK error kind: transient (the one rule), attempts stay bounded
+        _ if spendguard_aws::retry::sdk_error_is_retryable(&err) => PutError::Retryable(text()),
+        _ => PutError::Fatal(text()),
     }
 }
 

@@ -98,23 +98,8 @@ pub fn stream_name_from_arn(arn: &str) -> Option<&str> {
     (!name.is_empty()).then_some(name)
 }
 
-/// Error codes worth another try, whole-call or per record; anything else from the service (a
-/// missing stream, access denied, a validation error, a KMS key that is disabled or not found)
-/// cannot clear by waiting.
-pub const RETRYABLE_CODES: &[&str] = &[
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "Throttling",
-    "LimitExceededException",
-    "InternalFailure",
-    "InternalFailureException",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "KMSThrottlingException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-];
+/// Error codes worth another try, whole-call or per record: the one list every adapter uses.
+pub use spendguard_aws::retry::RETRYABLE_CODES;
 
 /// Whether a per-record error (`CODE` or `CODE: message`) may clear on a retry.
 pub fn entry_error_is_retryable(err: &str) -> bool {
