@@ -88,3 +88,27 @@ pub async fn ledger(
     create_table(&d, &table).await;
     DynamoLedger::with_transact(OneAtATime::new(d.clone()), d, table, 14 * 86_400)
 }
+
+/// A 56-digit Kinesis sequence number, increasing with `i`.
+pub fn kinesis_sequence(i: usize) -> String {
+    format!("4959033827149025660855969253836157109592157598913{i:07}")
+}
+
+/// A Lambda Kinesis event over (sequence number, data), as the event source mapping sends it.
+pub fn kinesis_event(records: &[(String, Vec<u8>)]) -> crate::KinesisEvent {
+    let recs: Vec<serde_json::Value> = records
+        .iter()
+        .map(|(s, d)| {
+            serde_json::json!({
+                "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "pk", "sequenceNumber": s,
+                            "data": base64_simd::STANDARD.encode_to_string(d),
+                            "approximateArrivalTimestamp": 1795305600.5},
+                "eventSource": "aws:kinesis", "eventVersion": "1.0",
+                "eventID": format!("shardId-000000000000:{s}"), "eventName": "aws:kinesis:record",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:111122223333:stream/bedrock-logs"
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": recs })).unwrap()
+}

@@ -259,24 +259,13 @@ async fn fallback_spend_never_suspends_and_the_breaker_caps_a_burst_until_resume
 }
 
 fn kinesis_event(envelopes: &[Vec<u8>]) -> spendguard_aggregator::KinesisEvent {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let recs: Vec<Value> = envelopes
+    use spendguard_aggregator::testkit::{kinesis_event, kinesis_sequence};
+    let records: Vec<(String, Vec<u8>)> = envelopes
         .iter()
         .enumerate()
-        .map(|(i, d)| {
-            let s = format!("4959033827149025660855969253836157109592157598913{i:07}");
-            json!({
-                "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "pk", "sequenceNumber": s,
-                            "data": b64.encode(d), "approximateArrivalTimestamp": 1795305600.5},
-                "eventSource": "aws:kinesis", "eventVersion": "1.0",
-                "eventID": format!("shardId-000000000000:{s}"), "eventName": "aws:kinesis:record",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/bedrock-logs"
-            })
-        })
+        .map(|(i, d)| (kinesis_sequence(i), d.clone()))
         .collect();
-    serde_json::from_value(json!({ "Records": recs })).unwrap()
+    kinesis_event(&records)
 }
 
 #[tokio::test]

@@ -3,10 +3,8 @@
 //! around a real ledger, and the exact expected totals.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use base64::Engine;
-use serde_json::Value;
 use spendguard_aggregator::dynamo::{Transact, TxError};
-use spendguard_aggregator::{handle, BatchReport, BatchResponse, Deps, KinesisEvent};
+use spendguard_aggregator::{handle, BatchReport, BatchResponse, Deps};
 use spendguard_core::budget::BudgetConfig;
 use spendguard_core::clock::FixedClock;
 use spendguard_core::ledger::{
@@ -59,29 +57,7 @@ pub fn control_message() -> Vec<u8> {
     gzip(br#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1795132800000,"message":"CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."}]}"#)
 }
 
-/// A 56-digit sequence number, increasing with `i`, in Kinesis's format.
-pub fn seq(i: usize) -> String {
-    format!("4959033827149025660855969253836157109592157598913{:07}", i)
-}
-
-/// A Lambda Kinesis event over (sequence number, data).
-pub fn event(records: &[(String, Vec<u8>)]) -> KinesisEvent {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let recs: Vec<Value> = records
-        .iter()
-        .map(|(s, d)| {
-            serde_json::json!({
-                "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "pk", "sequenceNumber": s,
-                            "data": b64.encode(d), "approximateArrivalTimestamp": 1795305600.5},
-                "eventSource": "aws:kinesis", "eventVersion": "1.0",
-                "eventID": format!("shardId-000000000000:{s}"), "eventName": "aws:kinesis:record",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:111122223333:stream/bedrock-logs"
-            })
-        })
-        .collect();
-    serde_json::from_value(serde_json::json!({ "Records": recs })).unwrap()
-}
+pub use spendguard_aggregator::testkit::{kinesis_event as event, kinesis_sequence as seq};
 
 pub fn pipeline() -> Pipeline {
     let c = spendguard_transform::Config::default();
