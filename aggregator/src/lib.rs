@@ -303,28 +303,8 @@ impl<L: SpendLedger> Deps<L> {
     }
 
     fn said(&self, offer: &Offer, now: i64) {
-        match offer {
-            Offer::Unchanged => {}
-            Offer::Loaded { version } => (self.log)(
-                &json!({"level": "info", "msg": "budgets document loaded", "version": version})
-                    .to_string(),
-            ),
-            Offer::Refused {
-                version,
-                in_force,
-                error,
-            } => {
-                (self.log)(
-                    &json!({"level": "error", "msg": "budgets document does not parse; keeping the budgets in force",
-                            "version": version, "inForce": in_force, "error": error.to_string()})
-                    .to_string(),
-                );
-                (self.log)(&spendguard_aws::emf::emf_line(
-                    &self.function_name,
-                    now,
-                    &[(spendguard_aws::emf::BUDGETS_REFUSED, "Count", 1)],
-                ));
-            }
+        for line in spendguard_aws::budgets::said(offer, &self.function_name, now) {
+            (self.log)(&line);
         }
     }
 }

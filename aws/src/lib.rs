@@ -4,6 +4,7 @@
 //! Lambda crates stay thin and side by side: they depend on this crate, never on each other, for
 //! these.
 
+pub mod budgets;
 pub mod emf;
 pub mod offers;
 pub mod prices;

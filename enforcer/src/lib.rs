@@ -233,22 +233,9 @@ impl App {
                 }
             },
         };
-        if let Offer::Refused {
-            version,
-            in_force,
-            error,
-        } = &offer
+        for line in spendguard_aws::budgets::said(&offer, &self.function_name, self.clock.now_ms())
         {
-            (self.log)(
-                &json!({"level": "error", "msg": "budgets document does not parse; keeping the budgets in force",
-                        "version": version, "inForce": in_force, "error": error.to_string()})
-                .to_string(),
-            );
-            (self.log)(&spendguard_aws::emf::emf_line(
-                &self.function_name,
-                self.clock.now_ms(),
-                &[(spendguard_aws::emf::BUDGETS_REFUSED, "Count", 1)],
-            ));
+            (self.log)(&line);
         }
         match guard.as_ref() {
             Some(f) => Ok((f.version, f.cfg.clone())),
