@@ -5,13 +5,14 @@
 //! Memory holds the keys, their current windows and one day of the lake, never the period.
 
 use crate::lake;
+use crate::spill::Spilled;
 use anyhow::{bail, Context, Result};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use spendguard_core::budget::{BudgetConfig, Mode};
 use spendguard_core::ledger::WindowTotal;
 use spendguard_core::timeline::{Caller, KeyView, Options, Replay, Timed};
-use spendguard_core::window::{window_reset_ms, window_starts, WindowKind};
+use spendguard_core::window::{window_reset_ms, window_starts, LocalDay, WindowKind};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
@@ -152,34 +153,13 @@ struct Pair<'c> {
     callers: Vec<Option<(Caller, Caller)>>,
 }
 
-/// One row of the day being replayed.
-struct Row {
-    at: i64,
-    caller: u32,
-    cost: Decimal,
-    fallback: bool,
-}
-
-/// A cache of the local day holding an instant.
-struct LocalDay {
-    lo: i64,
-    hi: i64,
-    day: String,
-}
-
+/// The local date of `at` in `tz` (cached: the lake is read in time order).
 fn local_day<'d>(
     tz: &jiff::tz::TimeZone,
     cache: &'d mut Option<LocalDay>,
     at: i64,
 ) -> Option<&'d str> {
-    if !cache.as_ref().is_some_and(|d| d.lo <= at && at < d.hi) {
-        let (day, _) = window_starts(tz, at)?;
-        let hi = window_reset_ms(tz, WindowKind::Day, &day)?;
-        let date: jiff::civil::Date = day.parse().ok()?;
-        let lo = date.to_zoned(tz.clone()).ok()?.timestamp().as_millisecond();
-        *cache = Some(LocalDay { lo, hi, day });
-    }
-    cache.as_ref().map(|d| d.day.as_str())
+    LocalDay::holding(cache, tz, at).map(|d| d.day.as_str())
 }
 
 pub fn simulate(a: &SimArgs<'_>) -> Result<Simulation> {
@@ -248,7 +228,7 @@ pub fn simulate(a: &SimArgs<'_>) -> Result<Simulation> {
 
     let mut names: Vec<(String, Option<String>)> = Vec::new();
     let mut index: HashMap<(String, Option<String>), u32> = HashMap::new();
-    let mut day: Vec<Row> = Vec::new();
+    let mut day: Vec<Spilled> = Vec::new();
     let mut dt = String::new();
     let mut started = from_ms.is_none();
     let mut invocations = 0u64;
@@ -259,7 +239,7 @@ pub fn simulate(a: &SimArgs<'_>) -> Result<Simulation> {
     let mut day_cache = None;
 
     let mut replay_day =
-        |day: &mut Vec<Row>, names: &[(String, Option<String>)], pairs: &mut Vec<Pair<'_>>| {
+        |day: &mut Vec<Spilled>, names: &[(String, Option<String>)], pairs: &mut Vec<Pair<'_>>| {
             // one partition is one UTC day: sorted within it, the lake is in time order
             day.sort_by_key(|r| r.at);
             for r in day.drain(..) {
@@ -333,7 +313,7 @@ pub fn simulate(a: &SimArgs<'_>) -> Result<Simulation> {
                 c
             }
         };
-        day.push(Row {
+        day.push(Spilled {
             at: row.event_time,
             caller,
             cost: row.cost,

@@ -26,7 +26,7 @@ use crate::enforce::{
     KeyState, Status,
 };
 use crate::ledger::WindowTotal;
-use crate::window::{window_reset_ms, window_starts, Delta, WindowKey, WindowKind};
+use crate::window::{window_reset_ms, Delta, LocalDay, WindowKey, WindowKind};
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -129,15 +129,6 @@ struct Slot<'c> {
     stats: KeyStats,
 }
 
-/// The current local day: `[lo, hi)` in epoch ms, its date and its month's first date.
-#[derive(Debug, Clone)]
-struct Day {
-    lo: i64,
-    hi: i64,
-    day: String,
-    month: String,
-}
-
 /// The replay. Feed it invocations in event-time order; read the decisions and the keys.
 #[derive(Debug)]
 pub struct Replay<'c> {
@@ -148,7 +139,7 @@ pub struct Replay<'c> {
     callers: Vec<(KeyId, Option<KeyId>, Vec<KeyId>)>,
     caller_index: HashMap<(String, Option<String>), Caller>,
     wakes: BinaryHeap<Reverse<(i64, KeyId)>>,
-    day: Option<Day>,
+    day: Option<LocalDay>,
     now: i64,
     period_from: Option<i64>,
     decisions: Vec<Timed>,
@@ -272,17 +263,8 @@ impl<'c> Replay<'c> {
     }
 
     /// The local day holding `at` (cached: events arrive in order).
-    fn day_of(&mut self, at: i64) -> Option<&Day> {
-        let hit = self.day.as_ref().is_some_and(|d| d.lo <= at && at < d.hi);
-        if !hit {
-            let tz = &self.cfg.timezone;
-            let (day, month) = window_starts(tz, at)?;
-            let hi = window_reset_ms(tz, WindowKind::Day, &day)?;
-            let date: jiff::civil::Date = day.parse().ok()?;
-            let lo = date.to_zoned(tz.clone()).ok()?.timestamp().as_millisecond();
-            self.day = Some(Day { lo, hi, day, month });
-        }
-        self.day.as_ref()
+    fn day_of(&mut self, at: i64) -> Option<&LocalDay> {
+        LocalDay::holding(&mut self.day, &self.cfg.timezone, at)
     }
 
     /// Seeds a window's totals counted before the replay (the ledger's, from an earlier run):

@@ -100,6 +100,36 @@ pub fn window_starts(tz: &jiff::tz::TimeZone, event_ms: i64) -> Option<(String, 
     Some((date.to_string(), date.first_of_month().to_string()))
 }
 
+/// The local day holding an instant: `[lo, hi)` in epoch ms, its date and its month's first
+/// date, kept while instants stay inside it (replays go in time order, so one calendar lookup
+/// serves a whole day).
+#[derive(Debug, Clone, Default)]
+pub struct LocalDay {
+    pub lo: i64,
+    pub hi: i64,
+    pub day: String,
+    pub month: String,
+}
+
+impl LocalDay {
+    /// The day holding `at` in `tz`, from `cache` when it still holds it; `None` outside the
+    /// calendar.
+    pub fn holding<'c>(
+        cache: &'c mut Option<LocalDay>,
+        tz: &jiff::tz::TimeZone,
+        at: i64,
+    ) -> Option<&'c LocalDay> {
+        if !cache.as_ref().is_some_and(|d| d.lo <= at && at < d.hi) {
+            let (day, month) = window_starts(tz, at)?;
+            let hi = window_reset_ms(tz, WindowKind::Day, &day)?;
+            let date: jiff::civil::Date = day.parse().ok()?;
+            let lo = date.to_zoned(tz.clone()).ok()?.timestamp().as_millisecond();
+            *cache = Some(LocalDay { lo, hi, day, month });
+        }
+        cache.as_ref()
+    }
+}
+
 /// Epoch ms when a window ends in `tz`: the next local midnight (day) or the first of the next
 /// month. A suspension lifts then, and the simulation's timeline restores then.
 pub fn window_reset_ms(tz: &jiff::tz::TimeZone, kind: WindowKind, start: &str) -> Option<i64> {

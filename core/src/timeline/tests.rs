@@ -1,6 +1,7 @@
 //! Hand-computed timelines: every expected time below was worked out from the budgets by hand.
 
 use super::*;
+use crate::window::window_starts;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
