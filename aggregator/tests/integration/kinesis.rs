@@ -1,11 +1,7 @@
 //! The handler on records read back from kinesalite (real 56-digit sequence numbers), applying to
 //! DynamoDB on moto: a failure part-way names the first record with an uncommitted invocation,
 //! the retry from there completes the ledger exactly, and unreadable records never block it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
-use common::*;
+use crate::util::*;
 use spendguard_aggregator::dynamo::DynamoLedger;
 use spendguard_aggregator::testkit::{create_table, emulator, emulator_config, unique, MOTO_VAR};
 use spendguard_aggregator::{function_handler, handle};
@@ -128,7 +124,7 @@ async fn batch_item_failures_carry_real_sequence_numbers() {
 
     // Lambda retries from the reported record with a healthy ledger: exact totals
     let healthy = DynamoLedger::new(d, table, 14 * 86_400);
-    let (deps2, _) = common::deps(healthy);
+    let (deps2, _) = crate::util::deps(healthy);
     let (resp, report) = handle(&event(&records[at..]), &deps2).await;
     assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
     assert!(

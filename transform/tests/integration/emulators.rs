@@ -1,10 +1,6 @@
 //! Re-ingest against real implementations of the APIs: Kinesis `PutRecords` on kinesalite and
 //! Firehose `PutRecordBatch` on moto server, both started by scripts/test.sh on 127.0.0.1.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
-mod common;
-
-use common::*;
+use crate::util::*;
 use spendguard_core::Decoder;
 use spendguard_schemas::fixtures as fx;
 use spendguard_transform::aws::AwsSink;

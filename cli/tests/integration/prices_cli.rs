@@ -2,10 +2,7 @@
 //! offer files served over HTTP (a local server standing in for pricing.us-east-1.amazonaws.com),
 //! and the refresh rules that hold a sync for an operator (a model disappears, a price moves too
 //! far) with nothing written.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
-mod common;
-use common::{bin, ok, Tmp};
+use crate::util::{bin, ok, Tmp};
 use spendguard_aws::testkit::{region_index, serve};
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -4,8 +4,6 @@
 //! pending (a tag added later lets the next tick act). Its own IAM writes, seen in CloudTrail, are
 //! self-audited against what it writes. (moto does not evaluate IAM conditions: the template's
 //! conditions are checked by the guard rules; here is the enforcer's own check.)
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use serde_json::json;
 use spendguard_core::budget::{BudgetConfig, Scope};
 use spendguard_core::clock::FixedClock;

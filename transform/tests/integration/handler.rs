@@ -1,10 +1,6 @@
 //! The transform handler against Firehose event fixtures: every test checks record ids, results,
 //! partition keys and the decoded rows (or re-ingested envelopes).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
-mod common;
-
-use common::*;
+use crate::util::*;
 use serde_json::Value;
 use spendguard_core::pipeline::RecordOutcome;
 use spendguard_core::reenvelope::Gzipper;

@@ -3,16 +3,12 @@
 //! windows follow `--budgets`, `report --by team`, config errors name their line, and `redrive`
 //! re-applies an S3 on-failure record exactly once (locally here; on DynamoDB it shares the
 //! aggregator's tested path).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use base64::Engine;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::path::PathBuf;
 
-mod common;
-
-use common::{bin, gen_logs, ok, Tmp};
+use crate::util::{bin, gen_logs, ok, Tmp};
 
 const BUDGETS: &str = r#"timezone = "America/Los_Angeles"
 [[team]]

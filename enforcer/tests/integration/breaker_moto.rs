@@ -2,8 +2,6 @@
 //! DynamoDB, SNS to SQS): keys over budget only through fallback-priced spend are alerted and
 //! held, never suspended; more than 20 suspensions within 10 minutes open the circuit breaker,
 //! which holds the rest with one operator alert until `resume`, after which suspensions work.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use serde_json::{json, Value};
 use spendguard_core::budget::{BudgetConfig, Scope};
 use spendguard_core::enforce::{KeyRef, Status};

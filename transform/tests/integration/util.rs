@@ -1,6 +1,5 @@
 //! Shared helpers for the transform's tests: events from fixtures, a recording sink, decoding
 //! of response rows and of re-ingested envelopes.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use aws_lambda_events::firehose::KinesisFirehoseEvent;
 use lambda_runtime::{Context, LambdaEvent};

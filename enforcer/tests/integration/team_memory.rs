@@ -1,8 +1,6 @@
 //! Teams through the engine and the evaluator on in-memory ports: a team over its limit enforces
 //! its members (the sweep runs once, when the team's enforcement starts), and a member who starts
 //! spending afterwards is flagged by the evaluator with the team's name.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use serde_json::{json, Value};
 use spendguard_core::budget::Scope;
 use spendguard_core::clock::FixedClock;

@@ -1,14 +1,10 @@
 //! The enforcement commands through the built binary against moto: `budgets push|show`,
 //! `suspend`, `status`, `restore` and `protect` act on IAM and the enforcement table exactly as
 //! the enforcer Lambda does (audited, alerted); `status --ledger` reads a local run.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use serde_json::Value;
 use spendguard_enforcer::testkit::{emulator, sqs_drain, stack, unique, user_snapshot, MOTO_VAR};
 
-mod common;
-
-use common::{bin, gen_logs, ok, Tmp};
+use crate::util::{bin, gen_logs, ok, Tmp};
 
 #[tokio::test]
 async fn operators_suspend_restore_and_protect_on_aws() {

@@ -3,8 +3,6 @@
 //! evaluator and enforcer handlers on in-memory ports, with a clock that ticks the schedule every
 //! 60 s, and through `core::timeline`. Both must take the same decisions for the same keys, the
 //! live one at most one tick later.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use spendguard_core::budget::BudgetConfig;

@@ -1,16 +1,12 @@
 //! `spendguard gen`, `run` and `report` end to end through the built binary: the three input
 //! layouts agree, re-runs and duplicated inputs are idempotent, events land in the partition of
 //! their own timestamp (also across midnight), and bad input is counted, not fatal.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use flate2::{write::GzEncoder, Compression};
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
 
-mod common;
-
-use common::{bin, ok, Tmp};
+use crate::util::{bin, ok, Tmp};
 
 fn gen(dir: &Path, format: &str, n: usize, days: u32) {
     ok(bin().args(["gen", "--out"]).arg(dir).args([

@@ -1,14 +1,10 @@
 //! Careless input through the built binary (issue 20): a reader that closes the pipe early ends
 //! every command quietly with exit 0 (cases 4), and a command that only reads a ledger refuses a
 //! path that is not one instead of creating an empty ledger that answers "ok" (case 5).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-mod common;
-
-use common::{bin, ok, Tmp};
+use crate::util::{bin, ok, Tmp};
 
 /// Runs the command with its stdout a pipe whose read end is already closed: the first write
 /// fails with EPIPE, every time.

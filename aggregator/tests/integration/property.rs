@@ -6,11 +6,7 @@
 //! a replay of the whole stream. Checked after every schedule, to the last decimal digit, on the
 //! embedded SQLite ledger (many schedules) and on DynamoDB in moto (fewer: moto copies the table
 //! on every transaction).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
-use common::*;
+use crate::util::*;
 use spendguard_aggregator::dynamo::DynamoLedger;
 use spendguard_aggregator::testkit::{
     create_table, emulator, emulator_config, unique, OneAtATime, MOTO_VAR,

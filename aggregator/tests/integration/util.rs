@@ -1,7 +1,6 @@
 //! Shared helpers for the aggregator's tests: synthetic traffic as Kinesis records, the handler
 //! wired to a ledger, an ESM simulator that retries from the reported record, fault injection
 //! around a real ledger, and the exact expected totals.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use spendguard_aggregator::dynamo::{Transact, TxError};
 use spendguard_aggregator::{handle, BatchReport, BatchResponse, Deps};

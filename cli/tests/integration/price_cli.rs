@@ -1,7 +1,5 @@
 //! `spendguard price` end to end through the built binary: every input format, bad lines
 //! reported with line numbers, rows on stdout, and the exit status.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use flate2::{write::GzEncoder, Compression};
 use spendguard_schemas::fixtures as fx;
 use std::io::Write;

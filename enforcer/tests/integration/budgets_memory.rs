@@ -2,8 +2,6 @@
 //! in-memory ports: both keep the budgets in force (the aggregator's rule too, tested against
 //! moto in its own crate), log the refusal and emit `BudgetsDocumentRefused` every time they read
 //! the bad version; on a cold start the deployment's `SPENDGUARD_BUDGETS` stands in.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use serde_json::{json, Value};
 use spendguard_core::budget::Scope;
 use spendguard_core::clock::FixedClock;

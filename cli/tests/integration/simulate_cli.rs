@@ -3,15 +3,11 @@
 //! spend is the observed spend less what the denies stopped, suspensions are restored at local
 //! midnight, and bad input (a budgets file that does not parse, an empty period, a missing lake,
 //! a missing day) is said plainly.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::collections::HashMap;
 
-mod common;
-
-use common::{bin, gen_logs, ok, Tmp};
+use crate::util::{bin, gen_logs, ok, Tmp};
 
 const BUDGETS: &str = r#"timezone = "America/Chicago"
 [defaults]

@@ -1,8 +1,6 @@
 //! `spendguard transform` and `spendguard replay` through the built binary; replay against
 //! kinesalite (Kinesis `PutRecords`) and moto (Firehose `PutRecordBatch`), started by
 //! scripts/test.sh on 127.0.0.1.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
-
 use serde_json::Value;
 use spendguard_core::Decoder;
 use spendguard_transform::testkit::{self, KINESIS_VAR, MOTO_VAR};

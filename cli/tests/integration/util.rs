@@ -1,5 +1,4 @@
 //! Helpers shared by the CLI tests that drive the built binary on local files.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::path::PathBuf;
 use std::process::Command;

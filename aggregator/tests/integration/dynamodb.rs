@@ -1,10 +1,6 @@
 //! The DynamoDB ledger against moto server: the shared conformance suite, and the fault paths
 //! (cancellation reasons, ambiguous commits, throttling, a fatal error part-way) with exact totals.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
-use common::Flaky;
+use crate::util::Flaky;
 use spendguard_aggregator::dynamo::DynamoLedger;
 use spendguard_aggregator::testkit::{
     self, create_table, emulator, emulator_config, unique, OneAtATime, MOTO_VAR,
@@ -129,8 +125,8 @@ async fn items_hold_exact_numbers_and_ttls_and_no_sequence_numbers() {
 /// document that does not parse keeps the budgets in force (logged), and nothing is lost.
 #[tokio::test]
 async fn pushed_budgets_shape_the_next_batches() {
+    use crate::util::*;
     use aws_sdk_dynamodb::types::AttributeValue as Av;
-    use common::*;
     use spendguard_aggregator::{handle, BudgetsSource, Deps};
     use spendguard_core::budget::{BudgetConfig, Scope};
     use spendguard_core::clock::FixedClock;
@@ -229,13 +225,13 @@ async fn pushed_budgets_shape_the_next_batches() {
 /// marker holds the digest the later batch is compared with (returned by the failed condition).
 #[tokio::test]
 async fn a_request_id_with_other_contents_is_a_conflict_counted_named_and_the_first_kept() {
-    use common::*;
+    use crate::util::*;
     use spendguard_aggregator::handle;
     let Some(moto) = emulator(MOTO_VAR) else {
         return;
     };
     let ledger = testkit::ledger(&moto, "conflict").await;
-    let (deps, logs) = common::deps(ledger);
+    let (deps, logs) = crate::util::deps(ledger);
     let recs = pool(40, 5);
     // the same invocation with 1,000 more input tokens (its requestId unchanged)
     let altered = |(json, ms): &(String, i64)| -> (String, i64) {

@@ -3,8 +3,6 @@
 //! Streams) -> the evaluator -> the event bus (moto EventBridge, a rule to SQS) -> the enforcer ->
 //! the deny attached in moto IAM. Repeated over fresh users; the stage times of our own handlers
 //! (which include their emulator calls, but not the test's transport hops) are printed as p50/p99.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use base64::Engine;
 use serde_json::{json, Value};
 use spendguard_aggregator::{handle, Deps, KinesisEvent};
