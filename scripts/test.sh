@@ -18,7 +18,7 @@ cargo fmt --all -- --check
 step "clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "dependency rules: schemas, core and the embedded ledger free of AWS SDK, Lambda runtime and tokio; Lambdas free of arrow/parquet"
+step "dependency rules: schemas, core and the embedded ledger free of AWS SDK, Lambda runtime and tokio; Lambdas free of arrow/parquet and of each other"
 for crate in spendguard-schemas spendguard-core spendguard-embedded; do
   if cargo tree -p "$crate" -e normal --prefix none --locked | grep -E '^(aws-sdk-|aws-config|aws-smithy|lambda_runtime|lambda_http|aws_lambda_events|tokio) ' ; then
     echo "FAIL: $crate depends on a crate it must not (see above)"; exit 1
@@ -27,6 +27,14 @@ done
 for crate in spendguard-transform spendguard-aggregator spendguard-enforcer spendguard-refresh; do
   if cargo tree -p "$crate" -e normal --prefix none --locked | grep -E '^(arrow|parquet|rusqlite)' ; then
     echo "FAIL: the $crate Lambda links arrow/parquet/rusqlite (see above)"; exit 1
+  fi
+done
+# Lambda crates sit side by side: what more than one of them uses lives in spendguard-aws, so
+# none depends on another (dev-dependencies, for tests across the pipeline, are allowed).
+LAMBDAS='spendguard-transform|spendguard-aggregator|spendguard-enforcer|spendguard-refresh'
+for crate in spendguard-transform spendguard-aggregator spendguard-enforcer spendguard-refresh; do
+  if cargo tree -p "$crate" -e normal --prefix none --locked | tail -n +2 | grep -E "^($LAMBDAS) "; then
+    echo "FAIL: the $crate Lambda depends on another Lambda crate (see above); share through spendguard-aws"; exit 1
   fi
 done
 echo "ok"

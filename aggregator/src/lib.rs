@@ -17,6 +17,7 @@ use base64_simd::STANDARD as B64;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use spendguard_aws::pricing::PricingConfig;
 use spendguard_core::budget::{BudgetConfig, InForce, Offer};
 use spendguard_core::clock::{Clock, DEFAULT_DEDUP_HORIZON_DAYS};
 use spendguard_core::ledger::{first_pending_origin, prepare, Applied, Disposition, SpendLedger};
@@ -64,7 +65,7 @@ pub use aws_lambda_events::streams::KinesisEventResponse as BatchResponse;
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Decoding and pricing, shared with the transform (`SPENDGUARD_PRICE_OVERLAY`, ...).
-    pub pricing: spendguard_transform::Config,
+    pub pricing: PricingConfig,
     pub table: String,
     /// `SPENDGUARD_DEDUP_HORIZON_DAYS`: how long `requestId` markers live. Must cover the stream's
     /// retention plus the longest backfill; older input is refused, never double-counted.
@@ -91,7 +92,7 @@ pub enum ConfigError {
         why: String,
     },
     #[error(transparent)]
-    Pricing(#[from] spendguard_transform::ConfigError),
+    Pricing(#[from] spendguard_aws::pricing::ConfigError),
 }
 
 impl Config {
@@ -118,7 +119,7 @@ impl Config {
             why: e.to_string(),
         })?;
         Ok(Config {
-            pricing: spendguard_transform::Config::from_env()?,
+            pricing: PricingConfig::from_env()?,
             table,
             horizon_days,
             budgets,
@@ -133,7 +134,7 @@ impl Config {
     }
 }
 
-pub type LogFn = Box<dyn Fn(&str) + Send + Sync>;
+pub use spendguard_aws::LogFn;
 
 /// Where pushed budgets come from: the enforcement table's budgets document, read again at most
 /// every `refresh_ms` (one GetItem) and parsed only when its version changes. The budgets' time
@@ -166,10 +167,7 @@ pub struct Deps<L> {
     budgets: RwLock<InForce>,
     budgets_source: Option<BudgetsSource>,
     /// The stored price overlay and the pricing configuration to rebuild the pricer with.
-    prices: Option<(
-        spendguard_aws::prices::PricesSource,
-        spendguard_transform::Config,
-    )>,
+    prices: Option<(spendguard_aws::prices::PricesSource, PricingConfig)>,
     pub ledger: L,
     pub clock: Arc<dyn Clock>,
     /// `None`: no horizon (markers never expire, as in the embedded ledger).
@@ -221,7 +219,7 @@ impl<L: SpendLedger> Deps<L> {
     pub fn with_prices_source(
         mut self,
         source: spendguard_aws::prices::PricesSource,
-        pricing: spendguard_transform::Config,
+        pricing: PricingConfig,
     ) -> Self {
         self.prices = Some((source, pricing));
         self
@@ -238,7 +236,9 @@ impl<L: SpendLedger> Deps<L> {
             return;
         }
         let now = self.clock.now_ms();
-        if let Err(e) = dynamo::note_fallback_models(&src.client, &src.table, now, models).await {
+        if let Err(e) =
+            spendguard_aws::tables::note_fallback_models(&src.client, &src.table, now, models).await
+        {
             (self.log)(
                 &json!({"level": "error", "msg": "fallback-priced models not recorded for the alert",
                         "models": models, "error": e})
@@ -274,7 +274,7 @@ impl<L: SpendLedger> Deps<L> {
             let now = self.clock.now_ms();
             let checked_at = *src.checked.lock().unwrap_or_else(|p| p.into_inner());
             if now.saturating_sub(checked_at) >= src.refresh_ms {
-                match dynamo::read_budgets_doc(&src.client, &src.table).await {
+                match spendguard_aws::tables::read_budgets_doc(&src.client, &src.table).await {
                     Ok(doc) => {
                         if let Some((v, text)) = doc {
                             let offer = self
@@ -390,7 +390,7 @@ impl BatchReport {
             ("CacheReadTokens", "Count", tokens(b.cache_read_tokens)),
             ("CacheWriteTokens", "Count", tokens(b.cache_write_tokens)),
         ];
-        spendguard_transform::metrics::emf_line(function, timestamp_ms, &m)
+        spendguard_aws::emf::emf_line(function, timestamp_ms, &m)
     }
 }
 

@@ -4,9 +4,8 @@
 use spendguard_aggregator::dynamo::DynamoLedger;
 use spendguard_aggregator::{function_handler, BudgetsSource, Config, Deps, BUDGETS_REFRESH_MS};
 use spendguard_aws::prices::{PriceObject, PricesSource, POLL_MS};
+use spendguard_aws::sdk_config;
 use spendguard_core::clock::SystemClock;
-use spendguard_core::Pipeline;
-use spendguard_transform::aws::sdk_config;
 use std::sync::Arc;
 
 #[tokio::main(flavor = "current_thread")]
@@ -16,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let horizon_ms = config.horizon_ms();
     let client = aws_sdk_dynamodb::Client::new(&conf);
     let ledger = DynamoLedger::new(client.clone(), config.table.clone(), horizon_ms / 1000);
-    let pipeline = Pipeline::new(config.pricing.pricer()?, config.pricing.max_decompressed)?;
+    let pipeline = config.pricing.pipeline()?;
     // stdout is the function's CloudWatch log stream: problems and the EMF metrics line go there.
     let log: spendguard_aggregator::LogFn = Box::new(|line| println!("{line}"));
     let mut deps = Deps::new(

@@ -1,53 +1,11 @@
-//! Test support (feature `test-util`): a fresh ledger table on moto server, shaped as the SAM
-//! template declares it (`pk`/`sk` strings, on-demand, TTL on `expires_at`).
+//! Test support (feature `test-util`): a ledger on a fresh moto table, transactions one at a
+//! time, and the Kinesis events the function receives.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support
 
 use crate::dynamo::{DynamoLedger, Transact, TxError};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+pub use spendguard_aws::testkit::{
+    create_ledger_table as create_table, emulator, emulator_config, unique, MOTO_VAR,
 };
-pub use spendguard_transform::testkit::{emulator, emulator_config, unique, MOTO_VAR};
-
-/// Creates the ledger table.
-pub async fn create_table(d: &aws_sdk_dynamodb::Client, name: &str) {
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    d.create_table()
-        .table_name(name)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-    d.update_time_to_live()
-        .table_name(name)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name("expires_at")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
 
 /// moto applies a transaction by deep-copying the table and restoring the copy when it cancels:
 /// two requests at once can fail (HTTP 500) or, worse, a cancelled one can restore over the

@@ -1,6 +1,7 @@
 //! Test support (feature `test-util`) every crate's emulator tests share: finding the emulators
 //! (moto server, kinesalite) with the CI rule that a missing one fails, their SDK
-//! configuration, unique names, and a one-request-per-connection HTTP server for offer files.
+//! configuration, unique names, a one-request-per-connection HTTP server for offer files, Kinesis
+//! streams (created, read back) and the ledger table.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support
 
 use aws_config::BehaviorVersion;
@@ -115,4 +116,123 @@ pub async fn versioned_bucket(s3: &aws_sdk_s3::Client, name: &str) {
         .send()
         .await
         .unwrap();
+}
+
+/// Creates a ledger table as the SAM template declares it (`pk`/`sk` strings, on-demand, TTL on
+/// `expires_at`).
+#[cfg(feature = "dynamodb")]
+pub async fn create_ledger_table(d: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    d.create_table()
+        .table_name(name)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    d.update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expires_at")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Creates a one-shard stream and waits until it is ACTIVE.
+pub async fn create_stream(k: &aws_sdk_kinesis::Client, name: &str) {
+    k.create_stream()
+        .stream_name(name)
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let d = k
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .unwrap();
+        if d.stream_description_summary()
+            .map(|s| s.stream_status().as_str() == "ACTIVE")
+            .unwrap_or(false)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("stream {name} never became ACTIVE");
+}
+
+/// One record read back from a stream.
+#[derive(Debug, Clone)]
+pub struct ReadRecord {
+    pub partition_key: String,
+    pub sequence_number: String,
+    pub data: Vec<u8>,
+}
+
+/// Every record of every shard, from the start.
+pub async fn read_stream(k: &aws_sdk_kinesis::Client, name: &str) -> Vec<ReadRecord> {
+    let shards = k.list_shards().stream_name(name).send().await.unwrap();
+    let mut out = Vec::new();
+    for shard in shards.shards() {
+        let mut it = k
+            .get_shard_iterator()
+            .stream_name(name)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator()
+            .map(str::to_string);
+        while let Some(i) = it.take() {
+            let r = k
+                .get_records()
+                .shard_iterator(i)
+                .limit(10_000)
+                .send()
+                .await
+                .unwrap();
+            for rec in r.records() {
+                out.push(ReadRecord {
+                    partition_key: rec.partition_key().unwrap_or_default().to_string(),
+                    sequence_number: rec.sequence_number().to_string(),
+                    data: rec.data().as_ref().to_vec(),
+                });
+            }
+            if r.records().is_empty() || r.millis_behind_latest() == Some(0) {
+                break;
+            }
+            it = r.next_shard_iterator().map(str::to_string);
+        }
+    }
+    out
 }

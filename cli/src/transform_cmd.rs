@@ -47,12 +47,15 @@ impl Sink for CliSink {
 pub fn config(opts: &PriceOpts, max_response_bytes: usize) -> Result<Config> {
     Ok(Config {
         max_response_bytes,
-        price_overlays: crate::input::price_overlays(opts)?,
-        assumed_cache_ttl: match opts.assume_cache_ttl {
-            crate::CacheTtlArg::FiveMinutes => AssumedTtl::FiveMinutes,
-            crate::CacheTtlArg::OneHour => AssumedTtl::OneHour,
+        pricing: spendguard_transform::PricingConfig {
+            price_overlays: crate::input::price_overlays(opts)?,
+            assumed_cache_ttl: match opts.assume_cache_ttl {
+                crate::CacheTtlArg::FiveMinutes => AssumedTtl::FiveMinutes,
+                crate::CacheTtlArg::OneHour => AssumedTtl::OneHour,
+            },
+            max_decompressed: opts.max_decompressed_mib << 20,
+            prices_bucket: None,
         },
-        max_decompressed: opts.max_decompressed_mib << 20,
         ..Config::default()
     })
 }

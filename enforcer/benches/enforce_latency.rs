@@ -95,9 +95,9 @@ fn main() {
         .build()
         .unwrap();
     let ledger = Arc::new(EmbeddedLedger::in_memory().unwrap());
-    let pricing = spendguard_transform::Config::default();
     let deps = Deps::new(
-        spendguard_core::Pipeline::new(pricing.pricer().unwrap(), pricing.max_decompressed)
+        spendguard_aws::pricing::PricingConfig::default()
+            .pipeline()
             .unwrap(),
         BudgetConfig::parse(BUDGETS).unwrap(),
         Ledger(ledger.clone()),

@@ -22,7 +22,7 @@ use crate::ports::{
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
-use spendguard_aggregator::dynamo::{read_budgets_doc, BUDGETS_PK, BUDGETS_SK, FALLBACK_MODELS_PK};
+use spendguard_aws::tables::{read_budgets_doc, BUDGETS_PK, BUDGETS_SK, FALLBACK_MODELS_PK};
 use spendguard_core::budget::Scope;
 use spendguard_core::clock::Clock;
 use spendguard_core::enforce::{Held, KeyRef, KeyState, Status};
@@ -975,7 +975,7 @@ impl Windows for DynamoWindows {
                 .map_err(|e| classify("dynamodb", "Query", e))?;
             for i in r.items() {
                 out.push(
-                    spendguard_aggregator::dynamo::parse_window(i)
+                    spendguard_aws::tables::parse_window(i)
                         .map_err(|m| PortError::new("dynamodb", "Query", ErrorKind::Fatal, m))?,
                 );
             }

@@ -84,9 +84,7 @@ fn window_of(r: &StreamRecord) -> Option<Result<WindowTotal, String>> {
     if !(sk.starts_with("day#") || sk.starts_with("month#")) {
         return None;
     }
-    Some(spendguard_aggregator::dynamo::parse_window(&image_item(
-        image,
-    )))
+    Some(spendguard_aws::tables::parse_window(&image_item(image)))
 }
 
 /// What one stream batch did.
@@ -297,7 +295,7 @@ fn state_event(
 /// A window item as the ledger table's stream shows it (`INSERT`, DynamoDB JSON), for tests,
 /// benchmarks and local runs that feed the evaluator without a stream.
 pub fn stream_record(w: &WindowTotal, sequence_number: &str) -> Value {
-    let (pk, sk) = spendguard_aggregator::dynamo::window_key(&w.window);
+    let (pk, sk) = spendguard_aws::tables::window_key(&w.window);
     let t = &w.totals;
     let mut image = serde_json::json!({
         "pk": {"S": pk}, "sk": {"S": sk},

@@ -144,7 +144,7 @@ pub enum HandlerError {
     Budgets { version: u64, why: String },
 }
 
-pub type LogFn = Box<dyn Fn(&str) + Send + Sync>;
+pub use spendguard_aws::LogFn;
 
 /// Everything both handlers need.
 pub struct App {
@@ -297,7 +297,7 @@ impl App {
     fn metrics(&self, r: &Report) {
         use spendguard_core::enforce::Action;
         let count = |a: Action| r.decisions.iter().filter(|d| d.action == a).count() as u64;
-        (self.log)(&spendguard_transform::metrics::emf_line(
+        (self.log)(&spendguard_aws::emf::emf_line(
             &self.function_name,
             self.clock.now_ms(),
             &[
@@ -333,7 +333,7 @@ impl App {
             log: &self.log,
         };
         let (resp, report) = ev.handle(event).await;
-        (self.log)(&spendguard_transform::metrics::emf_line(
+        (self.log)(&spendguard_aws::emf::emf_line(
             &self.function_name,
             self.clock.now_ms(),
             &[

@@ -17,7 +17,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use spendguard_transform::testkit::{emulator, emulator_config, unique, KINESIS_VAR, MOTO_VAR};
+pub use spendguard_aws::testkit::{emulator, emulator_config, unique, KINESIS_VAR, MOTO_VAR};
 
 fn attr(n: &str) -> AttributeDefinition {
     AttributeDefinition::builder()
@@ -65,7 +65,7 @@ pub async fn create_enforcement_table(d: &aws_sdk_dynamodb::Client, name: &str) 
 
 /// The ledger table with its NEW_AND_OLD_IMAGES stream; returns the stream ARN.
 pub async fn create_ledger_with_stream(d: &aws_sdk_dynamodb::Client, name: &str) -> String {
-    spendguard_aggregator::testkit::create_table(d, name).await;
+    spendguard_aws::testkit::create_ledger_table(d, name).await;
     let r = d
         .update_table()
         .table_name(name)
@@ -572,22 +572,6 @@ pub fn spend_entry(
         origin: 0,
         digest: 0,
     }
-}
-
-/// A writer for the stack's ledger table.
-pub fn ledger_writer(
-    conf: &aws_config::SdkConfig,
-    s: &Stack,
-) -> spendguard_aggregator::dynamo::DynamoLedger<
-    spendguard_aggregator::testkit::OneAtATime<aws_sdk_dynamodb::Client>,
-> {
-    let d = aws_sdk_dynamodb::Client::new(conf);
-    spendguard_aggregator::dynamo::DynamoLedger::with_transact(
-        spendguard_aggregator::testkit::OneAtATime::new(d.clone()),
-        d,
-        s.ledger_table.clone(),
-        14 * 86_400,
-    )
 }
 
 /// An EventBridge event as the enforcer receives it.

@@ -19,15 +19,16 @@ use metrics::TransformMetrics;
 use process::{InRecord, Options, Verdict};
 use send::{Entry, RetryPolicy, Sink, Target};
 use serde_json::json;
-use spendguard_aws::prices::{PricesSource, Update};
-use spendguard_core::catalogue::BUILTIN;
+use spendguard_aws::prices::PricesSource;
+use spendguard_aws::pricing::env_num;
 use spendguard_core::clock::Clock;
-use spendguard_core::price::AssumedTtl;
 use spendguard_core::reenvelope::Gzipper;
-use spendguard_core::{Catalogue, Pipeline, Pricer, PricerConfig};
+use spendguard_core::Pipeline;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+pub use spendguard_aws::pricing::{ConfigError, PricingConfig};
 
 /// Configuration, from the function's environment.
 #[derive(Debug, Clone)]
@@ -38,15 +39,8 @@ pub struct Config {
     /// instead: re-ingest itself needs time, and a timeout would fail the whole batch.
     pub deadline_reserve: Duration,
     pub retry: RetryPolicy,
-    /// Refuse any record that decompresses to more than this (gzip bombs).
-    pub max_decompressed: usize,
-    /// Price catalogue overlays as (name, TOML text in the catalogue format), later ones win:
-    /// price fixes and application-profile mappings without a rebuild.
-    pub price_overlays: Vec<(String, String)>,
-    pub assumed_cache_ttl: AssumedTtl,
-    /// The bucket whose `prices/overlay.toml` (the daily refresh, `spendguard prices push`) is
-    /// read at most once a minute; `None`: the built-in catalogue and the variable only.
-    pub prices_bucket: Option<String>,
+    /// Decoding and pricing, as the aggregator does them.
+    pub pricing: PricingConfig,
 }
 
 impl Default for Config {
@@ -55,57 +49,16 @@ impl Default for Config {
             max_response_bytes: process::MAX_RESPONSE_BYTES,
             deadline_reserve: Duration::from_secs(10),
             retry: RetryPolicy::default(),
-            max_decompressed: spendguard_core::decode::DEFAULT_MAX_DECOMPRESSED,
-            price_overlays: Vec::new(),
-            assumed_cache_ttl: AssumedTtl::FiveMinutes,
-            prices_bucket: None,
+            pricing: PricingConfig::default(),
         }
-    }
-}
-
-/// A configuration or start-up error: the function cannot start, nothing is processed.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{name}={value:?}: {why}")]
-    Env {
-        name: &'static str,
-        value: String,
-        why: String,
-    },
-    #[error("price catalogue: {0}")]
-    Catalogue(#[from] spendguard_core::CatalogueError),
-    #[error("decoder: {0}")]
-    Decoder(#[from] spendguard_core::DecodeError),
-}
-
-fn env_num(name: &'static str, default: u64) -> Result<u64, ConfigError> {
-    match std::env::var(name) {
-        Err(_) => Ok(default),
-        Ok(v) => v.trim().parse().map_err(|e| ConfigError::Env {
-            name,
-            value: v.clone(),
-            why: format!("{e}"),
-        }),
     }
 }
 
 impl Config {
     /// `SPENDGUARD_MAX_RESPONSE_BYTES`, `SPENDGUARD_DEADLINE_RESERVE_MS`,
-    /// `SPENDGUARD_REINGEST_MAX_ATTEMPTS`, `SPENDGUARD_MAX_DECOMPRESSED_MIB`,
-    /// `SPENDGUARD_PRICE_OVERLAY` (TOML text), `SPENDGUARD_ASSUME_CACHE_TTL` (`5m` | `1h`).
+    /// `SPENDGUARD_REINGEST_MAX_ATTEMPTS`, and [`PricingConfig::from_env`]'s variables.
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Config::default();
-        let ttl = match std::env::var("SPENDGUARD_ASSUME_CACHE_TTL").as_deref() {
-            Err(_) | Ok("5m") => AssumedTtl::FiveMinutes,
-            Ok("1h") => AssumedTtl::OneHour,
-            Ok(other) => {
-                return Err(ConfigError::Env {
-                    name: "SPENDGUARD_ASSUME_CACHE_TTL",
-                    value: other.to_string(),
-                    why: "expected 5m or 1h".into(),
-                })
-            }
-        };
         Ok(Config {
             max_response_bytes: env_num(
                 "SPENDGUARD_MAX_RESPONSE_BYTES",
@@ -123,70 +76,12 @@ impl Config {
                 .clamp(1, 100) as u32,
                 ..d.retry
             },
-            max_decompressed: (env_num(
-                "SPENDGUARD_MAX_DECOMPRESSED_MIB",
-                (d.max_decompressed >> 20) as u64,
-            )? as usize)
-                << 20,
-            price_overlays: std::env::var("SPENDGUARD_PRICE_OVERLAY")
-                .ok()
-                .map(|t| ("SPENDGUARD_PRICE_OVERLAY".to_string(), t))
-                .into_iter()
-                .collect(),
-            assumed_cache_ttl: ttl,
-            prices_bucket: std::env::var("SPENDGUARD_PRICES_BUCKET")
-                .ok()
-                .filter(|b| !b.trim().is_empty()),
+            pricing: PricingConfig::from_env()?,
         })
-    }
-
-    /// The pricer: the built-in catalogue plus the overlay variable.
-    pub fn pricer(&self) -> Result<Pricer, ConfigError> {
-        Ok(self.pricer_with(None)?)
-    }
-
-    /// The pricer with the stored overlay (name, text) between the built-in catalogue and the
-    /// variable: the refresh updates the catalogue, an operator's variable still wins.
-    pub fn pricer_with(
-        &self,
-        stored: Option<(&str, &str)>,
-    ) -> Result<Pricer, spendguard_core::CatalogueError> {
-        let mut files = vec![("prices/bedrock.toml", BUILTIN)];
-        files.extend(stored);
-        for (name, text) in &self.price_overlays {
-            files.push((name.as_str(), text.as_str()));
-        }
-        Ok(Pricer::new(
-            Catalogue::load(&files)?,
-            PricerConfig {
-                assumed_cache_ttl: self.assumed_cache_ttl,
-            },
-        ))
-    }
-
-    /// Polls the stored overlay (when `source` is set and due) and hands a new pricer that
-    /// loads to `swap`; returns the log line to write, if any. The prices in force stay on any
-    /// failure. One implementation for the transform and the aggregator.
-    pub async fn refresh_prices(
-        &self,
-        source: Option<&PricesSource>,
-        now_ms: i64,
-        swap: impl FnOnce(Pricer),
-    ) -> Option<String> {
-        let src = source?;
-        let update = src
-            .poll(now_ms, |name, text| self.pricer_with(Some((name, text))))
-            .await;
-        let line = update.log_line(&src.object.bucket);
-        if let Update::New { pricer, .. } = update {
-            swap(*pricer);
-        }
-        line
     }
 }
 
-/// Where structured log lines go: stdout on Lambda (CloudWatch Logs), stderr in the CLI.
-pub type LogFn = Box<dyn Fn(&str) + Send + Sync>;
+pub use spendguard_aws::LogFn;
 
 /// Per-instance buffers, reused across invocations.
 #[derive(Debug)]
@@ -224,7 +119,7 @@ impl<S: Sink> Deps<S> {
         clock: Arc<dyn Clock>,
         log: LogFn,
     ) -> Result<Self, ConfigError> {
-        let pipeline = Pipeline::new(config.pricer()?, config.max_decompressed)?;
+        let pipeline = config.pricing.pipeline()?;
         Ok(Deps {
             state: Mutex::new(State {
                 pipeline,
@@ -379,6 +274,7 @@ async fn handle<S: Sink>(
     let started = Instant::now();
     let line = deps
         .config
+        .pricing
         .refresh_prices(deps.prices.as_ref(), deps.clock.now_ms(), |p| {
             deps.state
                 .lock()

@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let conf = sdk_config(None).await;
     let sink = AwsSink::new(&conf);
-    let bucket = config.prices_bucket.clone();
+    let bucket = config.pricing.prices_bucket.clone();
     // stdout is the function's CloudWatch log stream: problems and the EMF metrics line go there.
     let log: spendguard_transform::LogFn = Box::new(|line| println!("{line}"));
     let mut deps = Deps::new(config, sink, Arc::new(SystemClock), log)?;

@@ -3,84 +3,13 @@
 //! sequence numbers), moto server for Firehose and S3 (see shared/design/TOOLING.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support
 
-use aws_sdk_kinesis::types::ShardIteratorType;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-pub use spendguard_aws::testkit::{emulator, emulator_config, unique, KINESIS_VAR, MOTO_VAR};
-
-/// Creates a one-shard stream and waits until it is ACTIVE.
-pub async fn create_stream(k: &aws_sdk_kinesis::Client, name: &str) {
-    k.create_stream()
-        .stream_name(name)
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
-    for _ in 0..200 {
-        let d = k
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await
-            .unwrap();
-        if d.stream_description_summary()
-            .map(|s| s.stream_status().as_str() == "ACTIVE")
-            .unwrap_or(false)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("stream {name} never became ACTIVE");
-}
-
-/// One record read back from a stream.
-#[derive(Debug, Clone)]
-pub struct ReadRecord {
-    pub partition_key: String,
-    pub sequence_number: String,
-    pub data: Vec<u8>,
-}
-
-/// Every record of every shard, from the start.
-pub async fn read_stream(k: &aws_sdk_kinesis::Client, name: &str) -> Vec<ReadRecord> {
-    let shards = k.list_shards().stream_name(name).send().await.unwrap();
-    let mut out = Vec::new();
-    for shard in shards.shards() {
-        let mut it = k
-            .get_shard_iterator()
-            .stream_name(name)
-            .shard_id(shard.shard_id())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator()
-            .map(str::to_string);
-        while let Some(i) = it.take() {
-            let r = k
-                .get_records()
-                .shard_iterator(i)
-                .limit(10_000)
-                .send()
-                .await
-                .unwrap();
-            for rec in r.records() {
-                out.push(ReadRecord {
-                    partition_key: rec.partition_key().unwrap_or_default().to_string(),
-                    sequence_number: rec.sequence_number().to_string(),
-                    data: rec.data().as_ref().to_vec(),
-                });
-            }
-            if r.records().is_empty() || r.millis_behind_latest() == Some(0) {
-                break;
-            }
-            it = r.next_shard_iterator().map(str::to_string);
-        }
-    }
-    out
-}
+pub use spendguard_aws::testkit::{
+    create_stream, emulator, emulator_config, read_stream, unique, ReadRecord, KINESIS_VAR,
+    MOTO_VAR,
+};
 
 /// moto does not verify signatures, but treats a request without `Authorization` as anonymous
 /// and refuses it private objects.

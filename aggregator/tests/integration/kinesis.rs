@@ -5,8 +5,8 @@ use crate::util::*;
 use spendguard_aggregator::dynamo::DynamoLedger;
 use spendguard_aggregator::testkit::{create_table, emulator, emulator_config, unique, MOTO_VAR};
 use spendguard_aggregator::{function_handler, handle};
+use spendguard_aws::testkit::{create_stream, read_stream, KINESIS_VAR};
 use spendguard_core::ledger::{group_order, plan, prepare, Entry, MAX_TRANSACTION_ITEMS};
-use spendguard_transform::testkit::{create_stream, read_stream, KINESIS_VAR};
 
 #[tokio::test]
 async fn batch_item_failures_carry_real_sequence_numbers() {

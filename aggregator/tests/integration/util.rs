@@ -59,8 +59,9 @@ pub fn control_message() -> Vec<u8> {
 pub use spendguard_aggregator::testkit::{kinesis_event as event, kinesis_sequence as seq};
 
 pub fn pipeline() -> Pipeline {
-    let c = spendguard_transform::Config::default();
-    Pipeline::new(c.pricer().unwrap(), c.max_decompressed).unwrap()
+    spendguard_aws::pricing::PricingConfig::default()
+        .pipeline()
+        .unwrap()
 }
 
 /// Handler deps over `ledger`, clock at [`NOW_MS`], 14-day horizon; logs are kept.

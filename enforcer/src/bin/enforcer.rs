@@ -1,9 +1,9 @@
 //! The enforcer Lambda's entry point: wires configuration, the AWS clients and the clock, then
 //! hands each EventBridge event (ours, CloudTrail IAM calls, the schedule) to `enforcer_handler`.
 
+use spendguard_aws::sdk_config;
 use spendguard_core::clock::SystemClock;
 use spendguard_enforcer::{aws_app, enforcer_handler, Config, LogFn};
-use spendguard_transform::aws::sdk_config;
 use std::sync::Arc;
 
 #[tokio::main(flavor = "current_thread")]

@@ -1,9 +1,9 @@
 //! The evaluator Lambda's entry point: wires configuration, the AWS clients and the clock, then
 //! hands each batch of the ledger table's stream to `evaluator_handler`.
 
+use spendguard_aws::sdk_config;
 use spendguard_core::clock::SystemClock;
 use spendguard_enforcer::{aws_app, evaluator_handler, Config, LogFn};
-use spendguard_transform::aws::sdk_config;
 use std::sync::Arc;
 
 #[tokio::main(flavor = "current_thread")]

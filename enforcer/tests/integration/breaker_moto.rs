@@ -2,6 +2,7 @@
 //! DynamoDB, SNS to SQS): keys over budget only through fallback-priced spend are alerted and
 //! held, never suspended; more than 20 suspensions within 10 minutes open the circuit breaker,
 //! which holds the rest with one operator alert until `resume`, after which suspensions work.
+use crate::util::ledger_writer;
 use serde_json::{json, Value};
 use spendguard_core::budget::{BudgetConfig, Scope};
 use spendguard_core::enforce::{KeyRef, Status};
@@ -275,9 +276,9 @@ async fn fallback_priced_model_ids_are_named_in_one_alert_per_day() {
     let (conf, s) = stack(&moto).await;
     let clock = StepClock::at(NOW);
     let app = app(&conf, &s, BUDGETS, clock.clone());
-    let pricing = spendguard_transform::Config::default();
     let deps = spendguard_aggregator::Deps::new(
-        spendguard_core::Pipeline::new(pricing.pricer().unwrap(), pricing.max_decompressed)
+        spendguard_aws::pricing::PricingConfig::default()
+            .pipeline()
             .unwrap(),
         BudgetConfig::parse(BUDGETS).unwrap(),
         ledger_writer(&conf, &s),

@@ -3,6 +3,7 @@
 //! Streams) -> the evaluator -> the event bus (moto EventBridge, a rule to SQS) -> the enforcer ->
 //! the deny attached in moto IAM. Repeated over fresh users; the stage times of our own handlers
 //! (which include their emulator calls, but not the test's transport hops) are printed as p50/p99.
+use crate::util::ledger_writer;
 use base64::Engine;
 use serde_json::{json, Value};
 use spendguard_aggregator::{handle, Deps, KinesisEvent};
@@ -42,13 +43,13 @@ async fn a_kinesis_batch_ends_in_a_deny_in_iam() {
     let iam = aws_sdk_iam::Client::new(&conf);
     let k = aws_sdk_kinesis::Client::new(&emulator_config(&kin).await);
     let stream = unique("bedrock-logs");
-    spendguard_transform::testkit::create_stream(&k, &stream).await;
+    spendguard_aws::testkit::create_stream(&k, &stream).await;
     let budgets =
         "[defaults]\ndaily_usd = \"0.000001\"\nmonthly_usd = \"1000\"\ngrace_seconds = 0\n";
     let cfg = BudgetConfig::parse(budgets).unwrap();
-    let pricing = spendguard_transform::Config::default();
     let deps = Deps::new(
-        spendguard_core::Pipeline::new(pricing.pricer().unwrap(), pricing.max_decompressed)
+        spendguard_aws::pricing::PricingConfig::default()
+            .pipeline()
             .unwrap(),
         cfg,
         ledger_writer(&conf, &s),

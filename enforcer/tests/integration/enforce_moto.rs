@@ -3,6 +3,7 @@
 //! exactly as before), idempotent repeats, a user near its 2,048-character inline limit, the
 //! role capacity fallbacks, tamper re-apply, drift repair, protected and shadow principals, and a
 //! budget lowered mid-window.
+use crate::util::ledger_writer;
 use serde_json::{json, Value};
 use spendguard_core::budget::Scope;
 use spendguard_core::enforce::{

@@ -10,3 +10,4 @@ mod e2e;
 mod enforce_moto;
 mod team_memory;
 mod timeline_property;
+mod util;
