@@ -11,6 +11,7 @@ use spendguard_core::clock::{Clock, SystemClock};
 use spendguard_core::enforce::{evaluate, Evaluation, KeyRef, KeyState, Status};
 use spendguard_core::ledger::Query;
 use spendguard_enforcer::App;
+use spendguard_schemas::words::Mechanism;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -83,7 +84,12 @@ fn ms_to_rfc3339(ms: i64) -> Option<String> {
         .map(|t| t.to_string())
 }
 
-fn status_json(ev: &Evaluation, st: &KeyState, mechanism: &str, lifts: Option<i64>) -> Value {
+fn status_json(
+    ev: &Evaluation,
+    st: &KeyState,
+    mechanism: Option<Mechanism>,
+    lifts: Option<i64>,
+) -> Value {
     json!({
         "principal": ev.key.key,
         "scope": ev.key.scope.as_str(),
@@ -92,7 +98,7 @@ fn status_json(ev: &Evaluation, st: &KeyState, mechanism: &str, lifts: Option<i6
         "protected": ev.protected,
         "since": st.since_ms.and_then(ms_to_rfc3339),
         "due": match st.status { Status::Pending { due_ms } => ms_to_rfc3339(due_ms), _ => None },
-        "mechanism": mechanism,
+        "mechanism": mechanism.map_or("", Mechanism::as_str),
         "lifts_at": if st.status == Status::Suspended { lifts.and_then(ms_to_rfc3339) } else { None },
         "operator_suspended_until": st.manual_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "until restored".into())),
         "protected_until": st.protected_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "forever".into())),
@@ -186,7 +192,7 @@ pub fn status_local(
         .unwrap_or_else(|| SystemClock.now_ms());
     let ev = evaluate(budgets, key, &all, now);
     let st = l.key_state(key)?;
-    let v = status_json(&ev, &st, "", None);
+    let v = status_json(&ev, &st, None, None);
     if json_out {
         println!("{v}");
     } else {
@@ -203,7 +209,7 @@ pub fn status_aws(o: &AwsOpts, key: &KeyRef, json_out: bool) -> Result<()> {
         let e = app.enforcer(&cfg);
         let ev = e.evaluate(key).await?;
         let st = app.store.state(key).await?;
-        let mut v = status_json(&ev, &st.state, &st.mechanism, e.lifts_at(&ev));
+        let mut v = status_json(&ev, &st.state, st.mechanism, e.lifts_at(&ev));
         let audit = app.store.audit_of(key).await?;
         v["audit"] = json!(audit.iter().rev().take(10).rev().collect::<Vec<_>>());
         if json_out {
@@ -241,7 +247,7 @@ pub fn act(o: &AwsOpts, what: Act, key: &KeyRef, until: Option<i64>, reason: &st
         println!(
             "{}",
             json!({"principal": key.key, "scope": key.scope.as_str(), "state": st.state.status.as_str(),
-                   "mechanism": st.mechanism,
+                   "mechanism": st.mechanism.map_or("", Mechanism::as_str),
                    "protected_until": st.state.protected_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "forever".into())),
                    "operator_suspended_until": st.state.manual_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "until restored".into()))})
         );

@@ -19,47 +19,7 @@ pub struct BudgetError {
     pub message: String,
 }
 
-/// What happens when a budget is exceeded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Alert, then suspend after the grace period.
-    Enforce,
-    /// Alert and record what would have been suspended; never suspend.
-    Shadow,
-    /// Alert only.
-    AlertOnly,
-}
-
-impl Mode {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Mode::Enforce => "enforce",
-            Mode::Shadow => "shadow",
-            Mode::AlertOnly => "alert_only",
-        }
-    }
-}
-
-/// Which spend a budget or a window counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scope {
-    /// An IAM user, or a whole role across all its sessions.
-    Principal,
-    /// One assumed-role session ARN as logged.
-    Session,
-    /// A named team.
-    Team,
-}
-
-impl Scope {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Scope::Principal => "principal",
-            Scope::Session => "session",
-            Scope::Team => "team",
-        }
-    }
-}
+pub use spendguard_schemas::words::{Mode, Scope};
 
 /// Limits and behaviour, after `[defaults]` are applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,14 +286,15 @@ impl Ctx<'_> {
             l.thresholds_pct = out;
         }
         if let Some(m) = mode {
-            l.mode = match m.get_ref().as_str() {
-                "enforce" => Mode::Enforce,
-                "shadow" => Mode::Shadow,
-                "alert_only" => Mode::AlertOnly,
-                other => {
+            l.mode = match Mode::parse(m.get_ref()) {
+                Some(mode) => mode,
+                None => {
                     return self.err(
                         m.span().start,
-                        format!("mode = {other:?}: expected enforce, shadow or alert_only"),
+                        format!(
+                            "mode = {:?}: expected enforce, shadow or alert_only",
+                            m.get_ref()
+                        ),
                     )
                 }
             };

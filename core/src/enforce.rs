@@ -55,27 +55,6 @@ impl KeyRef {
     }
 }
 
-impl Scope {
-    pub fn parse(s: &str) -> Option<Scope> {
-        match s {
-            "principal" => Some(Scope::Principal),
-            "session" => Some(Scope::Session),
-            "team" => Some(Scope::Team),
-            _ => None,
-        }
-    }
-}
-
-impl WindowKind {
-    pub fn parse(s: &str) -> Option<WindowKind> {
-        match s {
-            "day" => Some(WindowKind::Day),
-            "month" => Some(WindowKind::Month),
-            _ => None,
-        }
-    }
-}
-
 /// The limits that govern a key's own windows, and whether the key is protected. A principal
 /// without a `[[budget]]` falls under `[defaults]`; a session only has limits of its own when a
 /// `scope = "session"` budget matches it; a team has its `[[team]]` limits.
@@ -323,6 +302,20 @@ impl Status {
             Status::ShadowSuspended => "shadow_suspended",
         }
     }
+
+    /// A stored status back: its spelling and, for `pending`, when it is due. The one reading
+    /// for every store (DynamoDB, SQLite).
+    pub fn decode(status: &str, due_ms: Option<i64>) -> Result<Status, String> {
+        Ok(match status {
+            "ok" => Status::Ok,
+            "pending" => Status::Pending {
+                due_ms: due_ms.ok_or("pending state without due_ms")?,
+            },
+            "suspended" => Status::Suspended,
+            "shadow_suspended" => Status::ShadowSuspended,
+            x => return Err(format!("unknown status {x:?}")),
+        })
+    }
 }
 
 /// Why a key that is over is not suspended.
@@ -455,6 +448,21 @@ impl Action {
             Action::Restore => "restore",
             Action::Cancel => "cancel",
             Action::Held => "held",
+        }
+    }
+}
+
+impl From<Action> for spendguard_schemas::words::AuditAction {
+    fn from(a: Action) -> Self {
+        use spendguard_schemas::words::AuditAction as A;
+        match a {
+            Action::Alert => A::Alert,
+            Action::Pending => A::Pending,
+            Action::Suspend => A::Suspend,
+            Action::WouldSuspend => A::WouldSuspend,
+            Action::Restore => A::Restore,
+            Action::Cancel => A::Cancel,
+            Action::Held => A::Held,
         }
     }
 }

@@ -8,21 +8,7 @@ use rust_decimal::Decimal;
 use spendguard_schemas::{PricedRow, PrincipalType};
 use std::collections::{BTreeMap, HashSet};
 
-/// A window's length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum WindowKind {
-    Day,
-    Month,
-}
-
-impl WindowKind {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            WindowKind::Day => "day",
-            WindowKind::Month => "month",
-        }
-    }
-}
+pub use spendguard_schemas::words::WindowKind;
 
 /// One window of one key: `start` is the window's first local date, `YYYY-MM-DD`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

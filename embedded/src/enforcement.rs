@@ -135,12 +135,8 @@ impl EmbeddedLedger {
         let Some((status, due, since, ws, wk, wkind, wstart, manual, protected, held)) = row else {
             return Ok(KeyState::default());
         };
-        let status = match (status.as_str(), due) {
-            ("pending", Some(due_ms)) => Status::Pending { due_ms },
-            ("suspended", _) => Status::Suspended,
-            ("shadow_suspended", _) => Status::ShadowSuspended,
-            _ => Status::Ok,
-        };
+        // an unreadable state is an error, never silently `ok` (that would lift a suspension)
+        let status = Status::decode(&status, due).map_err(LedgerError::fatal)?;
         let window = match (
             ws.as_deref().and_then(Scope::parse),
             wk,

@@ -29,6 +29,7 @@ use spendguard_core::enforce::{Held, KeyRef, KeyState, Status};
 use spendguard_core::ledger::WindowTotal;
 use spendguard_core::window::{window_end_epoch_s, WindowKey, WindowKind};
 use spendguard_schemas::event::AuditRecord;
+use spendguard_schemas::words::Mechanism;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -452,8 +453,8 @@ fn state_item(key: &KeyRef, st: &Stored) -> Item {
     if let Some(h) = &st.state.held {
         item.insert("held".into(), s(h.encode()));
     }
-    if !st.mechanism.is_empty() {
-        item.insert("mechanism".into(), s(st.mechanism.clone()));
+    if let Some(m) = st.mechanism {
+        item.insert("mechanism".into(), s(m.as_str()));
     }
     item.insert("version".into(), n(st.version));
     if st.state.watched() {
@@ -463,15 +464,7 @@ fn state_item(key: &KeyRef, st: &Stored) -> Item {
 }
 
 fn parse_state(item: &Item) -> Result<Stored, String> {
-    let status = match get_s(item, "status").unwrap_or("ok") {
-        "ok" => Status::Ok,
-        "pending" => Status::Pending {
-            due_ms: get_n(item, "due_ms").ok_or("pending state without due_ms")?,
-        },
-        "suspended" => Status::Suspended,
-        "shadow_suspended" => Status::ShadowSuspended,
-        x => return Err(format!("unknown status {x:?}")),
-    };
+    let status = Status::decode(get_s(item, "status").unwrap_or("ok"), get_n(item, "due_ms"))?;
     let window = match (
         get_s(item, "w_scope").and_then(Scope::parse),
         get_s(item, "w_key"),
@@ -495,7 +488,10 @@ fn parse_state(item: &Item) -> Result<Stored, String> {
             protected_until_ms: get_n(item, "protected_until_ms"),
             held: get_s(item, "held").and_then(Held::decode),
         },
-        mechanism: get_s(item, "mechanism").unwrap_or_default().to_string(),
+        mechanism: match get_s(item, "mechanism") {
+            None | Some("") => None,
+            Some(m) => Some(Mechanism::parse(m).ok_or(format!("unknown deny mechanism {m:?}"))?),
+        },
         version: get_n(item, "version").unwrap_or(0),
     })
 }
@@ -704,7 +700,7 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .item("pk", s(pk))
             .item("sk", s(format!("audit#{at_ms:013}#{nonce}")))
-            .item("action", s(r.action.clone()))
+            .item("action", s(r.action.as_str()))
             .item("record", s(json))
             .item(
                 "expires_at",
@@ -1170,7 +1166,7 @@ mod tests {
                     },
                 }),
             },
-            mechanism: "session-inline".into(),
+            mechanism: Some(Mechanism::SessionInline),
             version: 3,
         };
         let item = state_item(&key, &st);

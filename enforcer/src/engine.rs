@@ -20,6 +20,7 @@ use spendguard_core::enforce::{
 };
 use spendguard_core::window::window_reset_ms;
 use spendguard_schemas::event::AuditRecord;
+use spendguard_schemas::words::{AuditAction, AuditScope, Mechanism, RoleDeny};
 use std::collections::{BTreeSet, HashSet};
 
 /// What to do when a role has no inline-policy room for a session deny.
@@ -49,27 +50,7 @@ pub struct Settings {
     pub own_role_arn: Option<String>,
 }
 
-/// What started an evaluation, for the audit trail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cause {
-    Event,
-    Schedule,
-    Tamper,
-    Reconcile,
-    Cli,
-}
-
-impl Cause {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Cause::Event => "event",
-            Cause::Schedule => "schedule",
-            Cause::Tamper => "tamper",
-            Cause::Reconcile => "reconcile",
-            Cause::Cli => "cli",
-        }
-    }
-}
+pub use spendguard_schemas::words::Cause;
 
 /// An enforcement failure.
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +131,6 @@ impl Report {
 }
 
 /// The circuit breaker's own audit partition (`scope`/`key` of its records).
-pub const BREAKER_SCOPE: &str = "breaker";
 pub const BREAKER_KEY: &str = "suspensions";
 
 pub(crate) fn rfc3339(ms: i64) -> String {
@@ -205,7 +185,7 @@ impl Enforcer<'_> {
             let outcome = decide(&ev, &stored.state, &HashSet::new(), now);
             let mut next = Stored {
                 state: outcome.next.clone(),
-                mechanism: stored.mechanism.clone(),
+                mechanism: stored.mechanism,
                 version: stored.version + 1,
             };
             for d in &outcome.decisions {
@@ -320,13 +300,13 @@ impl Enforcer<'_> {
                     return self.hold_refused(d, prior, next, cause, &why, report).await;
                 }
                 Ok(mechanism) => {
-                    rec.mechanism = mechanism.clone();
-                    next.mechanism = mechanism;
+                    rec.mechanism = Some(mechanism);
+                    next.mechanism = Some(mechanism);
                     rec.message = action_message(d, &rec);
                     self.send(&rec).await?;
                 }
                 Err(e) => {
-                    rec.action = "fail".into();
+                    rec.action = AuditAction::Fail;
                     rec.detail = e.to_string();
                     rec.message = format!(
                         "spendguard FAILED to suspend {} ({}): {}. It is over budget and still has Bedrock access.",
@@ -373,10 +353,10 @@ impl Enforcer<'_> {
             }
             Action::Restore => {
                 if !team && prior.state.status == Status::Suspended {
-                    self.remove(key, &prior.mechanism).await?;
-                    rec.mechanism = prior.mechanism.clone();
+                    self.remove(key, prior.mechanism).await?;
+                    rec.mechanism = prior.mechanism;
                 }
-                next.mechanism = String::new();
+                next.mechanism = None;
                 rec.message = action_message(d, &rec);
                 self.send(&rec).await?;
             }
@@ -393,17 +373,17 @@ impl Enforcer<'_> {
     fn record(&self, d: &Decision, cause: Cause, lifts: Option<i64>) -> AuditRecord {
         AuditRecord {
             at: rfc3339(self.clock.now_ms()),
-            scope: d.key.scope.as_str().into(),
+            scope: d.key.scope.into(),
             key: d.key.key.clone(),
-            action: d.action.as_str().into(),
-            cause: cause.as_str().into(),
-            window: d.window.as_ref().map(|w| w.kind.as_str().to_string()),
+            action: d.action.into(),
+            cause,
+            window: d.window.as_ref().map(|w| w.kind),
             window_start: d.window.as_ref().map(|w| w.start.clone()),
             threshold_pct: d.threshold_pct,
             spend_usd: d.spend_usd,
             limit_usd: d.limit_usd,
-            mode: d.mode.as_str().into(),
-            mechanism: String::new(),
+            mode: d.mode,
+            mechanism: None,
             lifts_at: match d.action {
                 Action::Suspend | Action::WouldSuspend | Action::Pending => lifts.map(rfc3339),
                 _ => None,
@@ -489,8 +469,8 @@ impl Enforcer<'_> {
             ),
             ..bare_record(
                 trip.at_ms,
-                (BREAKER_SCOPE, BREAKER_KEY),
-                "breaker_open",
+                (AuditScope::Breaker, BREAKER_KEY),
+                AuditAction::BreakerOpen,
                 Cause::Event,
             )
         };
@@ -586,7 +566,7 @@ impl Enforcer<'_> {
         next.state.status = Status::Pending { due_ms };
         next.state.since_ms = since_ms;
         next.state.window = d.window.clone();
-        next.mechanism = prior.mechanism.clone();
+        next.mechanism = prior.mechanism;
         let held = d.window.clone().map(|window| Held { hold, window });
         next.state.held = held.clone();
         if held.is_some() && prior.state.held == held {
@@ -619,12 +599,12 @@ impl Enforcer<'_> {
         };
         let mut rec = self.operator_record(
             &KeyRef::new(Scope::Team, BREAKER_KEY),
-            "breaker_resume",
+            AuditAction::BreakerResume,
             reason,
             None,
             &format!("re-armed by an operator ({was}); suspensions resume at the next tick"),
         );
-        rec.scope = BREAKER_SCOPE.into();
+        rec.scope = AuditScope::Breaker;
         rec.message = format!(
             "spendguard: the circuit breaker was re-armed by an operator ({was}); suspensions \
              resume, held keys still over budget are suspended at the next tick. Reason: {}.",
@@ -639,12 +619,11 @@ impl Enforcer<'_> {
     }
 
     /// Applies the deny for a key; returns the mechanism used. Idempotent.
-    pub async fn apply(&self, key: &KeyRef) -> Result<String, EnforceError> {
+    pub async fn apply(&self, key: &KeyRef) -> Result<Mechanism, EnforceError> {
         let unsuspendable = |why: String| EnforceError::Unsuspendable {
             key: key.key.clone(),
             why,
         };
-        let policy = self.settings.deny_policy_arn.as_str();
         let target = target_of(key).map_err(unsuspendable)?;
         // the enforcer's own check, before any write: the role's IAM conditions say the same,
         // and a refusal here is a clear, audited alert instead of an AccessDenied
@@ -663,53 +642,26 @@ impl Enforcer<'_> {
         })?;
         match target {
             Target::User { name, .. } => {
-                let who = Entity::User(&name);
-                let attached = self.iam.attached(who).await?;
-                if attached.iter().any(|a| a == policy) {
-                    return Ok("user-policy".into());
+                if self.attach_deny(Entity::User(&name)).await? {
+                    return Ok(Mechanism::UserPolicy);
                 }
-                if attached.len() < self.settings.managed_quota {
-                    match self.iam.attach(who, policy).await {
-                        Ok(()) => return Ok("user-policy".into()),
-                        Err(e) if e.kind == ErrorKind::LimitExceeded => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
+                // no managed-policy slot: the suspended group carries the deny
                 let Some(group) = &self.settings.suspended_group else {
                     return Err(unsuspendable(format!(
-                        "user {name} has {} managed policies attached (the quota is {}) and no suspended group is configured",
-                        attached.len(),
+                        "user {name} has no free managed-policy slot (the quota is {}) and no suspended group is configured",
                         self.settings.managed_quota
                     )));
                 };
                 if !self.iam.groups(&name).await?.iter().any(|g| g == group) {
                     self.iam.add_to_group(&name, group).await?;
                 }
-                Ok("user-group".into())
+                Ok(Mechanism::UserGroup)
             }
-            Target::Role { name, .. } => {
-                let who = Entity::Role(&name);
-                let attached = self.iam.attached(who).await?;
-                if attached.iter().any(|a| a == policy) {
-                    return Ok("role-policy".into());
-                }
-                if attached.len() < self.settings.managed_quota {
-                    match self.iam.attach(who, policy).await {
-                        Ok(()) => return Ok("role-policy".into()),
-                        Err(e) if e.kind == ErrorKind::LimitExceeded => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                // no managed-policy slot: an unconditional statement in our inline policy
-                self.edit_role_inline(&name, |_, whole| *whole = true)
-                    .await?
-                    .map_err(unsuspendable)?;
-                Ok("role-inline".into())
-            }
+            Target::Role { name, .. } => Ok(Mechanism::of_role(
+                self.deny_role(&name).await?.map_err(unsuspendable)?,
+            )),
             Target::Session {
-                role_name,
-                role_arn,
-                session,
+                role_name, session, ..
             } => {
                 let uid = format!("{}:{session}", self.iam.role_id(&role_name).await?);
                 let added = self
@@ -720,19 +672,49 @@ impl Enforcer<'_> {
                     })
                     .await?;
                 match (added, self.settings.session_overflow) {
-                    (Ok(()), _) => Ok("session-inline".into()),
+                    (Ok(()), _) => Ok(Mechanism::SessionInline),
                     (Err(why), Overflow::Alert) => Err(unsuspendable(why)),
                     (Err(why), Overflow::Role) => {
-                        let role = KeyRef::new(Scope::Principal, role_arn);
-                        let m = Box::pin(self.apply(&role)).await?;
+                        // the role's tags were checked above (a session's subject is its role)
+                        let role = self.deny_role(&role_name).await?.map_err(unsuspendable)?;
                         tracing_note(&format!(
                             "session {session}: {why}; denied the whole role instead"
                         ));
-                        Ok(format!("{m}+session-overflow"))
+                        Ok(Mechanism::SessionOverflow(role))
                     }
                 }
             }
         }
+    }
+
+    /// Attaches the managed deny policy to a user or role unless it is there; `false` when no
+    /// managed-policy slot is free (nothing was written). The one path for users and roles.
+    async fn attach_deny(&self, who: Entity<'_>) -> Result<bool, EnforceError> {
+        let policy = self.settings.deny_policy_arn.as_str();
+        let attached = self.iam.attached(who).await?;
+        if attached.iter().any(|a| a == policy) {
+            return Ok(true);
+        }
+        if attached.len() >= self.settings.managed_quota {
+            return Ok(false);
+        }
+        match self.iam.attach(who, policy).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind == ErrorKind::LimitExceeded => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Denies a whole role: the managed policy, else an unconditional statement in spendguard's
+    /// inline policy. The inner `Err` says why neither had room.
+    async fn deny_role(&self, role: &str) -> Result<Result<RoleDeny, String>, EnforceError> {
+        if self.attach_deny(Entity::Role(role)).await? {
+            return Ok(Ok(RoleDeny::Policy));
+        }
+        Ok(self
+            .edit_role_inline(role, |_, whole| *whole = true)
+            .await?
+            .map(|()| RoleDeny::Inline))
     }
 
     /// Rewrites spendguard's inline policy on a role. The inner `Err` says there is no room
@@ -781,7 +763,11 @@ impl Enforcer<'_> {
     }
 
     /// Removes exactly what spendguard added for a key (never grants anything). Idempotent.
-    pub async fn remove(&self, key: &KeyRef, mechanism: &str) -> Result<(), EnforceError> {
+    pub async fn remove(
+        &self,
+        key: &KeyRef,
+        mechanism: Option<Mechanism>,
+    ) -> Result<(), EnforceError> {
         let policy = self.settings.deny_policy_arn.as_str();
         let Ok(target) = target_of(key) else {
             return Ok(());
@@ -810,7 +796,7 @@ impl Enforcer<'_> {
                 self.edit_role_inline(&role_name, |ids, _| ids.retain(|i| i != &uid))
                     .await?
                     .ok();
-                if mechanism.ends_with("+session-overflow") {
+                if matches!(mechanism, Some(Mechanism::SessionOverflow(_))) {
                     // the whole role was denied for this session: lift it unless the role is
                     // itself suspended, or another of its sessions overflowed to it too
                     let role = KeyRef::new(Scope::Principal, role_arn.clone());
@@ -824,11 +810,11 @@ impl Enforcer<'_> {
                         if other != *key && same_role {
                             let st = self.store.state(&other).await?;
                             keep = st.state.status == Status::Suspended
-                                && st.mechanism.ends_with("+session-overflow");
+                                && matches!(st.mechanism, Some(Mechanism::SessionOverflow(_)));
                         }
                     }
                     if !keep {
-                        Box::pin(self.remove(&role, "")).await?;
+                        Box::pin(self.remove(&role, None)).await?;
                     }
                 }
             }
@@ -837,14 +823,18 @@ impl Enforcer<'_> {
     }
 
     /// Whether the deny recorded for a key is in place in IAM.
-    pub async fn is_applied(&self, key: &KeyRef, mechanism: &str) -> Result<bool, EnforceError> {
+    pub async fn is_applied(
+        &self,
+        key: &KeyRef,
+        mechanism: Option<Mechanism>,
+    ) -> Result<bool, EnforceError> {
         let policy = self.settings.deny_policy_arn.as_str();
         let Ok(target) = target_of(key) else {
             return Ok(true);
         };
         Ok(match target {
             Target::User { name, .. } => {
-                if mechanism == "user-group" {
+                if mechanism == Some(Mechanism::UserGroup) {
                     match &self.settings.suspended_group {
                         Some(g) => self.iam.groups(&name).await?.iter().any(|x| x == g),
                         None => false,
@@ -858,7 +848,7 @@ impl Enforcer<'_> {
                 }
             }
             Target::Role { name, .. } => {
-                if mechanism == "role-inline" {
+                if mechanism == Some(Mechanism::RoleInline) {
                     self.role_inline_state(&name).await?.1
                 } else {
                     self.iam
@@ -873,10 +863,9 @@ impl Enforcer<'_> {
                 role_arn,
                 session,
             } => {
-                if mechanism.ends_with("+session-overflow") {
-                    let m = mechanism.trim_end_matches("+session-overflow");
+                if let Some(Mechanism::SessionOverflow(d)) = mechanism {
                     let role = KeyRef::new(Scope::Principal, role_arn);
-                    return Box::pin(self.is_applied(&role, m)).await;
+                    return Box::pin(self.is_applied(&role, Some(Mechanism::of_role(d)))).await;
                 }
                 let uid = format!("{}:{session}", self.iam.role_id(&role_name).await?);
                 self.role_inline_state(&role_name).await?.0.contains(&uid)
@@ -907,28 +896,32 @@ impl Enforcer<'_> {
         if stored.state.status != Status::Suspended {
             return Ok(report);
         }
-        let applied = self.is_applied(key, &stored.mechanism).await?;
+        let applied = self.is_applied(key, stored.mechanism).await?;
         if applied && cause != Cause::Tamper {
             return Ok(report);
         }
         let mechanism = if applied {
-            stored.mechanism.clone()
+            stored.mechanism
         } else {
-            self.apply(key).await?
+            Some(self.apply(key).await?)
         };
         let rec = AuditRecord {
             at: rfc3339(self.clock.now_ms()),
-            scope: key.scope.as_str().into(),
+            scope: key.scope.into(),
             key: key.key.clone(),
-            action: if applied { "tamper" } else { "reapply" }.into(),
-            cause: cause.as_str().into(),
-            window: stored.state.window.as_ref().map(|w| w.kind.as_str().into()),
+            action: if applied {
+                AuditAction::Tamper
+            } else {
+                AuditAction::Reapply
+            },
+            cause,
+            window: stored.state.window.as_ref().map(|w| w.kind),
             window_start: stored.state.window.as_ref().map(|w| w.start.clone()),
             threshold_pct: None,
             spend_usd: None,
             limit_usd: None,
-            mode: Mode::Enforce.as_str().into(),
-            mechanism: mechanism.clone(),
+            mode: Mode::Enforce,
+            mechanism,
             lifts_at: None,
             detail: detail.to_string(),
             message: if applied {
@@ -942,7 +935,7 @@ impl Enforcer<'_> {
                     "spendguard RE-APPLIED the suspension of {} ({}): the deny ({}) was missing from IAM ({}). {detail}",
                     key.key,
                     key.scope.as_str(),
-                    stored.mechanism,
+                    stored.mechanism.map_or("none recorded", Mechanism::as_str),
                     cause.as_str()
                 )
             },
@@ -1022,8 +1015,8 @@ impl Enforcer<'_> {
             ),
             ..bare_record(
                 self.clock.now_ms(),
-                ("prices", "fallback-models"),
-                "fallback_priced",
+                (AuditScope::Prices, "fallback-models"),
+                AuditAction::FallbackPriced,
                 Cause::Schedule,
             )
         };
@@ -1143,8 +1136,8 @@ impl Enforcer<'_> {
             ),
             ..bare_record(
                 self.clock.now_ms(),
-                ("self-audit", "iam"),
-                "self_audit_mismatch",
+                (AuditScope::SelfAudit, "iam"),
+                AuditAction::SelfAuditMismatch,
                 Cause::Tamper,
             )
         };
@@ -1164,7 +1157,7 @@ impl Enforcer<'_> {
         reason: &str,
     ) -> Result<Report, EnforceError> {
         let stored = self.store.state(key).await?;
-        let mechanism = self.apply(key).await?;
+        let mechanism = Some(self.apply(key).await?);
         let now = self.clock.now_ms();
         let next = Stored {
             state: KeyState {
@@ -1175,13 +1168,13 @@ impl Enforcer<'_> {
                 protected_until_ms: None,
                 held: None,
             },
-            mechanism: mechanism.clone(),
+            mechanism,
             version: stored.version + 1,
         };
         self.write(key, &next, stored.version).await?;
         let mut rec = self.operator_record(
             key,
-            "suspend",
+            AuditAction::Suspend,
             reason,
             until_ms,
             &format!(
@@ -1207,7 +1200,7 @@ impl Enforcer<'_> {
         reason: &str,
     ) -> Result<Report, EnforceError> {
         let stored = self.store.state(key).await?;
-        self.remove(key, &stored.mechanism).await?;
+        self.remove(key, stored.mechanism).await?;
         let ev = self.evaluate(key).await?;
         let protect = until_ms.or_else(|| self.lifts_at(&ev));
         let next = Stored {
@@ -1219,13 +1212,13 @@ impl Enforcer<'_> {
                 protected_until_ms: protect,
                 held: None,
             },
-            mechanism: String::new(),
+            mechanism: None,
             version: stored.version + 1,
         };
         self.write(key, &next, stored.version).await?;
         let mut rec = self.operator_record(
             key,
-            "restore",
+            AuditAction::Restore,
             reason,
             protect,
             &format!(
@@ -1236,7 +1229,7 @@ impl Enforcer<'_> {
                 ))
             ),
         );
-        rec.mechanism = stored.mechanism.clone();
+        rec.mechanism = stored.mechanism;
         self.send(&rec).await?;
         Ok(Report::default())
     }
@@ -1257,7 +1250,7 @@ impl Enforcer<'_> {
         self.write(key, &next, stored.version).await?;
         let rec = self.operator_record(
             key,
-            "protect",
+            AuditAction::Protect,
             reason,
             until_ms,
             &format!(
@@ -1282,7 +1275,7 @@ impl Enforcer<'_> {
     fn operator_record(
         &self,
         key: &KeyRef,
-        action: &str,
+        action: AuditAction,
         reason: &str,
         until_ms: Option<i64>,
         headline: &str,
@@ -1302,7 +1295,7 @@ impl Enforcer<'_> {
             ),
             ..bare_record(
                 self.clock.now_ms(),
-                (key.scope.as_str(), &key.key),
+                (key.scope.into(), &key.key),
                 action,
                 Cause::Cli,
             )
@@ -1312,20 +1305,25 @@ impl Enforcer<'_> {
 
 /// An audit record of an action that is not one budget window's (the breaker, fallback prices,
 /// an operator command, the self-audit): callers add the detail and the message.
-fn bare_record(at_ms: i64, (scope, key): (&str, &str), action: &str, cause: Cause) -> AuditRecord {
+fn bare_record(
+    at_ms: i64,
+    (scope, key): (AuditScope, &str),
+    action: AuditAction,
+    cause: Cause,
+) -> AuditRecord {
     AuditRecord {
         at: rfc3339(at_ms),
-        scope: scope.into(),
+        scope,
         key: key.into(),
-        action: action.into(),
-        cause: cause.as_str().into(),
+        action,
+        cause,
         window: None,
         window_start: None,
         threshold_pct: None,
         spend_usd: None,
         limit_usd: None,
-        mode: Mode::Enforce.as_str().into(),
-        mechanism: String::new(),
+        mode: Mode::Enforce,
+        mechanism: None,
         lifts_at: None,
         detail: String::new(),
         message: String::new(),
@@ -1348,7 +1346,7 @@ fn subject(d: &Decision) -> String {
 
 fn subject_of(r: &AuditRecord) -> String {
     let who = r.key.rsplit(['/', ':']).next().unwrap_or_default();
-    format!("spendguard: {} {who}", r.action.to_uppercase())
+    format!("spendguard: {} {who}", r.action.as_str().to_uppercase())
         .chars()
         .take(100)
         .collect()
@@ -1415,7 +1413,7 @@ fn action_message(d: &Decision, rec: &AuditRecord) -> String {
         Action::Suspend => format!(
             "spendguard SUSPENDED Bedrock access of {who}: {} (denied by {}).{lifts}",
             window_phrase(d),
-            if rec.mechanism.is_empty() { "its members' denies" } else { &rec.mechanism }
+            rec.mechanism.map_or("its members' denies", Mechanism::as_str)
         ),
         Action::WouldSuspend => format!(
             "spendguard (shadow mode) WOULD HAVE SUSPENDED {who}: {}. Nothing was applied.{lifts}",

@@ -13,13 +13,14 @@ use crate::ports::{Bus, BusEvent, PortError, Store};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use spendguard_core::budget::{BudgetConfig, Scope};
+use spendguard_core::budget::{BudgetConfig, Mode, Scope};
 use spendguard_core::clock::Clock;
 use spendguard_core::enforce::{teams_of_key, window_status, KeyRef, Status};
 use spendguard_core::ledger::WindowTotal;
 use spendguard_schemas::event::{
     BudgetStateChanged, BudgetThresholdCrossed, STATE_CHANGED, THRESHOLD_CROSSED,
 };
+use spendguard_schemas::words::WindowState;
 use std::collections::HashMap;
 
 /// Lambda's partial batch response for a DynamoDB Stream (lambda-events' own type).
@@ -179,15 +180,15 @@ impl Evaluator<'_> {
             let c = st.crossing(level);
             if let Some(&top) = c.fresh.last() {
                 let detail = BudgetThresholdCrossed {
-                    scope: w.window.scope.as_str().into(),
+                    scope: w.window.scope,
                     key: w.window.key.clone(),
-                    window: w.window.kind.as_str().into(),
+                    window: w.window.kind,
                     window_start: w.window.start.clone(),
                     threshold_pct: top,
                     thresholds_pct: c.fresh.clone(),
                     spend_usd: st.spend_usd,
                     limit_usd: st.limit_usd,
-                    mode: st.mode.as_str().into(),
+                    mode: st.mode,
                     at: at.clone(),
                 };
                 events.push(BusEvent {
@@ -201,7 +202,7 @@ impl Evaluator<'_> {
                     w,
                     st.spend_usd,
                     st.limit_usd,
-                    st.mode.as_str(),
+                    st.mode,
                     &at,
                     None,
                 )?);
@@ -230,10 +231,11 @@ impl Evaluator<'_> {
                     continue;
                 }
                 if self.store.state(&key).await?.state.status == Status::Ok {
-                    let (limit, mode) = status.as_ref().map_or(
-                        (rust_decimal::Decimal::ZERO, team.limits.mode.as_str()),
-                        |s| (s.limit_usd, s.mode.as_str()),
-                    );
+                    let (limit, mode) = status
+                        .as_ref()
+                        .map_or((rust_decimal::Decimal::ZERO, team.limits.mode), |s| {
+                            (s.limit_usd, s.mode)
+                        });
                     events.push(state_event(
                         w,
                         w.totals.cost_usd,
@@ -271,21 +273,21 @@ fn state_event(
     w: &WindowTotal,
     spend: rust_decimal::Decimal,
     limit: rust_decimal::Decimal,
-    mode: &str,
+    mode: Mode,
     at: &str,
     team: Option<&str>,
 ) -> Result<BusEvent, PortError> {
     Ok(BusEvent {
         detail_type: STATE_CHANGED,
         detail: to_json(&BudgetStateChanged {
-            scope: w.window.scope.as_str().into(),
+            scope: w.window.scope,
             key: w.window.key.clone(),
-            state: "over".into(),
-            window: w.window.kind.as_str().into(),
+            state: WindowState::Over,
+            window: w.window.kind,
             window_start: w.window.start.clone(),
             spend_usd: spend,
             limit_usd: limit,
-            mode: mode.into(),
+            mode,
             at: at.into(),
             team: team.map(str::to_string),
         })?,

@@ -26,6 +26,7 @@ pub mod testkit;
 
 use engine::{Cause, EnforceError, Enforcer, Overflow, Report, Settings};
 use ports::{Bus, Iam, Notifier, PortError, Store, Windows};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use spendguard_core::budget::{BudgetConfig, InForce, Offer, Scope};
 use spendguard_core::clock::Clock;
@@ -267,11 +268,15 @@ impl App {
         let detail = &event["detail"];
         let (kind, report) = match detail_type {
             THRESHOLD_CROSSED | STATE_CHANGED => {
-                let scope = detail["scope"].as_str().and_then(Scope::parse);
-                let key = detail["key"].as_str();
-                match (scope, key) {
-                    (Some(scope), Some(key)) if !key.is_empty() => {
-                        let key = KeyRef::new(scope, key);
+                // both budget events name their key the same way (typed, `Scope`'s own serde)
+                #[derive(Deserialize)]
+                struct Named {
+                    scope: Scope,
+                    key: String,
+                }
+                match Named::deserialize(detail) {
+                    Ok(n) if !n.key.is_empty() => {
+                        let key = KeyRef::new(n.scope, n.key);
                         ("budget", e.enforce_key(&key, Cause::Event).await?)
                     }
                     _ => return Ok(self.ignore(event, "budget event without scope and key")),

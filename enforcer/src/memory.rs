@@ -212,7 +212,7 @@ impl Store for MemStore {
             .lock()
             .unwrap()
             .iter()
-            .filter(|r| r.key == key.key && r.scope == key.scope.as_str())
+            .filter(|r| r.key == key.key && r.scope == key.scope.into())
             .cloned()
             .collect())
     }

@@ -7,6 +7,7 @@ use spendguard_core::enforce::{KeyRef, KeyState};
 use spendguard_core::ledger::WindowTotal;
 use spendguard_core::window::WindowKey;
 use spendguard_schemas::event::AuditRecord;
+use spendguard_schemas::words::Mechanism;
 
 /// What kind of failure a port call had: it decides retry or alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +88,8 @@ pub trait Iam: Send + Sync {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stored {
     pub state: KeyState,
-    /// How the deny was applied (see `AuditRecord::mechanism`); empty when nothing is applied.
-    pub mechanism: String,
+    /// How the deny was applied; `None` when nothing is applied.
+    pub mechanism: Option<Mechanism>,
     /// 0 when there is no row yet.
     pub version: u64,
 }

@@ -2,6 +2,9 @@
 //! alert record: what the evaluator publishes, what the enforcer consumes, what lands in the audit
 //! table. Money stays exact on the wire: decimals are JSON strings.
 
+use crate::words::{
+    AuditAction, AuditScope, Cause, Mechanism, Mode, Scope, WindowKind, WindowState,
+};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -16,12 +19,10 @@ pub const STATE_CHANGED: &str = "Budget State Changed";
 /// level reached; a duplicate is harmless (the enforcer alerts once per window and threshold).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetThresholdCrossed {
-    /// `principal`, `session` or `team`.
-    pub scope: String,
+    pub scope: Scope,
     /// The user, role or session ARN, or the team name.
     pub key: String,
-    /// `day` or `month`.
-    pub window: String,
+    pub window: WindowKind,
     /// First local date of the window, `YYYY-MM-DD`, in the budget config's time zone.
     pub window_start: String,
     /// The highest threshold reached.
@@ -32,8 +33,7 @@ pub struct BudgetThresholdCrossed {
     pub spend_usd: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
     pub limit_usd: Decimal,
-    /// `enforce`, `shadow` or `alert_only`.
-    pub mode: String,
+    pub mode: Mode,
     /// RFC 3339 time of the evaluation.
     pub at: String,
 }
@@ -41,17 +41,16 @@ pub struct BudgetThresholdCrossed {
 /// A window of a key went over (`state: over`) or back under (`state: ok`) its limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetStateChanged {
-    pub scope: String,
+    pub scope: Scope,
     pub key: String,
-    /// `over` or `ok`.
-    pub state: String,
-    pub window: String,
+    pub state: WindowState,
+    pub window: WindowKind,
     pub window_start: String,
     #[serde(with = "rust_decimal::serde::str")]
     pub spend_usd: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
     pub limit_usd: Decimal,
-    pub mode: String,
+    pub mode: Mode,
     pub at: String,
     /// Set when the key is over because a team it belongs to is: the team's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,15 +62,13 @@ pub struct BudgetStateChanged {
 pub struct AuditRecord {
     /// RFC 3339 time of the action.
     pub at: String,
-    pub scope: String,
+    pub scope: AuditScope,
     pub key: String,
-    /// `alert`, `pending`, `suspend`, `would_suspend`, `restore`, `cancel`, `reapply`,
-    /// `protect`, or `fail`.
-    pub action: String,
-    /// What started it: `event`, `schedule`, `tamper`, `reconcile`, `cli`.
-    pub cause: String,
+    pub action: AuditAction,
+    /// What started it.
+    pub cause: Cause,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<String>,
+    pub window: Option<WindowKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_start: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,11 +77,10 @@ pub struct AuditRecord {
     pub spend_usd: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_decimal")]
     pub limit_usd: Option<Decimal>,
-    pub mode: String,
-    /// How the deny was (or would be) applied: `user-policy`, `user-group`, `role-policy`,
-    /// `role-inline`, `session-inline`, or empty.
-    #[serde(default)]
-    pub mechanism: String,
+    pub mode: Mode,
+    /// How the deny was (or would be) applied; `""` on the wire when nothing was.
+    #[serde(default, with = "crate::words::mechanism_or_empty")]
+    pub mechanism: Option<Mechanism>,
     /// When the suspension lifts, if known (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifts_at: Option<String>,

@@ -5,6 +5,9 @@
 //! - [`row`]: the priced row (one per invocation) and the column table that yields the Arrow
 //!   schema, the Glue `Columns` and the Glue `PartitionKeys`.
 //!
+//! - [`words`]: the domain's words (scope, window kind, mode, audit action, deny mechanism, ...)
+//!   as enums with their one wire spelling.
+//!
 //! No I/O, no async: these are types and constants only.
 
 pub mod envelope;
@@ -12,6 +15,7 @@ pub mod event;
 pub mod record;
 pub mod row;
 pub mod time;
+pub mod words;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod fixtures;

@@ -14,6 +14,7 @@ use spendguard_core::enforce::{
 use spendguard_core::window::{WindowKey, WindowKind};
 use spendguard_enforcer::engine::{Cause, Enforcer, Overflow, Settings};
 use spendguard_enforcer::memory::*;
+use spendguard_schemas::words::AuditAction;
 
 // 2026-11-22T10:00:00Z
 const NOW: i64 = 1_795_341_600_000;
@@ -169,7 +170,7 @@ async fn tagged_mode_writes_only_on_opted_in_principals_and_refusals_are_held_on
         .lock()
         .unwrap()
         .iter()
-        .filter(|r| r.action == "held" && r.detail.starts_with("refused"))
+        .filter(|r| r.action == AuditAction::Held && r.detail.starts_with("refused"))
         .cloned()
         .collect();
     assert_eq!(audited.len(), 2);
@@ -305,7 +306,7 @@ async fn the_enforcers_own_writes_are_audited_against_what_it_writes() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|r| r.action == "self_audit_mismatch")
+        .filter(|r| r.action == AuditAction::SelfAuditMismatch)
         .count();
     assert_eq!(audited, 4);
 

@@ -13,6 +13,7 @@ use spendguard_core::ledger::SpendLedger;
 use spendguard_enforcer::engine::Overflow;
 use spendguard_enforcer::testkit::*;
 use spendguard_schemas::event::{STATE_CHANGED, THRESHOLD_CROSSED};
+use spendguard_schemas::words::{Mechanism, RoleDeny};
 
 // 2026-11-22T10:00:00Z
 const NOW: i64 = 1_795_341_600_000;
@@ -142,7 +143,7 @@ async fn a_user_is_suspended_idempotently_and_restored_exactly_as_before() {
         .unwrap();
     let trail: Vec<&str> = audit.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(trail, ["alert", "alert", "alert", "suspend", "restore"]);
-    assert_eq!(audit[3].mechanism, "user-policy");
+    assert_eq!(audit[3].mechanism, Some(Mechanism::UserPolicy));
     assert_eq!(audit[3].spend_usd.unwrap().to_string(), "12.000000001");
 
     // each audit item's TTL follows the engine's clock, as its `at` does (the test clock is in
@@ -355,7 +356,7 @@ async fn one_session_is_denied_by_role_id_and_a_full_role_falls_back_or_alerts()
     let audit = app.store.audit_of(&dave_key).await.unwrap();
     assert_eq!(
         audit.last().unwrap().mechanism,
-        "role-policy+session-overflow"
+        Some(Mechanism::SessionOverflow(RoleDeny::Policy))
     );
     // a second session overflows to the role too: restoring the first keeps the role denied
     let frank = format!("arn:aws:sts::123456789012:assumed-role/{role}/frank");
