@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use spendguard_aws::retry::RETRYABLE_CODES;
+use spendguard_aws::retry::{Backoff, RetryPolicy, RETRYABLE_CODES};
 use spendguard_aws::tables::{n, parse_window, s, window_key, Item};
 use spendguard_core::ledger::{
     conflicts_with, digest_hex, group_order, plan, Applied, Chunk, Disposition, Entry, LedgerError,
@@ -103,23 +103,13 @@ impl Transact for aws_sdk_dynamodb::Client {
     }
 }
 
-/// Retry behaviour for retryable transaction failures.
-#[derive(Debug, Clone, Copy)]
-pub struct Retry {
-    pub max_attempts: u32,
-    pub base: Duration,
-    pub cap: Duration,
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Retry {
-            max_attempts: 8,
-            base: Duration::from_millis(25),
-            cap: Duration::from_secs(1),
-        }
-    }
-}
+/// Retry behaviour for retryable transaction failures: 8 calls, 25 ms to 1 s apart (the batch
+/// as a whole is retried by Lambda after that).
+pub const LEDGER_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 8,
+    base_delay: Duration::from_millis(25),
+    max_delay: Duration::from_secs(1),
+};
 
 /// The DynamoDB ledger.
 #[derive(Debug, Clone)]
@@ -129,7 +119,7 @@ pub struct DynamoLedger<T = aws_sdk_dynamodb::Client> {
     pub table: String,
     /// How long markers live: at least the stream's retention plus the longest backfill.
     pub horizon_s: i64,
-    pub retry: Retry,
+    pub retry: RetryPolicy,
     /// Epoch seconds now (for marker TTLs); injected so tests control time.
     pub now_s: fn() -> i64,
 }
@@ -160,7 +150,7 @@ impl<T: Transact> DynamoLedger<T> {
             reader,
             table,
             horizon_s,
-            retry: Retry::default(),
+            retry: LEDGER_RETRY,
             now_s: system_now_s,
         }
     }
@@ -297,25 +287,10 @@ impl<T: Transact> DynamoLedger<T> {
         Ok(Built { items, wcu })
     }
 
-    async fn backoff(&self, attempt: u32) {
-        let exp = self
-            .retry
-            .base
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.retry.cap);
-        // full jitter without a RNG dependency: the clock's nanoseconds are random enough here
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let f = u64::from(nanos % 1000);
-        let wait = Duration::from_micros(exp.as_micros() as u64 * f / 1000);
-        tokio::time::sleep(wait).await;
-    }
-
     /// Commits one chunk; returns (applied, already, transactions, wcu).
     async fn commit(&self, mut c: Chunk, out: &mut Applied) -> Result<(), (Disposition, String)> {
         let mut attempt = 0u32;
+        let mut backoff = Backoff::seeded();
         loop {
             if c.entries.is_empty() {
                 return Ok(());
@@ -368,14 +343,14 @@ impl<T: Transact> DynamoLedger<T> {
                     if attempt >= self.retry.max_attempts {
                         return Err((Disposition::Retryable, why));
                     }
-                    self.backoff(attempt).await;
+                    backoff.wait(&self.retry, attempt).await;
                 }
                 Err(TxError::Retryable(why)) => {
                     attempt += 1;
                     if attempt >= self.retry.max_attempts {
                         return Err((Disposition::Retryable, why));
                     }
-                    self.backoff(attempt).await;
+                    backoff.wait(&self.retry, attempt).await;
                 }
                 Err(TxError::Fatal(why)) => return Err((Disposition::Fatal, why)),
             }

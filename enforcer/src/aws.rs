@@ -22,6 +22,7 @@ use crate::ports::{
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
+use spendguard_aws::retry::{Backoff, RetryPolicy};
 use spendguard_aws::tables::{read_budgets_doc, BUDGETS_PK, BUDGETS_SK, FALLBACK_MODELS_PK};
 use spendguard_core::budget::Scope;
 use spendguard_core::clock::Clock;
@@ -1058,6 +1059,14 @@ pub struct EventBus {
     pub bus_name: String,
 }
 
+/// Failed PutEvents entries: 4 calls in all, 50 ms to 1 s apart, then the stream record fails
+/// and Lambda retries it.
+const EVENTS_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    base_delay: std::time::Duration::from_millis(50),
+    max_delay: std::time::Duration::from_secs(1),
+};
+
 #[async_trait]
 impl Bus for EventBus {
     async fn put(&self, events: &[BusEvent]) -> PortResult<()> {
@@ -1066,7 +1075,8 @@ impl Bus for EventBus {
         // fails the stream record so Lambda retries it (a duplicate event is harmless)
         for chunk in events.chunks(10) {
             let mut pending: Vec<&BusEvent> = chunk.iter().collect();
-            for attempt in 0..4u32 {
+            let mut backoff = Backoff::seeded();
+            for attempt in 1..=EVENTS_RETRY.max_attempts {
                 let entries: Vec<PutEventsRequestEntry> = pending
                     .iter()
                     .map(|e| {
@@ -1111,7 +1121,7 @@ impl Bus for EventBus {
                 if pending.is_empty() {
                     break;
                 }
-                if attempt == 3 {
+                if attempt == EVENTS_RETRY.max_attempts {
                     return Err(PortError::new(
                         "events",
                         "PutEvents",
@@ -1119,7 +1129,7 @@ impl Bus for EventBus {
                         format!("{} entries failed: {last}", pending.len()),
                     ));
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                backoff.wait(&EVENTS_RETRY, attempt).await;
             }
         }
         Ok(())

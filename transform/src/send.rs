@@ -1,10 +1,11 @@
 //! Sending records to a stream: batching to the service limits, retrying partial failures with
-//! capped exponential backoff and full jitter, and telling retryable from fatal errors. Shared by
+//! the one capped, full-jitter backoff (`spendguard_aws::retry`), and telling retryable from fatal errors. Shared by
 //! the transform's re-ingest and `spendguard replay`; the wire calls sit behind [`Sink`]
 //! (implemented with the AWS SDK in `aws.rs`).
 
+use spendguard_aws::retry::Backoff;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Where records go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,24 +148,7 @@ pub trait Sink {
     ) -> impl Future<Output = Result<Vec<Option<String>>, PutError>>;
 }
 
-/// How hard to try.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Calls per entry, the first included (the AWS blueprint uses 20).
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 20,
-            base_delay: Duration::from_millis(50),
-            max_delay: Duration::from_secs(2),
-        }
-    }
-}
+pub use spendguard_aws::retry::RetryPolicy;
 
 /// What happened to a set of entries. Every entry ends up in exactly one of `sent` / `failed`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -228,7 +212,7 @@ pub async fn send_all<S: Sink>(
         }
     }
     let mut last_error: Vec<Option<String>> = vec![None; entries.len()];
-    let mut jitter = Jitter::seeded();
+    let mut backoff = Backoff::seeded();
     let mut attempt = 0u32;
     while !pending.is_empty() {
         attempt += 1;
@@ -309,7 +293,7 @@ pub async fn send_all<S: Sink>(
         if pending.is_empty() {
             break;
         }
-        let delay = jitter.backoff(policy, attempt);
+        let delay = backoff.delay(policy, attempt);
         let out_of_time = deadline.is_some_and(|d| Instant::now() + delay >= d);
         if attempt >= policy.max_attempts || out_of_time {
             let why = if out_of_time {
@@ -332,44 +316,11 @@ pub async fn send_all<S: Sink>(
     report
 }
 
-/// Full-jitter backoff (a uniform delay in [0, min(cap, base * 2^(attempt-1))]), so a fleet of
-/// throttled senders spreads out instead of retrying in lockstep. xorshift: no rand crate.
-struct Jitter(u64);
-
-impl Jitter {
-    fn seeded() -> Self {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() as u64)
-            .unwrap_or(0);
-        Jitter(t | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn backoff(&mut self, p: &RetryPolicy, attempt: u32) -> Duration {
-        let exp = p
-            .base_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-        let ceiling = exp.min(p.max_delay).as_micros() as u64;
-        if ceiling == 0 {
-            return Duration::ZERO;
-        }
-        Duration::from_micros(self.next() % (ceiling + 1))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::cell::RefCell;
+    use std::time::Duration;
 
     fn entry(n: usize, tag: usize) -> Entry {
         Entry {
@@ -571,21 +522,5 @@ mod tests {
         let r = block_on(send_all(&sink, &t, &entries, &p, Some(Instant::now())));
         assert_eq!(r.calls, 0);
         assert_eq!(r.failed[0].1, "out of time after 0 attempts: no call made");
-    }
-
-    #[test]
-    fn backoff_is_capped_and_grows() {
-        let p = RetryPolicy {
-            max_attempts: 10,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(100),
-        };
-        let mut j = Jitter(12345);
-        for attempt in 1..30 {
-            let d = j.backoff(&p, attempt);
-            let ceiling = Duration::from_millis(10 * (1u64 << (attempt - 1).min(20)))
-                .min(Duration::from_millis(100));
-            assert!(d <= ceiling, "attempt {attempt}: {d:?} > {ceiling:?}");
-        }
     }
 }

@@ -20,7 +20,7 @@ async fn flaky(
         table,
         14 * 86_400,
     );
-    l.retry.base = std::time::Duration::from_millis(1);
+    l.retry.base_delay = std::time::Duration::from_millis(1);
     l
 }
 

@@ -186,7 +186,7 @@ async fn totals_are_exact_under_every_schedule_on_dynamodb() {
             table,
             14 * 86_400,
         );
-        l.retry.base = std::time::Duration::from_millis(1);
+        l.retry.base_delay = std::time::Duration::from_millis(1);
         let (deps, _) = deps(HalfWay::new(l));
         deliveries += run_schedule(&deps, &records, &mut rng).await;
         check(
