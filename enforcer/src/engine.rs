@@ -88,6 +88,8 @@ pub struct Enforcer<'a> {
     pub iam: &'a dyn Iam,
     pub notify: &'a dyn Notifier,
     pub clock: &'a dyn Clock,
+    /// The function's structured log (stdout on Lambda, a buffer in tests).
+    pub log: &'a (dyn Fn(&str) + Send + Sync),
 }
 
 impl std::fmt::Debug for Enforcer<'_> {
@@ -677,9 +679,12 @@ impl Enforcer<'_> {
                     (Err(why), Overflow::Role) => {
                         // the role's tags were checked above (a session's subject is its role)
                         let role = self.deny_role(&role_name).await?.map_err(unsuspendable)?;
-                        tracing_note(&format!(
-                            "session {session}: {why}; denied the whole role instead"
-                        ));
+                        (self.log)(
+                            &serde_json::json!({"level": "warn",
+                                "msg": "session deny overflowed to its role",
+                                "session": session, "role": role_name, "why": why})
+                            .to_string(),
+                        );
                         Ok(Mechanism::SessionOverflow(role))
                     }
                 }
@@ -1328,10 +1333,6 @@ fn bare_record(
         detail: String::new(),
         message: String::new(),
     }
-}
-
-fn tracing_note(s: &str) {
-    eprintln!("{}", serde_json::json!({"level": "warn", "msg": s}));
 }
 
 fn subject(d: &Decision) -> String {

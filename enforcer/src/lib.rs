@@ -256,6 +256,7 @@ impl App {
             iam: self.iam.as_ref(),
             notify: self.notify.as_ref(),
             clock: self.clock.as_ref(),
+            log: self.log.as_ref(),
         }
     }
 

@@ -103,6 +103,7 @@ impl World {
             iam: &self.iam,
             notify: &self.topic,
             clock: &self.clock,
+            log: &|_| {},
         }
     }
 
