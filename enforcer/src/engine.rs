@@ -81,7 +81,7 @@ impl EnforceError {
     /// Whether the invocation should fail so that EventBridge or the schedule retries it.
     pub fn retryable(&self) -> bool {
         match self {
-            EnforceError::Port(e) => e.retryable() || e.kind == ErrorKind::Retryable,
+            EnforceError::Port(e) => e.retryable(),
             EnforceError::Unsuspendable { .. } | EnforceError::Refused { .. } => false,
             EnforceError::Contended(_) => true,
         }

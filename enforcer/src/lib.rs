@@ -145,6 +145,35 @@ pub enum HandlerError {
     Budgets { version: u64, why: String },
 }
 
+impl HandlerError {
+    /// Whether the same event can succeed on another try (EventBridge's asynchronous invoke and
+    /// the stream retry it either way; this names the failure for whoever reads it).
+    pub fn retryable(&self) -> bool {
+        match self {
+            HandlerError::Enforce(e) => e.retryable(),
+            HandlerError::Port(e) => e.retryable(),
+            // no budgets in force until a document that parses is pushed
+            HandlerError::Budgets { .. } => false,
+        }
+    }
+}
+
+/// The error Lambda reports: `errorType` is `Retryable` or `NonRetryable`, `errorMessage` says
+/// what failed.
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: if e.retryable() {
+                "Retryable"
+            } else {
+                "NonRetryable"
+            }
+            .into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
 pub use spendguard_aws::LogFn;
 
 /// Everything both handlers need.
@@ -404,15 +433,56 @@ pub async fn aws_app(
 pub async fn enforcer_handler(
     event: lambda_runtime::LambdaEvent<Value>,
     app: &App,
-) -> Result<Value, lambda_runtime::Error> {
+) -> Result<Value, HandlerError> {
     // a failed invocation is retried by EventBridge's asynchronous invoke
-    Ok(app.enforce_event(&event.payload).await?)
+    app.enforce_event(&event.payload).await
 }
 
 /// The evaluator Lambda's handler.
 pub async fn evaluator_handler(
     event: lambda_runtime::LambdaEvent<Value>,
     app: &App,
-) -> Result<evaluator::BatchResponse, lambda_runtime::Error> {
-    Ok(app.evaluate_stream(&event.payload).await?)
+) -> Result<evaluator::BatchResponse, HandlerError> {
+    app.evaluate_stream(&event.payload).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::ErrorKind;
+
+    #[test]
+    fn handler_errors_tell_lambda_whether_a_retry_can_help() {
+        let throttled = HandlerError::Port(PortError::new(
+            "iam",
+            "AttachUserPolicy",
+            ErrorKind::Retryable,
+            "Throttling",
+        ));
+        let denied = HandlerError::Port(PortError::new(
+            "dynamodb",
+            "GetItem",
+            ErrorKind::Fatal,
+            "AccessDeniedException",
+        ));
+        let budgets = HandlerError::Budgets {
+            version: 7,
+            why: "budgets line 3: expected a number".into(),
+        };
+        let contended = HandlerError::Enforce(EnforceError::Contended("alice".into()));
+        let d: lambda_runtime::Diagnostic = throttled.into();
+        assert_eq!(d.error_type, "Retryable");
+        assert!(
+            d.error_message.contains("Throttling"),
+            "{}",
+            d.error_message
+        );
+        let d: lambda_runtime::Diagnostic = contended.into();
+        assert_eq!(d.error_type, "Retryable");
+        let d: lambda_runtime::Diagnostic = denied.into();
+        assert_eq!(d.error_type, "NonRetryable");
+        let d: lambda_runtime::Diagnostic = budgets.into();
+        assert_eq!(d.error_type, "NonRetryable");
+        assert!(d.error_message.contains("version 7"), "{}", d.error_message);
+    }
 }
