@@ -124,60 +124,32 @@ impl Iam for AwsIam {
     }
 
     async fn attached(&self, who: Entity<'_>) -> PortResult<Vec<String>> {
-        let mut out = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let (arns, next) = match who {
-                Entity::User(u) => {
-                    let r = self
-                        .0
-                        .list_attached_user_policies()
-                        .user_name(u)
-                        .set_marker(marker.take())
-                        .send()
-                        .await
-                        .map_err(|e| classify("iam", "ListAttachedUserPolicies", e))?;
-                    let arns: Vec<String> = r
-                        .attached_policies()
-                        .iter()
-                        .filter_map(|p| p.policy_arn().map(str::to_string))
-                        .collect();
-                    (
-                        arns,
-                        r.is_truncated()
-                            .then(|| r.marker().map(str::to_string))
-                            .flatten(),
-                    )
-                }
-                Entity::Role(n) => {
-                    let r = self
-                        .0
-                        .list_attached_role_policies()
-                        .role_name(n)
-                        .set_marker(marker.take())
-                        .send()
-                        .await
-                        .map_err(|e| classify("iam", "ListAttachedRolePolicies", e))?;
-                    let arns: Vec<String> = r
-                        .attached_policies()
-                        .iter()
-                        .filter_map(|p| p.policy_arn().map(str::to_string))
-                        .collect();
-                    (
-                        arns,
-                        r.is_truncated()
-                            .then(|| r.marker().map(str::to_string))
-                            .flatten(),
-                    )
-                }
-            };
-            out.extend(arns);
-            match next {
-                Some(m) => marker = Some(m),
-                None => break,
-            }
-        }
-        Ok(out)
+        let policies = match who {
+            Entity::User(u) => self
+                .0
+                .list_attached_user_policies()
+                .user_name(u)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| classify("iam", "ListAttachedUserPolicies", e))?,
+            Entity::Role(n) => self
+                .0
+                .list_attached_role_policies()
+                .role_name(n)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| classify("iam", "ListAttachedRolePolicies", e))?,
+        };
+        Ok(policies
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect())
     }
 
     async fn attach(&self, who: Entity<'_>, policy_arn: &str) -> PortResult<()> {
@@ -227,27 +199,16 @@ impl Iam for AwsIam {
     }
 
     async fn role_inline(&self, role: &str) -> PortResult<Vec<(String, String)>> {
-        let mut names = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let r = self
-                .0
-                .list_role_policies()
-                .role_name(role)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| classify("iam", "ListRolePolicies", e))?;
-            names.extend(r.policy_names().iter().cloned());
-            match r
-                .is_truncated()
-                .then(|| r.marker().map(str::to_string))
-                .flatten()
-            {
-                Some(m) => marker = Some(m),
-                None => break,
-            }
-        }
+        let names: Vec<String> = self
+            .0
+            .list_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("iam", "ListRolePolicies", e))?;
         let mut out = Vec::with_capacity(names.len());
         for n in names {
             let r = self
@@ -289,28 +250,17 @@ impl Iam for AwsIam {
     }
 
     async fn groups(&self, user: &str) -> PortResult<Vec<String>> {
-        let mut out = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let r = self
-                .0
-                .list_groups_for_user()
-                .user_name(user)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| classify("iam", "ListGroupsForUser", e))?;
-            out.extend(r.groups().iter().map(|g| g.group_name().to_string()));
-            match r
-                .is_truncated()
-                .then(|| r.marker().map(str::to_string))
-                .flatten()
-            {
-                Some(m) => marker = Some(m),
-                None => break,
-            }
-        }
-        Ok(out)
+        let groups = self
+            .0
+            .list_groups_for_user()
+            .user_name(user)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("iam", "ListGroupsForUser", e))?;
+        Ok(groups.iter().map(|g| g.group_name().to_string()).collect())
     }
 
     async fn add_to_group(&self, user: &str, group: &str) -> PortResult<()> {
@@ -520,34 +470,25 @@ impl DynamoStore {
         sk_prefix: Option<&str>,
         filter: Option<&str>,
     ) -> PortResult<Vec<Item>> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .expression_attribute_values(":p", s(pk))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .set_filter_expression(filter.map(str::to_string));
-            q = match sk_prefix {
-                Some(prefix) => q
-                    .key_condition_expression("pk = :p AND begins_with(sk, :a)")
-                    .expression_attribute_values(":a", s(prefix)),
-                None => q.key_condition_expression("pk = :p"),
-            };
-            let r = q
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb", "Query", e))?;
-            out.extend(r.items().iter().cloned());
-            match r.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(out)
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":p", s(pk))
+            .consistent_read(true)
+            .set_filter_expression(filter.map(str::to_string));
+        let q = match sk_prefix {
+            Some(prefix) => q
+                .key_condition_expression("pk = :p AND begins_with(sk, :a)")
+                .expression_attribute_values(":a", s(prefix)),
+            None => q.key_condition_expression("pk = :p"),
+        };
+        q.into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("dynamodb", "Query", e))
     }
 
     async fn get(&self, pk: String, sk: &str) -> PortResult<Option<Item>> {
@@ -599,31 +540,24 @@ impl Store for DynamoStore {
     }
 
     async fn watched(&self) -> PortResult<Vec<KeyRef>> {
-        let mut out = BTreeSet::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let r = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(WATCH_INDEX)
-                .key_condition_expression("watch = :w")
-                .expression_attribute_values(":w", s("1"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb", "Query", e))?;
-            out.extend(
-                r.items()
-                    .iter()
-                    .filter_map(|i| get_s(i, "pk").and_then(parse_pk)),
-            );
-            match r.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(out.into_iter().collect())
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(WATCH_INDEX)
+            .key_condition_expression("watch = :w")
+            .expression_attribute_values(":w", s("1"))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("dynamodb", "Query", e))?;
+        let keys: BTreeSet<KeyRef> = items
+            .iter()
+            .filter_map(|i| get_s(i, "pk").and_then(parse_pk))
+            .collect();
+        Ok(keys.into_iter().collect())
     }
 
     async fn mark_alert(&self, w: &WindowKey, pct: u32) -> PortResult<bool> {
@@ -955,66 +889,56 @@ pub struct DynamoWindows {
 #[async_trait]
 impl Windows for DynamoWindows {
     async fn of_key(&self, key: &KeyRef) -> PortResult<Vec<WindowTotal>> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            // window items are the only items in a key's partition (markers are `req#<id>`)
-            let r = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", s(key_pk(key)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb", "Query", e))?;
-            for i in r.items() {
-                out.push(
-                    spendguard_aws::tables::parse_window(i)
-                        .map_err(|m| PortError::new("dynamodb", "Query", ErrorKind::Fatal, m))?,
-                );
-            }
-            match r.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(out)
+        // window items are the only items in a key's partition (markers are `req#<id>`)
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", s(key_pk(key)))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("dynamodb", "Query", e))?;
+        items
+            .iter()
+            .map(|i| {
+                spendguard_aws::tables::parse_window(i)
+                    .map_err(|m| PortError::new("dynamodb", "Query", ErrorKind::Fatal, m))
+            })
+            .collect()
     }
 
     async fn keys_with_windows(&self, day: &str, month: &str) -> PortResult<Vec<KeyRef>> {
-        let mut out = BTreeSet::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let r = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("window_start IN (:d, :m)")
-                .projection_expression("#s, #k")
-                .expression_attribute_names("#s", "scope")
-                .expression_attribute_names("#k", "key")
-                .expression_attribute_values(":d", s(day))
-                .expression_attribute_values(":m", s(month))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb", "Scan", e))?;
-            for i in r.items() {
-                if let (Some(scope), Some(key)) =
-                    (get_s(i, "scope").and_then(Scope::parse), get_s(i, "key"))
-                {
-                    out.insert(KeyRef::new(scope, key));
-                }
-            }
-            match r.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(out.into_iter().collect())
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("window_start IN (:d, :m)")
+            .projection_expression("#s, #k")
+            .expression_attribute_names("#s", "scope")
+            .expression_attribute_names("#k", "key")
+            .expression_attribute_values(":d", s(day))
+            .expression_attribute_values(":m", s(month))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("dynamodb", "Scan", e))?;
+        let keys: BTreeSet<KeyRef> = items
+            .iter()
+            .filter_map(
+                |i| match (get_s(i, "scope").and_then(Scope::parse), get_s(i, "key")) {
+                    (Some(scope), Some(key)) => Some(KeyRef::new(scope, key)),
+                    _ => None,
+                },
+            )
+            .collect();
+        Ok(keys.into_iter().collect())
     }
 }
 
