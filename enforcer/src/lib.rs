@@ -31,7 +31,9 @@ use serde_json::{json, Value};
 use spendguard_core::budget::{BudgetConfig, InForce, Offer, Scope};
 use spendguard_core::clock::Clock;
 use spendguard_core::enforce::KeyRef;
-use spendguard_schemas::event::{STATE_CHANGED, THRESHOLD_CROSSED};
+use spendguard_schemas::event::{
+    CloudTrailCall, CLOUDTRAIL_CALL, STATE_CHANGED, THRESHOLD_CROSSED,
+};
 use std::sync::{Arc, Mutex};
 
 /// A configuration error, at cold start.
@@ -312,7 +314,18 @@ impl App {
                     _ => return Ok(self.ignore(event, "budget event without scope and key")),
                 }
             }
-            "AWS API Call via CloudTrail" => ("tamper", e.tamper(detail).await?),
+            CLOUDTRAIL_CALL => {
+                // an unreadable detail still reconciles nothing wrongly: it names no key
+                let call = CloudTrailCall::deserialize(detail).unwrap_or_else(|err| {
+                    (self.log)(
+                        &json!({"level": "error", "msg": "CloudTrail detail unreadable",
+                                "error": err.to_string()})
+                        .to_string(),
+                    );
+                    CloudTrailCall::default()
+                });
+                ("tamper", e.tamper(&call).await?)
+            }
             "Scheduled Event" => ("tick", e.tick(version).await?),
             _ if event["spendguard"] == "tick" => ("tick", e.tick(version).await?),
             _ => return Ok(self.ignore(event, "unrecognised event")),

@@ -91,6 +91,67 @@ pub struct AuditRecord {
     pub message: String,
 }
 
+/// `detail-type` of the CloudTrail events EventBridge delivers for IAM calls.
+pub const CLOUDTRAIL_CALL: &str = "AWS API Call via CloudTrail";
+
+/// The `detail` of an IAM call that CloudTrail reports through EventBridge: the fields the
+/// enforcer reads. An absent or `null` field is empty, never an error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CloudTrailCall {
+    pub event_name: Option<String>,
+    #[serde(rename = "eventID")]
+    pub event_id: Option<String>,
+    pub event_time: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub user_identity: UserIdentity,
+    #[serde(deserialize_with = "null_as_default")]
+    pub request_parameters: IamRequest,
+}
+
+/// Who made the call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UserIdentity {
+    pub arn: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub session_context: SessionContext,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SessionContext {
+    #[serde(deserialize_with = "null_as_default")]
+    pub session_issuer: SessionIssuer,
+}
+
+/// The role whose session made the call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SessionIssuer {
+    pub arn: Option<String>,
+}
+
+/// The IAM request's parameters the enforcer looks at.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IamRequest {
+    pub user_name: Option<String>,
+    pub role_name: Option<String>,
+    pub group_name: Option<String>,
+    pub policy_arn: Option<String>,
+    pub policy_name: Option<String>,
+    pub policy_document: Option<String>,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 mod opt_decimal {
     use rust_decimal::Decimal;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -129,5 +190,35 @@ mod tests {
             serde_json::from_value::<BudgetThresholdCrossed>(back).unwrap(),
             e
         );
+    }
+
+    #[test]
+    fn cloudtrail_calls_read_what_the_enforcer_needs_and_tolerate_nulls() {
+        let c: CloudTrailCall = serde_json::from_value(serde_json::json!({
+            "eventName": "DetachUserPolicy", "eventID": "e-1", "eventTime": "2026-11-30T10:00:00Z",
+            "userIdentity": {"arn": "arn:aws:sts::1:assumed-role/Ops/x",
+                "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::1:role/Ops"}}},
+            "requestParameters": {"userName": "alice", "policyArn": "arn:aws:iam::1:policy/deny"},
+            "responseElements": null
+        }))
+        .unwrap();
+        assert_eq!(c.event_name.as_deref(), Some("DetachUserPolicy"));
+        assert_eq!(c.event_id.as_deref(), Some("e-1"));
+        assert_eq!(
+            c.user_identity
+                .session_context
+                .session_issuer
+                .arn
+                .as_deref(),
+            Some("arn:aws:iam::1:role/Ops")
+        );
+        assert_eq!(c.request_parameters.user_name.as_deref(), Some("alice"));
+        let bare: CloudTrailCall = serde_json::from_value(serde_json::json!({
+            "eventName": "ListUsers", "requestParameters": null,
+            "userIdentity": {"sessionContext": null}
+        }))
+        .unwrap();
+        assert_eq!(bare.request_parameters, IamRequest::default());
+        assert_eq!(bare.user_identity.session_context.session_issuer.arn, None);
     }
 }

@@ -2,14 +2,29 @@
 //! the self-audit of calls on spendguard's own policies that spendguard did not make.
 
 use super::*;
+use spendguard_schemas::event::CloudTrailCall;
+
+/// A request parameter as the alert quotes it: `"value"`, or `null` when the call had none.
+fn quoted(v: &Option<String>) -> String {
+    v.as_deref()
+        .map_or_else(|| "null".into(), |s| format!("{s:?}"))
+}
 
 impl Enforcer<'_> {
     /// A CloudTrail IAM event: every suspended key it touches is checked and re-applied at once.
-    pub async fn tamper(&self, detail: &serde_json::Value) -> Result<Report, EnforceError> {
+    pub async fn tamper(&self, detail: &CloudTrailCall) -> Result<Report, EnforceError> {
         let mut report = Report::default();
-        let by_us = self.settings.own_role_arn.as_deref().is_some_and(|own| {
-            detail["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"].as_str() == Some(own)
-        });
+        let issuer = detail
+            .user_identity
+            .session_context
+            .session_issuer
+            .arn
+            .as_deref();
+        let by_us = self
+            .settings
+            .own_role_arn
+            .as_deref()
+            .is_some_and(|own| issuer == Some(own));
         if by_us {
             match self.self_audit(detail) {
                 // our own write, as meant: nothing to repair
@@ -21,18 +36,18 @@ impl Enforcer<'_> {
                 }
             }
         }
-        let params = &detail["requestParameters"];
-        let user = params["userName"].as_str();
-        let role = params["roleName"].as_str();
-        let ours = params["policyArn"].as_str() == Some(self.settings.deny_policy_arn.as_str())
-            || params["groupName"].as_str().is_some()
-                && params["groupName"].as_str() == self.settings.suspended_group.as_deref();
+        let params = &detail.request_parameters;
+        let user = params.user_name.as_deref();
+        let role = params.role_name.as_deref();
+        let ours = params.policy_arn.as_deref() == Some(self.settings.deny_policy_arn.as_str())
+            || params.group_name.is_some()
+                && params.group_name.as_deref() == self.settings.suspended_group.as_deref();
         let what = format!(
             "{} by {} on {}",
-            detail["eventName"].as_str().unwrap_or("an IAM call"),
-            detail["userIdentity"]["arn"].as_str().unwrap_or("unknown"),
+            detail.event_name.as_deref().unwrap_or("an IAM call"),
+            detail.user_identity.arn.as_deref().unwrap_or("unknown"),
             user.or(role)
-                .or(params["policyArn"].as_str())
+                .or(params.policy_arn.as_deref())
                 .unwrap_or("unknown")
         );
         for key in self.store.watched().await? {
@@ -55,38 +70,43 @@ impl Enforcer<'_> {
     /// its own deny policy, adds or removes users of its suspended group, and puts or deletes
     /// its own inline policy in the form `role_inline_document` renders (deny statements only):
     /// anything else from its role is a bug or a compromise.
-    pub(super) fn self_audit(&self, detail: &serde_json::Value) -> Option<String> {
-        let p = &detail["requestParameters"];
-        let event = detail["eventName"].as_str().unwrap_or("");
+    pub(super) fn self_audit(&self, detail: &CloudTrailCall) -> Option<String> {
+        let p = &detail.request_parameters;
+        let event = detail.event_name.as_deref().unwrap_or("");
         let ours = self.settings.deny_policy_arn.as_str();
         let group = self.settings.suspended_group.as_deref();
         match event {
             "AttachUserPolicy" | "AttachRolePolicy" | "DetachUserPolicy" | "DetachRolePolicy" => {
-                (p["policyArn"].as_str() != Some(ours)).then(|| {
+                (p.policy_arn.as_deref() != Some(ours)).then(|| {
                     format!(
                         "{event} of {} (not spendguard's deny policy)",
-                        p["policyArn"]
+                        quoted(&p.policy_arn)
                     )
                 })
             }
-            "AddUserToGroup" | "RemoveUserFromGroup" => (group.is_none()
-                || p["groupName"].as_str() != group)
-                .then(|| format!("{event} on group {} (not spendguard's)", p["groupName"])),
+            "AddUserToGroup" | "RemoveUserFromGroup" => {
+                (group.is_none() || p.group_name.as_deref() != group).then(|| {
+                    format!(
+                        "{event} on group {} (not spendguard's)",
+                        quoted(&p.group_name)
+                    )
+                })
+            }
             "PutRolePolicy" | "DeleteRolePolicy"
-                if p["policyName"].as_str() != Some(ROLE_INLINE_POLICY) =>
+                if p.policy_name.as_deref() != Some(ROLE_INLINE_POLICY) =>
             {
                 Some(format!(
                     "{event} of inline policy {} (not {ROLE_INLINE_POLICY})",
-                    p["policyName"]
+                    quoted(&p.policy_name)
                 ))
             }
             "DeleteRolePolicy" => None,
             "PutRolePolicy" => {
-                let doc = p["policyDocument"].as_str().unwrap_or("");
+                let doc = p.policy_document.as_deref().unwrap_or("");
                 (!enforce::is_own_role_inline(doc)).then(|| {
                     format!(
                         "PutRolePolicy on role {} wrote a document spendguard does not write: {doc}",
-                        p["roleName"]
+                        quoted(&p.role_name)
                     )
                 })
             }
@@ -97,7 +117,7 @@ impl Enforcer<'_> {
     /// A self-audit mismatch: audited, and an operator alert (the stack alarms on the metric).
     pub(super) async fn self_audit_alert(
         &self,
-        detail: &serde_json::Value,
+        detail: &CloudTrailCall,
         why: &str,
     ) -> Result<(), EnforceError> {
         let rec = AuditRecord {
@@ -108,8 +128,8 @@ impl Enforcer<'_> {
                  check its code and configuration (and its code signing), review the principal \
                  the call touched, and disable the enforcer's role if the call was not expected. \
                  spendguard re-applies its own denies on the keys it watches now.",
-                detail["eventID"].as_str().unwrap_or("unknown"),
-                detail["eventTime"].as_str().unwrap_or("unknown"),
+                detail.event_id.as_deref().unwrap_or("unknown"),
+                detail.event_time.as_deref().unwrap_or("unknown"),
             ),
             ..bare_record(
                 self.clock.now_ms(),

@@ -14,6 +14,7 @@ use spendguard_core::enforce::{
 use spendguard_core::window::{WindowKey, WindowKind};
 use spendguard_enforcer::engine::{Cause, Enforcer, Overflow, Settings};
 use spendguard_enforcer::memory::*;
+use spendguard_schemas::event::CloudTrailCall;
 use spendguard_schemas::words::AuditAction;
 
 // 2026-11-22T10:00:00Z
@@ -230,12 +231,16 @@ async fn all_mode_writes_on_untagged_principals_but_never_on_exempt_ones() {
 }
 
 /// A CloudTrail event of an IAM write by `who`.
-fn trail(who: &str, event: &str, params: serde_json::Value) -> serde_json::Value {
-    json!({"eventName": event, "eventID": "ev-1", "eventTime": "2026-11-22T10:00:00Z",
-           "userIdentity": {"type": "AssumedRole",
-               "arn": format!("{who}/session").replace(":role/", ":assumed-role/"),
-               "sessionContext": {"sessionIssuer": {"type": "Role", "arn": who}}},
-           "requestParameters": params})
+/// A CloudTrail IAM call's detail as EventBridge delivers it, read as the enforcer reads it.
+fn trail(who: &str, event: &str, params: serde_json::Value) -> CloudTrailCall {
+    serde_json::from_value(
+        json!({"eventName": event, "eventID": "ev-1", "eventTime": "2026-11-22T10:00:00Z",
+               "userIdentity": {"type": "AssumedRole",
+                   "arn": format!("{who}/session").replace(":role/", ":assumed-role/"),
+                   "sessionContext": {"sessionIssuer": {"type": "Role", "arn": who}}},
+               "requestParameters": params}),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
