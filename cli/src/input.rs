@@ -43,15 +43,20 @@ pub fn catalogue_files(opts: &PriceOpts) -> Result<Vec<(String, String)>> {
     Ok(files)
 }
 
+/// The cache TTL assumed when a log does not say (`--assume-cache-ttl`).
+pub fn assumed_ttl(opts: &PriceOpts) -> AssumedTtl {
+    match opts.assume_cache_ttl {
+        CacheTtlArg::FiveMinutes => AssumedTtl::FiveMinutes,
+        CacheTtlArg::OneHour => AssumedTtl::OneHour,
+    }
+}
+
 /// Builds the pricer from the built-in catalogue plus overlays.
 pub fn pricer(opts: &PriceOpts) -> Result<Pricer> {
     Ok(Pricer::new(
         catalogue(opts, &[])?,
         PricerConfig {
-            assumed_cache_ttl: match opts.assume_cache_ttl {
-                CacheTtlArg::FiveMinutes => AssumedTtl::FiveMinutes,
-                CacheTtlArg::OneHour => AssumedTtl::OneHour,
-            },
+            assumed_cache_ttl: assumed_ttl(opts),
         },
     ))
 }

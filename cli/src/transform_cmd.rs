@@ -7,7 +7,6 @@ use crate::PriceOpts;
 use anyhow::{Context, Result};
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use spendguard_core::clock::SystemClock;
-use spendguard_core::price::AssumedTtl;
 use spendguard_transform::aws::{sdk_config, AwsSink};
 use spendguard_transform::send::{Entry, PutError, Sink, Target};
 use spendguard_transform::{event_handler, Config, Deps};
@@ -49,10 +48,7 @@ pub fn config(opts: &PriceOpts, max_response_bytes: usize) -> Result<Config> {
         max_response_bytes,
         pricing: spendguard_transform::PricingConfig {
             price_overlays: crate::input::price_overlays(opts)?,
-            assumed_cache_ttl: match opts.assume_cache_ttl {
-                crate::CacheTtlArg::FiveMinutes => AssumedTtl::FiveMinutes,
-                crate::CacheTtlArg::OneHour => AssumedTtl::OneHour,
-            },
+            assumed_cache_ttl: crate::input::assumed_ttl(opts),
             max_decompressed: opts.max_decompressed_mib << 20,
             prices_bucket: None,
         },
