@@ -12,11 +12,13 @@
 //! no per-key schedule to create and clean up, and the same tick restores, reconciles and picks up
 //! budgets pushed since the last run.
 //!
-//! `lib.rs` unpacks events and packs responses; the decisions are `spendguard_core::enforce`, the
-//! SDK calls `aws.rs`.
+//! `lib.rs` unpacks events and packs responses (`config.rs` reads the environment, `error.rs` says
+//! what can fail); the decisions are `spendguard_core::enforce`, the SDK calls `aws.rs`.
 
 pub mod aws;
+mod config;
 pub mod engine;
+mod error;
 pub mod evaluator;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
@@ -24,8 +26,10 @@ pub mod ports;
 #[cfg(feature = "test-util")]
 pub mod testkit;
 
-use engine::{Cause, EnforceError, Enforcer, Overflow, Report, Settings};
-use ports::{Bus, Iam, Notifier, PortError, Store, Windows};
+pub use config::Config;
+use engine::{Cause, Enforcer, Report, Settings};
+pub use error::{ConfigError, HandlerError};
+use ports::{Bus, Iam, Notifier, Store, Windows};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spendguard_core::budget::{BudgetConfig, InForce, Offer, Scope};
@@ -35,146 +39,6 @@ use spendguard_schemas::event::{
     CloudTrailCall, CLOUDTRAIL_CALL, STATE_CHANGED, THRESHOLD_CROSSED,
 };
 use std::sync::{Arc, Mutex};
-
-/// A configuration error, at cold start.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0} is not set")]
-    Missing(&'static str),
-    #[error("{name}={value:?}: {why}")]
-    Bad {
-        name: &'static str,
-        value: String,
-        why: String,
-    },
-}
-
-/// Configuration from the environment.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// `SPENDGUARD_LEDGER_TABLE`: the spend ledger (read by key).
-    pub ledger_table: String,
-    /// `SPENDGUARD_ENFORCEMENT_TABLE`: state, alert markers, audit, the budgets document.
-    pub enforcement_table: String,
-    /// `SPENDGUARD_EVENT_BUS`: where the evaluator publishes (evaluator only).
-    pub event_bus: String,
-    /// `SPENDGUARD_ALERT_TOPIC_ARN`: readable alerts and every action (enforcer only).
-    pub alert_topic_arn: String,
-    /// `SPENDGUARD_BUDGETS`: the budget TOML used until `spendguard budgets push` stores one.
-    pub fallback_budgets: String,
-    pub settings: Settings,
-    /// `SPENDGUARD_AUDIT_RETENTION_DAYS` (default 400).
-    pub audit_retention_days: i64,
-}
-
-fn var(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-impl Config {
-    pub fn from_env() -> Result<Config, ConfigError> {
-        let bad = |name: &'static str, value: String, why: &str| ConfigError::Bad {
-            name,
-            value,
-            why: why.into(),
-        };
-        let session_overflow = match var("SPENDGUARD_SESSION_OVERFLOW").as_deref() {
-            None | Some("role") => Overflow::Role,
-            Some("alert") => Overflow::Alert,
-            Some(x) => {
-                return Err(bad(
-                    "SPENDGUARD_SESSION_OVERFLOW",
-                    x.into(),
-                    "expected role or alert",
-                ))
-            }
-        };
-        let enforceable = match var("SPENDGUARD_ENFORCEABLE") {
-            None => spendguard_core::enforce::Enforceable::All,
-            Some(v) => spendguard_core::enforce::Enforceable::parse(v.trim())
-                .ok_or_else(|| bad("SPENDGUARD_ENFORCEABLE", v, "expected all or tagged"))?,
-        };
-        let managed_quota = match var("SPENDGUARD_MANAGED_POLICY_QUOTA") {
-            None => spendguard_core::enforce::DEFAULT_MANAGED_POLICY_QUOTA,
-            Some(v) => v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|q| (1..=20).contains(q))
-                .ok_or_else(|| bad("SPENDGUARD_MANAGED_POLICY_QUOTA", v, "expected 1 to 20"))?,
-        };
-        let audit_retention_days = match var("SPENDGUARD_AUDIT_RETENTION_DAYS") {
-            None => 400,
-            Some(v) => v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|d| (1..=3650).contains(d))
-                .ok_or_else(|| bad("SPENDGUARD_AUDIT_RETENTION_DAYS", v, "expected 1 to 3650"))?,
-        };
-        let fallback_budgets = std::env::var("SPENDGUARD_BUDGETS").unwrap_or_default();
-        BudgetConfig::parse(&fallback_budgets)
-            .map_err(|e| bad("SPENDGUARD_BUDGETS", String::new(), &e.to_string()))?;
-        Ok(Config {
-            ledger_table: var("SPENDGUARD_LEDGER_TABLE")
-                .ok_or(ConfigError::Missing("SPENDGUARD_LEDGER_TABLE"))?,
-            enforcement_table: var("SPENDGUARD_ENFORCEMENT_TABLE")
-                .ok_or(ConfigError::Missing("SPENDGUARD_ENFORCEMENT_TABLE"))?,
-            event_bus: var("SPENDGUARD_EVENT_BUS").unwrap_or_default(),
-            alert_topic_arn: var("SPENDGUARD_ALERT_TOPIC_ARN").unwrap_or_default(),
-            fallback_budgets,
-            settings: Settings {
-                deny_policy_arn: var("SPENDGUARD_DENY_POLICY_ARN").unwrap_or_default(),
-                suspended_group: var("SPENDGUARD_SUSPENDED_GROUP"),
-                session_overflow,
-                managed_quota,
-                enforceable,
-                own_role_arn: var("SPENDGUARD_ENFORCER_ROLE_ARN"),
-            },
-            audit_retention_days,
-        })
-    }
-}
-
-/// A handler failure: retryable ones fail the invocation so the source retries it.
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    #[error(transparent)]
-    Enforce(#[from] EnforceError),
-    #[error(transparent)]
-    Port(#[from] PortError),
-    #[error("stored budgets document (version {version}) does not parse: {why}")]
-    Budgets { version: u64, why: String },
-}
-
-impl HandlerError {
-    /// Whether the same event can succeed on another try (EventBridge's asynchronous invoke and
-    /// the stream retry it either way; this names the failure for whoever reads it).
-    pub fn retryable(&self) -> bool {
-        match self {
-            HandlerError::Enforce(e) => e.retryable(),
-            HandlerError::Port(e) => e.retryable(),
-            // no budgets in force until a document that parses is pushed
-            HandlerError::Budgets { .. } => false,
-        }
-    }
-}
-
-/// The error Lambda reports: `errorType` is `Retryable` or `NonRetryable`, `errorMessage` says
-/// what failed.
-impl From<HandlerError> for lambda_runtime::Diagnostic {
-    fn from(e: HandlerError) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: if e.retryable() {
-                "Retryable"
-            } else {
-                "NonRetryable"
-            }
-            .into(),
-            error_message: e.to_string(),
-        }
-    }
-}
 
 pub use spendguard_aws::LogFn;
 
@@ -457,45 +321,4 @@ pub async fn evaluator_handler(
     app: &App,
 ) -> Result<evaluator::BatchResponse, HandlerError> {
     app.evaluate_stream(&event.payload).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ports::ErrorKind;
-
-    #[test]
-    fn handler_errors_tell_lambda_whether_a_retry_can_help() {
-        let throttled = HandlerError::Port(PortError::new(
-            "iam",
-            "AttachUserPolicy",
-            ErrorKind::Retryable,
-            "Throttling",
-        ));
-        let denied = HandlerError::Port(PortError::new(
-            "dynamodb",
-            "GetItem",
-            ErrorKind::Fatal,
-            "AccessDeniedException",
-        ));
-        let budgets = HandlerError::Budgets {
-            version: 7,
-            why: "budgets line 3: expected a number".into(),
-        };
-        let contended = HandlerError::Enforce(EnforceError::Contended("alice".into()));
-        let d: lambda_runtime::Diagnostic = throttled.into();
-        assert_eq!(d.error_type, "Retryable");
-        assert!(
-            d.error_message.contains("Throttling"),
-            "{}",
-            d.error_message
-        );
-        let d: lambda_runtime::Diagnostic = contended.into();
-        assert_eq!(d.error_type, "Retryable");
-        let d: lambda_runtime::Diagnostic = denied.into();
-        assert_eq!(d.error_type, "NonRetryable");
-        let d: lambda_runtime::Diagnostic = budgets.into();
-        assert_eq!(d.error_type, "NonRetryable");
-        assert!(d.error_message.contains("version 7"), "{}", d.error_message);
-    }
 }

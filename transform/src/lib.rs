@@ -5,6 +5,7 @@
 //! fails, so one bad record never sends a whole batch to Firehose's retry and error path.
 
 pub mod aws;
+mod config;
 pub mod firehose;
 pub mod metrics;
 pub mod process;
@@ -17,10 +18,9 @@ use firehose::{FirehoseResponse, ResponseMetadata, ResponseRecord, TransformResu
 use lambda_runtime::LambdaEvent;
 use metrics::TransformMetrics;
 use process::{InRecord, Options, Verdict};
-use send::{Entry, RetryPolicy, Sink, Target};
+use send::{Entry, Sink, Target};
 use serde_json::json;
 use spendguard_aws::prices::PricesSource;
-use spendguard_aws::pricing::env_num;
 use spendguard_core::clock::Clock;
 use spendguard_core::reenvelope::Gzipper;
 use spendguard_core::Pipeline;
@@ -28,58 +28,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use config::Config;
 pub use spendguard_aws::pricing::{ConfigError, PricingConfig};
-
-/// Configuration, from the function's environment.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Budget for `data` + `recordId` in one response (the Lambda limit is 6 MiB).
-    pub max_response_bytes: usize,
-    /// Stop pricing new records this long before the function's deadline and re-ingest the rest
-    /// instead: re-ingest itself needs time, and a timeout would fail the whole batch.
-    pub deadline_reserve: Duration,
-    pub retry: RetryPolicy,
-    /// Decoding and pricing, as the aggregator does them.
-    pub pricing: PricingConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            max_response_bytes: process::MAX_RESPONSE_BYTES,
-            deadline_reserve: Duration::from_secs(10),
-            retry: RetryPolicy::default(),
-            pricing: PricingConfig::default(),
-        }
-    }
-}
-
-impl Config {
-    /// `SPENDGUARD_MAX_RESPONSE_BYTES`, `SPENDGUARD_DEADLINE_RESERVE_MS`,
-    /// `SPENDGUARD_REINGEST_MAX_ATTEMPTS`, and [`PricingConfig::from_env`]'s variables.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let d = Config::default();
-        Ok(Config {
-            max_response_bytes: env_num(
-                "SPENDGUARD_MAX_RESPONSE_BYTES",
-                d.max_response_bytes as u64,
-            )? as usize,
-            deadline_reserve: Duration::from_millis(env_num(
-                "SPENDGUARD_DEADLINE_RESERVE_MS",
-                d.deadline_reserve.as_millis() as u64,
-            )?),
-            retry: RetryPolicy {
-                max_attempts: env_num(
-                    "SPENDGUARD_REINGEST_MAX_ATTEMPTS",
-                    u64::from(d.retry.max_attempts),
-                )?
-                .clamp(1, 100) as u32,
-                ..d.retry
-            },
-            pricing: PricingConfig::from_env()?,
-        })
-    }
-}
 
 pub use spendguard_aws::LogFn;
 
