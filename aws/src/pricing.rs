@@ -32,11 +32,14 @@ impl Default for PricingConfig {
     }
 }
 
-/// A configuration or start-up error: the function cannot start, nothing is processed.
+/// A configuration or start-up error, the one type every function's `from_env` returns: the
+/// function cannot start, nothing is processed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
     #[error("{name}={value:?}: {why}")]
-    Env {
+    Bad {
         name: &'static str,
         value: String,
         why: String,
@@ -51,7 +54,7 @@ pub enum ConfigError {
 pub fn env_num(name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match std::env::var(name) {
         Err(_) => Ok(default),
-        Ok(v) => v.trim().parse().map_err(|e| ConfigError::Env {
+        Ok(v) => v.trim().parse().map_err(|e| ConfigError::Bad {
             name,
             value: v.clone(),
             why: format!("{e}"),
@@ -68,7 +71,7 @@ impl PricingConfig {
             Err(_) | Ok("5m") => AssumedTtl::FiveMinutes,
             Ok("1h") => AssumedTtl::OneHour,
             Ok(other) => {
-                return Err(ConfigError::Env {
+                return Err(ConfigError::Bad {
                     name: "SPENDGUARD_ASSUME_CACHE_TTL",
                     value: other.to_string(),
                     why: "expected 5m or 1h".into(),

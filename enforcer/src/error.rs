@@ -4,18 +4,8 @@
 use crate::engine::EnforceError;
 use crate::ports::PortError;
 
-/// A configuration error, at cold start.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0} is not set")]
-    Missing(&'static str),
-    #[error("{name}={value:?}: {why}")]
-    Bad {
-        name: &'static str,
-        value: String,
-        why: String,
-    },
-}
+/// A configuration error, at cold start (the type every function shares).
+pub use spendguard_aws::pricing::ConfigError;
 
 /// A handler failure: retryable ones fail the invocation so the source retries it.
 #[derive(Debug, thiserror::Error)]
