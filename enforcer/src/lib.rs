@@ -30,14 +30,12 @@ pub use config::Config;
 use engine::{Cause, Enforcer, Report, Settings};
 pub use error::{ConfigError, HandlerError};
 use ports::{Bus, Iam, Notifier, Store, Windows};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use spendguard_core::budget::{BudgetConfig, InForce, Offer, Scope};
+use spendguard_core::budget::{BudgetConfig, InForce, Offer};
 use spendguard_core::clock::Clock;
 use spendguard_core::enforce::KeyRef;
-use spendguard_schemas::event::{
-    CloudTrailCall, CLOUDTRAIL_CALL, STATE_CHANGED, THRESHOLD_CROSSED,
-};
+use spendguard_schemas::event::{EnforcerEvent, EnforcerInput};
 use std::sync::{Arc, Mutex};
 
 pub use spendguard_aws::LogFn;
@@ -157,53 +155,47 @@ impl App {
 
     /// The enforcer's handler: one EventBridge event (ours, a CloudTrail IAM call, or the
     /// schedule). An event it does not recognise is logged and acknowledged: retrying cannot help.
-    pub async fn enforce_event(&self, event: &Value) -> Result<Value, HandlerError> {
+    pub async fn enforce(&self, event: &EnforcerEvent) -> Result<Outcome, HandlerError> {
         let (version, cfg) = self.budgets().await?;
         let e = self.enforcer(&cfg);
-        let detail_type = event["detail-type"].as_str().unwrap_or_default();
-        let detail = &event["detail"];
-        let (kind, report) = match detail_type {
-            THRESHOLD_CROSSED | STATE_CHANGED => {
-                // both budget events name their key the same way (typed, `Scope`'s own serde)
-                #[derive(Deserialize)]
-                struct Named {
-                    scope: Scope,
-                    key: String,
-                }
-                match Named::deserialize(detail) {
-                    Ok(n) if !n.key.is_empty() => {
-                        let key = KeyRef::new(n.scope, n.key);
-                        ("budget", e.enforce_key(&key, Cause::Event).await?)
-                    }
-                    _ => return Ok(self.ignore(event, "budget event without scope and key")),
-                }
-            }
-            CLOUDTRAIL_CALL => {
-                // an unreadable detail still reconciles nothing wrongly: it names no key
-                let call = CloudTrailCall::deserialize(detail).unwrap_or_else(|err| {
+        let (kind, report) = match event.input() {
+            Ok(EnforcerInput::Budget { scope, key }) => (
+                Kind::Budget,
+                e.enforce_key(&KeyRef::new(scope, key), Cause::Event)
+                    .await?,
+            ),
+            Ok(EnforcerInput::CloudTrail { call, unreadable }) => {
+                if let Some(error) = unreadable {
                     (self.log)(
                         &json!({"level": "error", "msg": "CloudTrail detail unreadable",
-                                "error": err.to_string()})
+                                "error": error})
                         .to_string(),
                     );
-                    CloudTrailCall::default()
-                });
-                ("tamper", e.tamper(&call).await?)
+                }
+                (Kind::Tamper, e.tamper(&call).await?)
             }
-            "Scheduled Event" => ("tick", e.tick(version).await?),
-            _ if event["spendguard"] == "tick" => ("tick", e.tick(version).await?),
-            _ => return Ok(self.ignore(event, "unrecognised event")),
+            Ok(EnforcerInput::Tick) => (Kind::Tick, e.tick(version).await?),
+            Err(why) => {
+                (self.log)(
+                    &json!({"level": "error", "msg": why.as_str(),
+                            "detail-type": event.detail_type, "source": event.source})
+                    .to_string(),
+                );
+                return Ok(Outcome::Ignored {
+                    ignored: why.as_str(),
+                });
+            }
         };
         self.metrics(&report);
-        Ok(summary(kind, &report))
+        Ok(Outcome::Done(Summary::of(kind, &report)))
     }
 
-    fn ignore(&self, event: &Value, why: &str) -> Value {
-        (self.log)(
-            &json!({"level": "error", "msg": why, "detail-type": event["detail-type"], "source": event["source"]})
-                .to_string(),
-        );
-        json!({"ignored": why})
+    /// [`App::enforce`] on the JSON the runtime hands over (tests, benches): a payload that is not
+    /// an object is acknowledged as unrecognised, as Lambda's own deserialisation would refuse it.
+    pub async fn enforce_event(&self, event: &Value) -> Result<Value, HandlerError> {
+        let event = EnforcerEvent::deserialize(event).unwrap_or_default();
+        let outcome = self.enforce(&event).await?;
+        Ok(serde_json::to_value(&outcome).unwrap_or_default())
     }
 
     fn metrics(&self, r: &Report) {
@@ -258,16 +250,51 @@ impl App {
     }
 }
 
-fn summary(kind: &str, r: &Report) -> Value {
-    json!({
-        "kind": kind,
-        "decisions": r.decisions.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
-        "alerts_already_sent": r.alerts_already_sent,
-        "reapplied": r.reapplied.iter().map(|k| &k.key).collect::<Vec<_>>(),
-        "failures": r.failures,
-        "breaker_opened": r.breaker_opened,
-        "fallback_models": r.fallback_models,
-    })
+/// Which of the enforcer's paths an event took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Budget,
+    Tamper,
+    Tick,
+}
+
+/// What the enforcer answers one event with (its Lambda response, and what tests read).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Outcome {
+    Done(Summary),
+    /// The event asked for nothing (see [`spendguard_schemas::event::Unrecognised`]).
+    Ignored {
+        ignored: &'static str,
+    },
+}
+
+/// One handled event: its decisions (as the CLI reports them) and what the run found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub kind: Kind,
+    pub decisions: Vec<Value>,
+    pub alerts_already_sent: usize,
+    /// The keys whose suspension was re-applied.
+    pub reapplied: Vec<String>,
+    pub failures: Vec<String>,
+    pub breaker_opened: bool,
+    pub fallback_models: Vec<String>,
+}
+
+impl Summary {
+    fn of(kind: Kind, r: &Report) -> Summary {
+        Summary {
+            kind,
+            decisions: r.decisions.iter().map(|d| d.to_json()).collect(),
+            alerts_already_sent: r.alerts_already_sent,
+            reapplied: r.reapplied.iter().map(|k| k.key.clone()).collect(),
+            failures: r.failures.clone(),
+            breaker_opened: r.breaker_opened,
+            fallback_models: r.fallback_models.clone(),
+        }
+    }
 }
 
 /// Builds the AWS adapters from an SDK configuration.
@@ -308,11 +335,11 @@ pub async fn aws_app(
 
 /// The enforcer Lambda's handler.
 pub async fn enforcer_handler(
-    event: lambda_runtime::LambdaEvent<Value>,
+    event: lambda_runtime::LambdaEvent<EnforcerEvent>,
     app: &App,
-) -> Result<Value, HandlerError> {
+) -> Result<Outcome, HandlerError> {
     // a failed invocation is retried by EventBridge's asynchronous invoke
-    app.enforce_event(&event.payload).await
+    app.enforce(&event.payload).await
 }
 
 /// The evaluator Lambda's handler.

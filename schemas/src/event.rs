@@ -144,6 +144,96 @@ pub struct IamRequest {
     pub policy_document: Option<String>,
 }
 
+/// `detail-type` of an EventBridge schedule rule's events.
+pub const SCHEDULED_EVENT: &str = "Scheduled Event";
+
+/// What the enforcer Lambda is invoked with: an EventBridge event (spendguard's budget events, a
+/// CloudTrail IAM call, a schedule rule's event) or the stack's EventBridge Scheduler input
+/// `{"spendguard": "tick"}`. Every field is optional so that any JSON object reads (an event the
+/// enforcer does not know is acknowledged, not retried); [`EnforcerEvent::input`] says what it
+/// asks for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EnforcerEvent {
+    #[serde(rename = "detail-type", skip_serializing_if = "Option::is_none")]
+    pub detail_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub detail: serde_json::Value,
+    /// The scheduler's own input (`tick`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spendguard: Option<String>,
+}
+
+/// What an [`EnforcerEvent`] asks the enforcer to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnforcerInput {
+    /// A budget event (threshold or state): look at this key.
+    Budget { scope: Scope, key: String },
+    /// An IAM call seen by CloudTrail; `unreadable` holds why its detail did not read (the call
+    /// is then empty: it names no key, so nothing is reconciled wrongly).
+    CloudTrail {
+        call: Box<CloudTrailCall>,
+        unreadable: Option<String>,
+    },
+    /// The schedule: grace periods, restores, budgets changes, drift repair.
+    Tick,
+}
+
+/// Why an [`EnforcerEvent`] asks for nothing: logged and acknowledged (retrying cannot help).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrecognised {
+    BudgetEventWithoutKey,
+    UnknownEvent,
+}
+
+impl Unrecognised {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unrecognised::BudgetEventWithoutKey => "budget event without scope and key",
+            Unrecognised::UnknownEvent => "unrecognised event",
+        }
+    }
+}
+
+impl EnforcerEvent {
+    /// The one reading of the envelope: its `detail-type` (or the scheduler's input) and, for
+    /// budget events and CloudTrail calls, the typed detail.
+    pub fn input(&self) -> Result<EnforcerInput, Unrecognised> {
+        match self.detail_type.as_deref() {
+            Some(THRESHOLD_CROSSED | STATE_CHANGED) => {
+                // both budget events name their key the same way
+                #[derive(Deserialize)]
+                struct Named {
+                    scope: Scope,
+                    key: String,
+                }
+                match Named::deserialize(&self.detail) {
+                    Ok(n) if !n.key.is_empty() => Ok(EnforcerInput::Budget {
+                        scope: n.scope,
+                        key: n.key,
+                    }),
+                    _ => Err(Unrecognised::BudgetEventWithoutKey),
+                }
+            }
+            Some(CLOUDTRAIL_CALL) => Ok(match CloudTrailCall::deserialize(&self.detail) {
+                Ok(call) => EnforcerInput::CloudTrail {
+                    call: Box::new(call),
+                    unreadable: None,
+                },
+                Err(e) => EnforcerInput::CloudTrail {
+                    call: Box::default(),
+                    unreadable: Some(e.to_string()),
+                },
+            }),
+            Some(SCHEDULED_EVENT) => Ok(EnforcerInput::Tick),
+            _ if self.spendguard.as_deref() == Some("tick") => Ok(EnforcerInput::Tick),
+            _ => Err(Unrecognised::UnknownEvent),
+        }
+    }
+}
+
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -174,6 +264,76 @@ mod opt_decimal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn input(v: serde_json::Value) -> Result<EnforcerInput, Unrecognised> {
+        serde_json::from_value::<EnforcerEvent>(v).unwrap().input()
+    }
+
+    #[test]
+    fn the_envelope_reads_every_event_the_enforcer_is_sent() {
+        let ev: EnforcerEvent =
+            serde_json::from_str(crate::fixtures::EVENTBRIDGE_THRESHOLD).unwrap();
+        let e: BudgetThresholdCrossed = serde_json::from_value(ev.detail.clone()).unwrap();
+        assert_eq!(
+            ev.input(),
+            Ok(EnforcerInput::Budget {
+                scope: e.scope,
+                key: e.key
+            })
+        );
+        assert_eq!(
+            input(serde_json::json!({"spendguard": "tick"})),
+            Ok(EnforcerInput::Tick)
+        );
+        assert_eq!(
+            input(serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events"})),
+            Ok(EnforcerInput::Tick)
+        );
+        let call = input(
+            serde_json::json!({"detail-type": CLOUDTRAIL_CALL, "detail": {
+            "eventName": "DetachUserPolicy", "requestParameters": {"userName": "alice"}}}),
+        );
+        let Ok(EnforcerInput::CloudTrail { call, unreadable }) = call else {
+            panic!("{call:?}")
+        };
+        assert_eq!(call.event_name.as_deref(), Some("DetachUserPolicy"));
+        assert_eq!(call.request_parameters.user_name.as_deref(), Some("alice"));
+        assert_eq!(unreadable, None);
+    }
+
+    #[test]
+    fn the_envelope_refuses_by_name_what_asks_for_nothing() {
+        // a budget event that names no key, an unknown detail-type, an empty object
+        let no_key =
+            serde_json::json!({"detail-type": STATE_CHANGED, "detail": {"scope": "principal"}});
+        assert_eq!(input(no_key), Err(Unrecognised::BudgetEventWithoutKey));
+        let blank = serde_json::json!({"detail-type": THRESHOLD_CROSSED,
+            "detail": {"scope": "principal", "key": ""}});
+        assert_eq!(input(blank), Err(Unrecognised::BudgetEventWithoutKey));
+        let bad_scope = serde_json::json!({"detail-type": THRESHOLD_CROSSED,
+            "detail": {"scope": "galaxy", "key": "k"}});
+        assert_eq!(input(bad_scope), Err(Unrecognised::BudgetEventWithoutKey));
+        assert_eq!(
+            input(serde_json::json!({"detail-type": "Something else", "source": "x"})),
+            Err(Unrecognised::UnknownEvent)
+        );
+        assert_eq!(
+            input(serde_json::json!({})),
+            Err(Unrecognised::UnknownEvent)
+        );
+        assert_eq!(
+            input(serde_json::json!({"spendguard": "tock"})),
+            Err(Unrecognised::UnknownEvent)
+        );
+        // a CloudTrail detail of the wrong shape is an empty call with its reason
+        let Ok(EnforcerInput::CloudTrail { call, unreadable }) =
+            input(serde_json::json!({"detail-type": CLOUDTRAIL_CALL, "detail": "text"}))
+        else {
+            panic!()
+        };
+        assert_eq!(*call, CloudTrailCall::default());
+        assert!(unreadable.is_some_and(|u| u.contains("invalid type: string")));
+    }
 
     #[test]
     fn threshold_events_round_trip_with_exact_decimals() {
