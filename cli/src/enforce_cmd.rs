@@ -5,12 +5,18 @@
 //! the same code path, the same audit trail and alerts.
 
 use anyhow::{bail, Context, Result};
+use rust_decimal::Decimal;
+use serde::Serialize;
 use serde_json::{json, Value};
+use spendguard_core::budget::Mode;
 use spendguard_core::budget::{BudgetConfig, Scope};
 use spendguard_core::clock::{Clock, SystemClock};
+use spendguard_core::enforce::Hold;
 use spendguard_core::enforce::{evaluate, Evaluation, KeyRef, KeyState, Status};
 use spendguard_core::ledger::Query;
+use spendguard_core::window::WindowKind;
 use spendguard_enforcer::App;
+use spendguard_schemas::event::AuditRecord;
 use spendguard_schemas::words::Mechanism;
 use std::path::Path;
 use std::sync::Arc;
@@ -84,95 +90,148 @@ fn ms_to_rfc3339(ms: i64) -> Option<String> {
         .map(|t| t.to_string())
 }
 
-fn status_json(
+/// What `status` says about a key (`--json` prints it; the text view reads the same struct).
+#[derive(Debug, Serialize)]
+struct KeyStatus {
+    principal: String,
+    scope: Scope,
+    state: &'static str,
+    over: bool,
+    protected: bool,
+    since: Option<String>,
+    due: Option<String>,
+    /// Empty when no deny is recorded.
+    mechanism: &'static str,
+    lifts_at: Option<String>,
+    operator_suspended_until: Option<String>,
+    protected_until: Option<String>,
+    held: Option<Hold>,
+    windows: Vec<WindowView>,
+    /// The key's last audit records (`[AWS]` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit: Option<Vec<AuditRecord>>,
+}
+
+/// One current window of the key (or of its team).
+#[derive(Debug, Serialize)]
+struct WindowView {
+    scope: Scope,
+    key: String,
+    window: WindowKind,
+    window_start: String,
+    spend_usd: Decimal,
+    limit_usd: Decimal,
+    percent: Decimal,
+    fallback_usd: Decimal,
+    over: bool,
+    over_without_fallback: bool,
+    mode: Mode,
+    thresholds_reached: Vec<u32>,
+}
+
+fn key_status(
     ev: &Evaluation,
     st: &KeyState,
     mechanism: Option<Mechanism>,
     lifts: Option<i64>,
-) -> Value {
-    json!({
-        "principal": ev.key.key,
-        "scope": ev.key.scope.as_str(),
-        "state": st.status.as_str(),
-        "over": ev.over(),
-        "protected": ev.protected,
-        "since": st.since_ms.and_then(ms_to_rfc3339),
-        "due": match st.status { Status::Pending { due_ms } => ms_to_rfc3339(due_ms), _ => None },
-        "mechanism": mechanism.map_or("", Mechanism::as_str),
-        "lifts_at": if st.status == Status::Suspended { lifts.and_then(ms_to_rfc3339) } else { None },
-        "operator_suspended_until": st.manual_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "until restored".into())),
-        "protected_until": st.protected_until_ms.map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "forever".into())),
-        "held": st.held.as_ref().map(|h| h.hold.as_str()),
-        "windows": ev.windows.iter().map(|w| json!({
-            "scope": w.window.scope.as_str(), "key": w.window.key, "window": w.window.kind.as_str(),
-            "window_start": w.window.start, "spend_usd": w.spend_usd.to_string(),
-            "limit_usd": w.limit_usd.to_string(), "percent": w.percent().to_string(),
-            "fallback_usd": w.fallback_usd.to_string(),
-            "over": w.over, "over_without_fallback": w.over_without_fallback, "mode": w.mode.as_str(),
-            "thresholds_reached": w.reached_pct,
-        })).collect::<Vec<_>>(),
-    })
+) -> KeyStatus {
+    KeyStatus {
+        principal: ev.key.key.clone(),
+        scope: ev.key.scope,
+        state: st.status.as_str(),
+        over: ev.over(),
+        protected: ev.protected,
+        since: st.since_ms.and_then(ms_to_rfc3339),
+        due: match st.status {
+            Status::Pending { due_ms } => ms_to_rfc3339(due_ms),
+            _ => None,
+        },
+        mechanism: mechanism.map_or("", Mechanism::as_str),
+        lifts_at: if st.status == Status::Suspended {
+            lifts.and_then(ms_to_rfc3339)
+        } else {
+            None
+        },
+        operator_suspended_until: st
+            .manual_until_ms
+            .map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "until restored".into())),
+        protected_until: st
+            .protected_until_ms
+            .map(|t| ms_to_rfc3339(t).unwrap_or_else(|| "forever".into())),
+        held: st.held.as_ref().map(|h| h.hold),
+        windows: ev
+            .windows
+            .iter()
+            .map(|w| WindowView {
+                scope: w.window.scope,
+                key: w.window.key.clone(),
+                window: w.window.kind,
+                window_start: w.window.start.clone(),
+                spend_usd: w.spend_usd,
+                limit_usd: w.limit_usd,
+                percent: w.percent(),
+                fallback_usd: w.fallback_usd,
+                over: w.over,
+                over_without_fallback: w.over_without_fallback,
+                mode: w.mode,
+                thresholds_reached: w.reached_pct.clone(),
+            })
+            .collect(),
+        audit: None,
+    }
 }
 
-fn print_status(v: &Value) {
+fn show_status(v: &KeyStatus, json_out: bool) {
+    if json_out {
+        // through a Value: its keys print sorted, as they always have
+        println!("{}", serde_json::to_value(v).unwrap_or_default());
+        return;
+    }
     println!(
-        "{} ({}): {}{}{}",
-        v["principal"].as_str().unwrap_or(""),
-        v["scope"].as_str().unwrap_or(""),
-        v["state"].as_str().unwrap_or(""),
-        if v["protected"] == true {
-            ", protected"
-        } else {
-            ""
-        },
-        v["lifts_at"]
-            .as_str()
-            .map_or(String::new(), |t| format!(", lifts by {t} at the latest"))
-            + &v["held"].as_str().map_or(String::new(), |h| format!(
-                ", suspension held ({})",
-                if h == "fallback" {
-                    "over only through fallback-priced spend"
-                } else {
-                    "the circuit breaker is open"
-                }
-            ))
+        "{} ({}): {}{}{}{}",
+        v.principal,
+        v.scope,
+        v.state,
+        if v.protected { ", protected" } else { "" },
+        v.lifts_at
+            .as_ref()
+            .map_or(String::new(), |t| format!(", lifts by {t} at the latest")),
+        v.held.map_or(String::new(), |h| format!(
+            ", suspension held ({})",
+            match h {
+                Hold::Fallback => "over only through fallback-priced spend",
+                Hold::Breaker => "the circuit breaker is open",
+                Hold::Refused => "the principal is not enforceable, or exempt",
+            }
+        ))
     );
-    for w in v["windows"].as_array().into_iter().flatten() {
+    for w in &v.windows {
         println!(
             "  {:<5} {} {:<9} ${} of ${} ({}%){}{}{}",
-            w["window"].as_str().unwrap_or(""),
-            w["window_start"].as_str().unwrap_or(""),
-            w["scope"].as_str().unwrap_or(""),
-            w["spend_usd"].as_str().unwrap_or(""),
-            w["limit_usd"].as_str().unwrap_or(""),
-            w["percent"].as_str().unwrap_or(""),
-            if w["over"] == true { "  OVER" } else { "" },
-            match w["fallback_usd"].as_str() {
-                Some(f)
-                    if f.parse::<rust_decimal::Decimal>()
-                        .is_ok_and(|d| !d.is_zero()) =>
-                {
-                    format!("  (${f} at fallback prices)")
-                }
-                _ => String::new(),
+            w.window.as_str(),
+            w.window_start,
+            w.scope.as_str(),
+            w.spend_usd,
+            w.limit_usd,
+            w.percent,
+            if w.over { "  OVER" } else { "" },
+            if w.fallback_usd.is_zero() {
+                String::new()
+            } else {
+                format!("  (${} at fallback prices)", w.fallback_usd)
             },
-            if w["scope"] == "team" {
-                format!("  team {}", w["key"].as_str().unwrap_or(""))
+            if w.scope == Scope::Team {
+                format!("  team {}", w.key)
             } else {
                 String::new()
             }
         );
     }
-    if v["windows"].as_array().is_none_or(|w| w.is_empty()) {
+    if v.windows.is_empty() {
         println!("  no budget applies to any current window of this key");
     }
-    for a in v["audit"].as_array().into_iter().flatten() {
-        println!(
-            "  {} {:<13} {}",
-            a["at"].as_str().unwrap_or(""),
-            a["action"].as_str().unwrap_or(""),
-            a["message"].as_str().unwrap_or("")
-        );
+    for a in v.audit.iter().flatten() {
+        println!("  {} {:<13} {}", a.at, a.action.as_str(), a.message);
     }
 }
 
@@ -192,12 +251,7 @@ pub fn status_local(
         .unwrap_or_else(|| SystemClock.now_ms());
     let ev = evaluate(budgets, key, &all, now);
     let st = l.key_state(key)?;
-    let v = status_json(&ev, &st, None, None);
-    if json_out {
-        println!("{v}");
-    } else {
-        print_status(&v);
-    }
+    show_status(&key_status(&ev, &st, None, None), json_out);
     Ok(())
 }
 
@@ -209,14 +263,11 @@ pub fn status_aws(o: &AwsOpts, key: &KeyRef, json_out: bool) -> Result<()> {
         let e = app.enforcer(&cfg);
         let ev = e.evaluate(key).await?;
         let st = app.store.state(key).await?;
-        let mut v = status_json(&ev, &st.state, st.mechanism, e.lifts_at(&ev));
-        let audit = app.store.audit_of(key).await?;
-        v["audit"] = json!(audit.iter().rev().take(10).rev().collect::<Vec<_>>());
-        if json_out {
-            println!("{v}");
-        } else {
-            print_status(&v);
-        }
+        let mut v = key_status(&ev, &st.state, st.mechanism, e.lifts_at(&ev));
+        let mut audit = app.store.audit_of(key).await?;
+        audit.drain(..audit.len().saturating_sub(10));
+        v.audit = Some(audit);
+        show_status(&v, json_out);
         Ok(())
     })
 }

@@ -2,11 +2,14 @@
 //! CSS and SVG, no script, no network), written atomically. Every figure comes from the JSON, so
 //! the page and `report --format json` cannot disagree.
 
+use crate::report::Mark;
 use anyhow::{Context, Result};
 use base64::Engine;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::Value;
+use spendguard_core::enforce::Action;
+use spendguard_core::window::WindowKind;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -416,29 +419,34 @@ fn burn_chart(k: &Value, n: usize) -> String {
 }
 
 /// What a decision says in a tooltip and a table cell: `14:02 alert 50% (day)`.
-fn decision_text(d: &Value) -> String {
-    let what = match d["threshold_pct"].as_u64() {
-        Some(p) => format!("alert {p}% ({})", d["window"].as_str().unwrap_or("?")),
-        None => d["action"].as_str().unwrap_or("?").replace('_', " "),
+fn decision_text(d: &Mark) -> String {
+    let what = match d.threshold_pct {
+        Some(p) => format!("alert {p}% ({})", d.window.map_or("?", WindowKind::as_str)),
+        None => d.action.as_str().replace('_', " "),
     };
-    format!("{} {what}", text(d, "at"))
+    format!("{} {what}", d.at)
+}
+
+/// A burn-chart day's decisions (the report's own `Mark`s, read back typed).
+fn day_marks(day: &Value) -> Vec<Mark> {
+    serde_json::from_value(day["decisions"].clone()).unwrap_or_default()
 }
 
 /// A day's decisions above its bar: a circle for alerts, a down triangle for a suspension (or a
 /// shadow one), an up triangle for a restore; each with its decisions and times as its title.
 fn marks(s: &mut String, f: &DayFrame, i: usize, day: &Value) {
-    let decided = day["decisions"].as_array().cloned().unwrap_or_default();
-    let kinds: [(&str, &[&str]); 3] = [
-        ("alert", &["alert"]),
-        ("suspend", &["suspend", "would_suspend"]),
-        ("restore", &["restore"]),
+    let decided = day_marks(day);
+    let kinds: [(&str, &[Action]); 3] = [
+        ("alert", &[Action::Alert]),
+        ("suspend", &[Action::Suspend, Action::WouldSuspend]),
+        ("restore", &[Action::Restore]),
     ];
     let cx = f.x(i) + f.bar / 2;
     let mut y = 9;
     for (class, actions) in kinds {
         let these: Vec<String> = decided
             .iter()
-            .filter(|d| actions.contains(&d["action"].as_str().unwrap_or_default()))
+            .filter(|d| actions.contains(&d.action))
             .map(decision_text)
             .collect();
         if these.is_empty() {
@@ -546,12 +554,7 @@ fn budgets_section(b: &Value) -> String {
             burn_chart(k, n)
         );
         for d in k["days"].as_array().into_iter().flatten() {
-            let decided: Vec<String> = d["decisions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(decision_text)
-                .collect();
+            let decided: Vec<String> = day_marks(d).iter().map(decision_text).collect();
             let _ = write!(
                 h,
                 "<tr>{}{}{}{}{}{}</tr>",

@@ -11,7 +11,7 @@ use spendguard_aggregator::dynamo::DynamoLedger;
 use spendguard_aggregator::{handle, BatchReport, Deps, KinesisEvent};
 use spendguard_core::budget::{BudgetConfig, Scope};
 use spendguard_core::clock::{Clock, SystemClock};
-use spendguard_core::enforce::{Action, KeyRef, KeyState};
+use spendguard_core::enforce::{Action, DecisionRecord, KeyRef, KeyState};
 use spendguard_core::ledger::{Applied, Entry, Query, SpendLedger, WindowTotal};
 use spendguard_core::timeline::{Caller, Options, Replay};
 use spendguard_core::window::WindowKind;
@@ -129,7 +129,7 @@ pub fn timeline_decisions(
     before: &[WindowTotal],
     spill: DaySpill,
     now: i64,
-) -> Result<Vec<Value>> {
+) -> Result<Vec<DecisionRecord>> {
     let mut r = Replay::new(cfg, Options::default());
     let Some(first) = spill.first_ms() else {
         return Ok(Vec::new());
@@ -186,7 +186,7 @@ pub fn timeline_decisions(
                 touched.insert(d.key.clone());
             }
         }
-        out.push(timed(&d.to_json(), t.at_ms));
+        out.push(d.record(Some(t.at_ms)));
     }
     let states: Vec<(KeyRef, KeyState)> = r
         .keys()
@@ -197,21 +197,6 @@ pub fn timeline_decisions(
         .record_decisions(&states, &alerts)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(out)
-}
-
-/// A decision's JSON with the time it was taken.
-pub fn timed(d: &Value, at_ms: i64) -> Value {
-    let mut v = d.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.insert(
-            "at".into(),
-            jiff::Timestamp::from_millisecond(at_ms)
-                .map(|t| t.to_string())
-                .unwrap_or_default()
-                .into(),
-        );
-    }
-    v
 }
 
 fn money(d: Decimal) -> String {

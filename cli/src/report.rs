@@ -5,9 +5,10 @@
 use crate::lake::{self, LakeRow};
 use anyhow::{bail, Context, Result};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use spendguard_core::budget::{BudgetConfig, Scope};
-use spendguard_core::enforce;
+use spendguard_core::enforce::{self, Action};
 use spendguard_core::window::WindowKind;
 use spendguard_schemas::time;
 use std::collections::{BTreeMap, HashMap};
@@ -181,30 +182,37 @@ impl Sums {
 /// The keys a burn chart is drawn for, at most this many (the most spent first).
 const BURN_KEYS: usize = 6;
 
-/// The decisions of a burn chart's key on one local day: what, and when (local HH:MM).
-type Marks = HashMap<(String, String, String), Vec<serde_json::Value>>;
+/// A decision on a burn chart: when (local HH:MM) and what. The HTML reads it back typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    pub at: String,
+    pub action: Action,
+    pub window: Option<WindowKind>,
+    pub threshold_pct: Option<u32>,
+}
+
+/// The decisions of a burn chart's key on one local day.
+type Marks = HashMap<(Scope, String, String), Vec<Mark>>;
 
 /// The budgets' decisions of a simulation's observed timeline, by key and local day.
 fn marks(sim: &crate::simulate::Simulation, cfg: &BudgetConfig) -> Marks {
     let mut out = Marks::new();
     for run in sim.runs.iter().take(1) {
         for d in &run.observed.decisions {
-            let Ok(at) = time::parse_rfc3339_ms(d["at"].as_str().unwrap_or_default()) else {
+            let Some(Ok(at)) = d.at.as_deref().map(time::parse_rfc3339_ms) else {
                 continue;
             };
             let Ok(ts) = jiff::Timestamp::from_millisecond(at) else {
                 continue;
             };
             let local = ts.to_zoned(cfg.timezone.clone());
-            let key = (
-                d["scope"].as_str().unwrap_or_default().to_string(),
-                d["principal"].as_str().unwrap_or_default().to_string(),
-                local.date().to_string(),
-            );
-            out.entry(key).or_default().push(json!({
-                "at": format!("{:02}:{:02}", local.hour(), local.minute()),
-                "action": d["action"], "window": d["window"], "threshold_pct": d["threshold_pct"],
-            }));
+            let key = (d.scope, d.principal.clone(), local.date().to_string());
+            out.entry(key).or_default().push(Mark {
+                at: format!("{:02}:{:02}", local.hour(), local.minute()),
+                action: d.action,
+                window: d.window,
+                threshold_pct: d.threshold_pct,
+            });
         }
     }
     out
@@ -297,7 +305,7 @@ fn burn(
                 }
                 mtd += spend;
                 let decided = marks
-                    .get(&(scope.as_str().to_string(), key.clone(), ds.clone()))
+                    .get(&(*scope, key.clone(), ds.clone()))
                     .cloned()
                     .unwrap_or_default();
                 shown.push(json!({"day": ds, "spend_usd": money(spend), "daily_pct": pct(spend, daily),

@@ -58,7 +58,7 @@ pub struct RunSummary {
     pub lake: Option<String>,
     pub ledger: Option<LedgerSummary>,
     /// Each budget decision with the time it was taken (`at`).
-    pub decisions: Vec<serde_json::Value>,
+    pub decisions: Vec<spendguard_core::enforce::DecisionRecord>,
     pub rows_written: usize,
     pub files_written: Vec<String>,
     pub partitions: Vec<String>,
@@ -278,7 +278,7 @@ pub fn run(a: &RunArgs<'_>) -> Result<RunSummary> {
                 decisions.extend(
                     l.enforce_local(&budgets, now)?
                         .iter()
-                        .map(|d| crate::ledger_cmd::timed(&d.to_json(), now)),
+                        .map(|d| d.record(Some(now))),
                 );
             }
             Some(LedgerSummary {
@@ -406,22 +406,17 @@ pub fn print_summary(s: &RunSummary) {
         for d in s.decisions.iter().take(20) {
             println!(
                 "  {} {:<13} {} ({}) {} {} {}{}: ${} of ${}",
-                d["at"].as_str().unwrap_or(""),
-                d["action"].as_str().unwrap_or(""),
-                d["principal"].as_str().unwrap_or(""),
-                d["scope"].as_str().unwrap_or(""),
-                d["window"].as_str().unwrap_or(""),
-                d["window_start"].as_str().unwrap_or(""),
-                d["threshold_pct"]
-                    .as_u64()
-                    .map_or(String::new(), |p| format!("{p}%")),
-                if d["protected"] == true {
-                    " protected"
-                } else {
-                    ""
-                },
-                d["spend_usd"].as_str().unwrap_or("-"),
-                d["limit_usd"].as_str().unwrap_or("-"),
+                d.at.as_deref().unwrap_or(""),
+                d.action.as_str(),
+                d.principal,
+                d.scope,
+                d.window
+                    .map_or("", spendguard_core::window::WindowKind::as_str),
+                d.window_start.as_deref().unwrap_or(""),
+                d.threshold_pct.map_or(String::new(), |p| format!("{p}%")),
+                if d.protected { " protected" } else { "" },
+                d.spend_usd.map_or("-".into(), |v| v.to_string()),
+                d.limit_usd.map_or("-".into(), |v| v.to_string()),
             );
         }
         if s.decisions.len() > 20 {

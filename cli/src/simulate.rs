@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use spendguard_core::budget::{BudgetConfig, Mode};
 use spendguard_core::ledger::WindowTotal;
-use spendguard_core::timeline::{Caller, KeyView, Options, Replay, Timed};
+use spendguard_core::timeline::{Caller, KeyView, Options, Replay};
 use spendguard_core::window::{window_reset_ms, window_starts, LocalDay, WindowKind};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
@@ -88,7 +88,7 @@ pub struct Side {
     pub held: u64,
     pub breaker_bursts: u32,
     pub keys: Vec<KeyOut>,
-    pub decisions: Vec<serde_json::Value>,
+    pub decisions: Vec<spendguard_core::enforce::DecisionRecord>,
 }
 
 #[derive(Serialize, Clone)]
@@ -122,11 +122,7 @@ fn money(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
-fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| ms.to_string())
-}
+use spendguard_core::window::rfc3339;
 
 /// Local midnight at the start of `date` (YYYY-MM-DD) in `cfg`'s zone.
 fn local_midnight(cfg: &BudgetConfig, date: &str, flag: &str) -> Result<i64> {
@@ -432,14 +428,6 @@ fn key_out(k: &KeyView<'_>) -> KeyOut {
     }
 }
 
-fn timed_json(t: &Timed) -> serde_json::Value {
-    let mut v = t.decision.to_json();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("at".into(), rfc3339(t.at_ms).into());
-    }
-    v
-}
-
 /// One replay's figures: its keys with a limit or a decision (and those in `also`, so the
 /// counterfactual lists every key the observed side does).
 fn side(r: &Replay<'_>, also: &HashSet<(&'static str, String)>) -> Side {
@@ -490,7 +478,11 @@ fn side(r: &Replay<'_>, also: &HashSet<(&'static str, String)>) -> Side {
         held,
         breaker_bursts: r.breaker_bursts,
         keys,
-        decisions: r.decisions().iter().map(timed_json).collect(),
+        decisions: r
+            .decisions()
+            .iter()
+            .map(|t| t.decision.record(Some(t.at_ms)))
+            .collect(),
     }
 }
 

@@ -16,6 +16,8 @@ use crate::budget::{BudgetConfig, Limits, Mode, Scope, Team};
 use crate::ledger::WindowTotal;
 use crate::window::{window_starts, WindowKey, WindowKind};
 use rust_decimal::Decimal;
+pub use spendguard_schemas::event::DecisionRecord;
+pub use spendguard_schemas::words::{Action, Hold};
 use std::collections::HashSet;
 
 /// The actions a suspension denies: model invocation (InvokeModel covers Converse;
@@ -318,36 +320,6 @@ impl Status {
     }
 }
 
-/// Why a key that is over is not suspended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hold {
-    /// Over only through spend priced at a fallback price.
-    Fallback,
-    /// The circuit breaker is open: too many suspensions in too short a time.
-    Breaker,
-    /// The principal may not be written to ([`may_write`]): not opted in, or exempt.
-    Refused,
-}
-
-impl Hold {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Hold::Fallback => "fallback",
-            Hold::Breaker => "breaker",
-            Hold::Refused => "refused",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Hold> {
-        match s {
-            "fallback" => Some(Hold::Fallback),
-            "breaker" => Some(Hold::Breaker),
-            "refused" => Some(Hold::Refused),
-            _ => None,
-        }
-    }
-}
-
 /// A suspension held back, and the window it was for: the hold is alerted once per window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
@@ -415,55 +387,6 @@ impl KeyState {
             || self.manual_until_ms.is_some()
             || self.protected_until_ms.is_some()
             || self.held.is_some()
-    }
-}
-
-/// A decision's action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// A threshold was reached in a window (once per window and threshold).
-    Alert,
-    /// Over in enforce or shadow mode; suspension is due after the grace period.
-    Pending,
-    /// Apply the deny now.
-    Suspend,
-    /// Shadow mode: the deny would have been applied now.
-    WouldSuspend,
-    /// No window is over any more: remove what spendguard added (for a shadow suspension, record
-    /// that it would have been lifted).
-    Restore,
-    /// Back under before the grace period ran out: the pending suspension is dropped.
-    Cancel,
-    /// Over, but the suspension is held back (see [`Decision::hold`]): alerted, not applied.
-    Held,
-}
-
-impl Action {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Action::Alert => "alert",
-            Action::Pending => "pending",
-            Action::Suspend => "suspend",
-            Action::WouldSuspend => "would_suspend",
-            Action::Restore => "restore",
-            Action::Cancel => "cancel",
-            Action::Held => "held",
-        }
-    }
-}
-
-impl From<Action> for spendguard_schemas::words::AuditAction {
-    fn from(a: Action) -> Self {
-        use spendguard_schemas::words::AuditAction as A;
-        match a {
-            Action::Alert => A::Alert,
-            Action::Pending => A::Pending,
-            Action::Suspend => A::Suspend,
-            Action::WouldSuspend => A::WouldSuspend,
-            Action::Restore => A::Restore,
-            Action::Cancel => A::Cancel,
-            Action::Held => A::Held,
-        }
     }
 }
 
@@ -881,24 +804,30 @@ impl Decision {
         }
     }
 
-    /// The decision as the CLI and the Lambdas report it: `principal` is the key the budget
-    /// applies to (a user, role or session ARN, or a team name), money as decimal strings.
+    /// The decision as the CLI and the Lambdas report it; `at_ms` places it on a timeline.
+    pub fn record(&self, at_ms: Option<i64>) -> DecisionRecord {
+        let w = self.window.as_ref();
+        DecisionRecord {
+            at: at_ms.map(crate::window::rfc3339),
+            principal: self.key.key.clone(),
+            scope: self.key.scope,
+            window: w.map(|w| w.kind),
+            window_start: w.map(|w| w.start.clone()),
+            window_scope: w.map(|w| w.scope),
+            window_key: w.map(|w| w.key.clone()),
+            threshold_pct: self.threshold_pct,
+            spend_usd: self.spend_usd,
+            limit_usd: self.limit_usd,
+            action: self.action,
+            mode: self.mode,
+            protected: self.protected,
+            due_ms: self.due_ms,
+            hold: self.hold,
+        }
+    }
+
+    /// [`Decision::record`] as JSON.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "principal": self.key.key,
-            "scope": self.key.scope.as_str(),
-            "window": self.window.as_ref().map(|w| w.kind.as_str()),
-            "window_start": self.window.as_ref().map(|w| w.start.as_str()),
-            "window_scope": self.window.as_ref().map(|w| w.scope.as_str()),
-            "window_key": self.window.as_ref().map(|w| w.key.as_str()),
-            "threshold_pct": self.threshold_pct,
-            "spend_usd": self.spend_usd.map(|d| d.to_string()),
-            "limit_usd": self.limit_usd.map(|d| d.to_string()),
-            "action": self.action.as_str(),
-            "mode": self.mode.as_str(),
-            "protected": self.protected,
-            "due_ms": self.due_ms,
-            "hold": self.hold.map(Hold::as_str),
-        })
+        serde_json::to_value(self.record(None)).unwrap_or_default()
     }
 }

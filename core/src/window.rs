@@ -116,6 +116,14 @@ impl LocalDay {
     }
 }
 
+/// An instant as the decisions and audit records spell it: RFC 3339 in UTC, milliseconds only
+/// when there are any (`2026-11-22T10:00:00Z`). Out of range: the number itself.
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| ms.to_string())
+}
+
 /// Epoch ms when a window ends in `tz`: the next local midnight (day) or the first of the next
 /// month. A suspension lifts then, and the simulation's timeline restores then.
 pub fn window_reset_ms(tz: &jiff::tz::TimeZone, kind: WindowKind, start: &str) -> Option<i64> {

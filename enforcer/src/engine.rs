@@ -144,11 +144,7 @@ impl Report {
 /// The circuit breaker's own audit partition (`scope`/`key` of its records).
 pub const BREAKER_KEY: &str = "suspensions";
 
-pub(crate) fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| ms.to_string())
-}
+pub(crate) use spendguard_core::window::rfc3339;
 
 fn money(d: rust_decimal::Decimal) -> String {
     let mut x = d.round_dp(2);

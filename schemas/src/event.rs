@@ -3,7 +3,7 @@
 //! table. Money stays exact on the wire: decimals are JSON strings.
 
 use crate::words::{
-    AuditAction, AuditScope, Cause, Mechanism, Mode, Scope, WindowKind, WindowState,
+    Action, AuditAction, AuditScope, Cause, Hold, Mechanism, Mode, Scope, WindowKind, WindowState,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,31 @@ pub struct AuditRecord {
     pub detail: String,
     /// The readable alert message sent to the topic.
     pub message: String,
+}
+
+/// A budget decision as the CLI and the Lambdas report it (`run --json`, `simulate`, the
+/// enforcer's response): `principal` is the key the budget applies to (a user, role or session
+/// ARN, or a team name); money as decimal strings; `at` when it is placed on a timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    pub principal: String,
+    pub scope: Scope,
+    pub window: Option<WindowKind>,
+    pub window_start: Option<String>,
+    pub window_scope: Option<Scope>,
+    pub window_key: Option<String>,
+    pub threshold_pct: Option<u32>,
+    #[serde(with = "opt_decimal")]
+    pub spend_usd: Option<Decimal>,
+    #[serde(with = "opt_decimal")]
+    pub limit_usd: Option<Decimal>,
+    pub action: Action,
+    pub mode: Mode,
+    pub protected: bool,
+    pub due_ms: Option<i64>,
+    pub hold: Option<Hold>,
 }
 
 /// `detail-type` of the CloudTrail events EventBridge delivers for IAM calls.

@@ -1,5 +1,5 @@
-//! The domain's words as types: scope, window kind, mode, window state, the audit record's
-//! subject, action and cause, and the deny mechanism. Each has exactly one spelling on the wire
+//! The domain's words as types: scope, window kind, mode, window state, a decision's action and
+//! hold, the audit record's subject, action and cause, and the deny mechanism. Each has exactly one spelling on the wire
 //! (its serde form, `as_str`), parsed once here; the stored and emitted JSON is what it was when
 //! these were strings.
 
@@ -165,6 +165,55 @@ words! {
     }
 }
 
+words! {
+    /// A budget decision's action (the audit record's [`AuditAction`] has these and more).
+    Action {
+        /// A threshold was reached in a window (once per window and threshold).
+        Alert = "alert",
+        /// Over in enforce or shadow mode; suspension is due after the grace period.
+        Pending = "pending",
+        /// Apply the deny now.
+        Suspend = "suspend",
+        /// Shadow mode: the deny would have been applied now.
+        WouldSuspend = "would_suspend",
+        /// No window is over any more: remove what spendguard added (for a shadow suspension,
+        /// record that it would have been lifted).
+        Restore = "restore",
+        /// Back under before the grace period ran out: the pending suspension is dropped.
+        Cancel = "cancel",
+        /// Over, but the suspension is held back (see [`Hold`]): alerted, not applied.
+        Held = "held",
+    }
+}
+
+words! {
+    /// Why a key that is over is not suspended.
+    Hold {
+        /// Over only through spend priced at a fallback price.
+        Fallback = "fallback",
+        /// The circuit breaker is open: too many suspensions in too short a time.
+        Breaker = "breaker",
+        /// The principal may not be written to: not opted in, or exempt.
+        Refused = "refused",
+    }
+}
+
+/// Every decision is audited under its own action.
+impl From<Action> for AuditAction {
+    fn from(a: Action) -> Self {
+        use AuditAction as A;
+        match a {
+            Action::Alert => A::Alert,
+            Action::Pending => A::Pending,
+            Action::Suspend => A::Suspend,
+            Action::WouldSuspend => A::WouldSuspend,
+            Action::Restore => A::Restore,
+            Action::Cancel => A::Cancel,
+            Action::Held => A::Held,
+        }
+    }
+}
+
 /// How a role was denied: its managed deny policy, or spendguard's inline policy when no
 /// managed-policy slot was free.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -325,6 +374,19 @@ mod tests {
                 "self_audit_mismatch",
             ],
         );
+        check(
+            Action::ALL,
+            &[
+                "alert",
+                "pending",
+                "suspend",
+                "would_suspend",
+                "restore",
+                "cancel",
+                "held",
+            ],
+        );
+        check(Hold::ALL, &["fallback", "breaker", "refused"]);
         check(
             Cause::ALL,
             &["event", "schedule", "tamper", "reconcile", "cli"],
