@@ -65,8 +65,6 @@ pub struct KinesisRecord {
 /// (lambda-events' own type).
 pub use aws_lambda_events::streams::KinesisEventResponse as BatchResponse;
 
-pub use spendguard_aws::LogFn;
-
 /// Where pushed budgets come from: the enforcement table's budgets document, read again at most
 /// every `refresh_ms` (one GetItem) and parsed only when its version changes. The budgets' time
 /// zone and teams shape the windows, so a `spendguard budgets push` reaches the ledger within
@@ -103,7 +101,6 @@ pub struct Deps<L> {
     pub clock: Arc<dyn Clock>,
     /// `None`: no horizon (markers never expire, as in the embedded ledger).
     pub horizon_ms: Option<i64>,
-    pub log: LogFn,
     pub function_name: String,
 }
 
@@ -123,7 +120,6 @@ impl<L: SpendLedger> Deps<L> {
         ledger: L,
         clock: Arc<dyn Clock>,
         horizon_ms: Option<i64>,
-        log: LogFn,
     ) -> Self {
         Deps {
             pipeline: Mutex::new(pipeline),
@@ -133,7 +129,6 @@ impl<L: SpendLedger> Deps<L> {
             ledger,
             clock,
             horizon_ms,
-            log,
             function_name: "spendguard-aggregator".into(),
         }
     }
@@ -170,10 +165,10 @@ impl<L: SpendLedger> Deps<L> {
         if let Err(e) =
             spendguard_aws::tables::note_fallback_models(&src.client, &src.table, now, models).await
         {
-            (self.log)(
-                &json!({"level": "error", "msg": "fallback-priced models not recorded for the alert",
-                        "models": models, "error": e})
-                .to_string(),
+            tracing::error!(
+                models = %json!(models),
+                error = %e,
+                "fallback-priced models not recorded for the alert"
             );
         }
     }
@@ -183,7 +178,7 @@ impl<L: SpendLedger> Deps<L> {
         let Some((src, pricing)) = &self.prices else {
             return;
         };
-        let line = pricing
+        pricing
             .refresh_prices(Some(src), self.clock.now_ms(), |p| {
                 self.pipeline
                     .lock()
@@ -191,9 +186,6 @@ impl<L: SpendLedger> Deps<L> {
                     .pricer = p;
             })
             .await;
-        if let Some(line) = line {
-            (self.log)(&line);
-        }
     }
 
     /// The budgets in force, re-read from the source when due. A failed read or a document that
@@ -218,10 +210,10 @@ impl<L: SpendLedger> Deps<L> {
                         *src.checked.lock().unwrap_or_else(|p| p.into_inner()) = now;
                     }
                     // tried again with the next batch
-                    Err(e) => (self.log)(
-                        &json!({"level": "error", "msg": "budgets document unreadable; keeping the budgets in force",
-                                "table": src.table, "error": aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()})
-                        .to_string(),
+                    Err(e) => tracing::error!(
+                        table = src.table,
+                        error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e),
+                        "budgets document unreadable; keeping the budgets in force"
                     ),
                 }
             }
@@ -234,9 +226,7 @@ impl<L: SpendLedger> Deps<L> {
     }
 
     fn said(&self, offer: &Offer, now: i64) {
-        for line in spendguard_aws::budgets::said(offer, &self.function_name, now) {
-            (self.log)(&line);
-        }
+        spendguard_aws::budgets::say(offer, &self.function_name, now);
     }
 }
 
@@ -347,15 +337,11 @@ pub async fn handle<L: SpendLedger>(
         .collect();
     let budgets = deps.budgets().await;
     deps.refresh_prices().await;
-    let mut lines = Vec::new();
     let (entries, stats, fallback_models) = {
         // a poisoned lock only means an earlier batch panicked; the decoder keeps no state
         let mut p = deps.pipeline.lock().unwrap_or_else(|p| p.into_inner());
-        process::entries_of_batch(&mut p, &budgets, &records, &mut |v| lines.push(v))
+        process::entries_of_batch(&mut p, &budgets, &records)
     };
-    for l in &lines {
-        (deps.log)(&l.to_string());
-    }
     deps.note_fallback_models(&fallback_models).await;
     let prepared = prepare(entries, deps.clock.now_ms(), deps.horizon_ms);
     let mut report = BatchReport {
@@ -370,12 +356,12 @@ pub async fn handle<L: SpendLedger>(
         report.batch_totals.merge(&e.amount);
     }
     for e in &prepared.beyond_horizon {
-        (deps.log)(
-            &json!({"level": "error", "msg": "invocation older than the dedup horizon refused",
-                    "requestId": e.request_id, "eventTimeMs": e.event_ms,
-                    "sequenceNumber": records[e.origin].sequence_number,
-                    "horizonMs": deps.horizon_ms})
-            .to_string(),
+        tracing::error!(
+            requestId = e.request_id,
+            eventTimeMs = e.event_ms,
+            sequenceNumber = records[e.origin].sequence_number,
+            horizonMs = deps.horizon_ms,
+            "invocation older than the dedup horizon refused"
         );
     }
     let mut response = BatchResponse::default();
@@ -390,24 +376,23 @@ pub async fn handle<L: SpendLedger>(
                 response.add_failure(r.sequence_number.to_string());
                 report.failed_at = at;
             }
-            (deps.log)(
-                &json!({"level": "error", "msg": "ledger apply failed",
-                        "retryable": e.disposition == Disposition::Retryable,
-                        "error": e.message,
-                        "pendingInvocations": e.pending.as_ref().map_or(prepared.fresh.len(), Vec::len),
-                        "failedSequenceNumber": at.and_then(|a| records.get(a)).map(|r| r.sequence_number)})
-                .to_string(),
+            tracing::error!(
+                retryable = e.disposition == Disposition::Retryable,
+                error = e.message,
+                pendingInvocations = e.pending.as_ref().map_or(prepared.fresh.len(), Vec::len),
+                failedSequenceNumber = at.and_then(|a| records.get(a)).map(|r| r.sequence_number),
+                "ledger apply failed"
             );
         }
     }
     let conflicts: Vec<&String> = report.conflicts().collect();
     if !conflicts.is_empty() {
         // the first record stays counted; these are named (up to 100) for someone to look at
-        (deps.log)(
-            &json!({"level": "error", "msg": "requestId seen again with different contents: the first is kept",
-                    "conflictingDuplicates": conflicts.len(),
-                    "requestIds": conflicts.iter().take(100).collect::<Vec<_>>()})
-            .to_string(),
+        // the ids as a JSON list's text
+        tracing::error!(
+            conflictingDuplicates = conflicts.len(),
+            requestIds = %json!(conflicts.iter().take(100).collect::<Vec<_>>()),
+            "requestId seen again with different contents: the first is kept"
         );
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
@@ -425,14 +410,11 @@ pub async fn function_handler<L: SpendLedger>(
         Err(e) => {
             // Not a Kinesis event at all: nothing to retry from and nothing that a retry could
             // read. Say so loudly; an empty response acknowledges it.
-            (deps.log)(
-                &json!({"level": "error", "msg": "event is not a Kinesis batch", "error": e.to_string()})
-                    .to_string(),
-            );
+            tracing::error!(error = %e, "event is not a Kinesis batch");
             return Ok(BatchResponse::default());
         }
     };
     let (response, report) = handle(&event, deps).await;
-    (deps.log)(&report.emf(&deps.function_name, deps.clock.now_ms()));
+    spendguard_aws::log::emit_metrics(&report.emf(&deps.function_name, deps.clock.now_ms()));
     Ok(response)
 }

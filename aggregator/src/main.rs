@@ -10,21 +10,20 @@ use std::sync::Arc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    // stdout is the function's CloudWatch log stream: problems and the EMF metrics line go there.
+    spendguard_aws::log::init_stdout();
     let config = Config::from_env()?;
     let conf = sdk_config(None).await;
     let horizon_ms = config.horizon_ms();
     let client = aws_sdk_dynamodb::Client::new(&conf);
     let ledger = DynamoLedger::new(client.clone(), config.table.clone(), horizon_ms / 1000);
     let pipeline = config.pricing.pipeline()?;
-    // stdout is the function's CloudWatch log stream: problems and the EMF metrics line go there.
-    let log: spendguard_aggregator::LogFn = Box::new(|line| println!("{line}"));
     let mut deps = Deps::new(
         pipeline,
         config.budgets,
         ledger,
         Arc::new(SystemClock),
         Some(horizon_ms),
-        log,
     );
     if let Some(table) = config.enforcement_table.clone() {
         deps = deps.with_budgets_source(BudgetsSource::new(client, table, BUDGETS_REFRESH_MS));

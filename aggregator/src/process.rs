@@ -2,7 +2,6 @@
 //! envelope) into ledger entries in record order, with counts of what could not be counted and
 //! why. Decoding, parsing, pricing and windows come from the core; no SDK and no async here.
 
-use serde_json::{json, Value};
 use spendguard_core::budget::BudgetConfig;
 use spendguard_core::ledger::Entry;
 use spendguard_core::pipeline::RecordOutcome;
@@ -36,15 +35,28 @@ pub struct Stats {
 /// Logged model ids priced at a fallback price in a batch, with their invocation counts.
 pub type FallbackModels = BTreeMap<String, u64>;
 
+/// An event of a readable record that adds nothing to the ledger.
+enum Bad {
+    OutsideCalendar {
+        request_id: String,
+        event_time: String,
+    },
+    Event {
+        event_index: usize,
+        event_id: Option<String>,
+        reason: &'static str,
+        detail: String,
+    },
+}
+
 /// Decodes and prices every record; entries carry their record's index as `origin`. Skipped
-/// records and events are logged (one JSON line each) and counted, never silently lost: a poison
+/// records and events are logged (one line each) and counted, never silently lost: a poison
 /// record must not block the shard, and retrying it cannot make it readable. Model ids priced at
 /// a fallback price are collected for the operator alert.
 pub fn entries_of_batch(
     pipeline: &mut Pipeline,
     cfg: &BudgetConfig,
     records: &[InRecord<'_>],
-    log: &mut dyn FnMut(Value),
 ) -> (Vec<Entry>, Stats, FallbackModels) {
     let mut fallback = FallbackModels::new();
     let mut st = Stats {
@@ -55,12 +67,14 @@ pub fn entries_of_batch(
     for (i, r) in records.iter().enumerate() {
         let Some(data) = r.data else {
             st.undecodable_records += 1;
-            log(
-                json!({"level": "error", "msg": "undecodable record skipped",
-                       "sequenceNumber": r.sequence_number, "reason": "invalid base64"}),
+            tracing::error!(
+                sequenceNumber = r.sequence_number,
+                reason = "invalid base64",
+                "undecodable record skipped"
             );
             continue;
         };
+        // said once the record is known to be readable, with its sequence number
         let mut bad = Vec::new();
         let res = pipeline.process_gzip(data, &mut |out| match out {
             RecordOutcome::Priced(row) => match Entry::of(&row, cfg, i) {
@@ -70,23 +84,29 @@ pub fn entries_of_batch(
                     }
                     entries.push(e)
                 }
-                None => bad.push(json!({"level": "error", "msg": "invocation outside the calendar",
-                                        "requestId": &*row.request_id, "eventTime": row.event_time})),
+                None => bad.push(Bad::OutsideCalendar {
+                    request_id: row.request_id.to_string(),
+                    event_time: row.event_time.to_string(),
+                }),
             },
             RecordOutcome::Bad {
                 event_index,
                 event_id,
                 error,
-            } => bad.push(json!({"level": "error", "msg": "bad event skipped",
-                                 "eventIndex": event_index, "eventId": event_id,
-                                 "reason": error.reason(), "detail": error.to_string()})),
+            } => bad.push(Bad::Event {
+                event_index,
+                event_id: event_id.map(str::to_string),
+                reason: error.reason(),
+                detail: error.to_string(),
+            }),
         });
         match res {
             Err(e) => {
                 st.undecodable_records += 1;
-                log(
-                    json!({"level": "error", "msg": "undecodable record skipped",
-                           "sequenceNumber": r.sequence_number, "reason": e.to_string()}),
+                tracing::error!(
+                    sequenceNumber = r.sequence_number,
+                    reason = %e,
+                    "undecodable record skipped"
                 );
             }
             Ok(sum) => {
@@ -94,10 +114,11 @@ pub fn entries_of_batch(
                 // priced, each unreadable one is said and counted like an undecodable record
                 for (member, why) in &sum.bad_members {
                     st.undecodable_records += 1;
-                    log(
-                        json!({"level": "error", "msg": "undecodable gzip member skipped",
-                               "sequenceNumber": r.sequence_number, "member": member,
-                               "reason": why}),
+                    tracing::error!(
+                        sequenceNumber = r.sequence_number,
+                        member,
+                        reason = %why,
+                        "undecodable gzip member skipped"
                     );
                 }
                 if sum.message_type == MessageType::Control {
@@ -107,12 +128,34 @@ pub fn entries_of_batch(
                 st.events += sum.events;
                 st.priced += sum.priced;
                 st.bad_events += sum.bad;
-                for mut b in bad {
-                    if b["msg"] == "invocation outside the calendar" {
-                        st.unwindowed += 1;
+                for b in bad {
+                    match b {
+                        Bad::OutsideCalendar {
+                            request_id,
+                            event_time,
+                        } => {
+                            st.unwindowed += 1;
+                            tracing::error!(
+                                requestId = request_id,
+                                eventTime = event_time,
+                                sequenceNumber = r.sequence_number,
+                                "invocation outside the calendar"
+                            );
+                        }
+                        Bad::Event {
+                            event_index,
+                            event_id,
+                            reason,
+                            detail,
+                        } => tracing::error!(
+                            eventIndex = event_index,
+                            eventId = event_id,
+                            reason,
+                            detail,
+                            sequenceNumber = r.sequence_number,
+                            "bad event skipped"
+                        ),
                     }
-                    b["sequenceNumber"] = Value::from(r.sequence_number);
-                    log(b);
                 }
             }
         }

@@ -1,13 +1,14 @@
 //! spendguard-aws: the AWS plumbing that more than one function (and the CLI) uses, in one place
 //! (the delta-rs `crates/aws` pattern): the SDK configuration, the pricing configuration, the
 //! price overlay object in S3 with its at-most-once-a-minute conditional read, the DynamoDB items
-//! several functions read (`tables`, feature `dynamodb`), the one retry classification, the EMF
-//! line, what a function says about the budgets document, and AWS's public Price List offer
-//! files. Lambda crates stay thin and side by side: they depend on this crate, never on each
-//! other (scripts/test.sh checks it).
+//! several functions read (`tables`, feature `dynamodb`), the one retry classification, the one
+//! log format (`log`) and the EMF line, what a function says about the budgets document, and
+//! AWS's public Price List offer files. Lambda crates stay thin and side by side: they depend on
+//! this crate, never on each other (scripts/test.sh checks it).
 
 pub mod budgets;
 pub mod emf;
+pub mod log;
 pub mod offers;
 pub mod prices;
 pub mod pricing;
@@ -22,10 +23,6 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use aws_smithy_http_client::tls;
 use std::time::Duration;
-
-/// Where a function's structured log lines go: stdout on Lambda (CloudWatch Logs), stderr in the
-/// CLI, a buffer in tests.
-pub type LogFn = Box<dyn Fn(&str) + Send + Sync>;
 
 /// The shared SDK configuration: region and credentials from the environment (Lambda sets
 /// them), `endpoint_url` for emulators (else `AWS_ENDPOINT_URL*` as usual). rustls on ring (no

@@ -169,26 +169,25 @@ pub enum Update {
 }
 
 impl Update {
-    /// The structured log line for it (`None` when there is nothing to say).
-    pub fn log_line(&self, bucket: &str) -> Option<String> {
-        let q = |s: &str| format!("{s:?}");
+    /// Logs it (nothing when unchanged).
+    pub fn say(&self, bucket: &str) {
         match self {
-            Update::Unchanged => None,
+            Update::Unchanged => {}
             Update::New {
                 etag, version_id, ..
-            } => Some(format!(
-                "{{\"level\":\"info\",\"msg\":\"price overlay loaded\",\"bucket\":{},\"key\":{},\"etag\":{},\"versionId\":{}}}",
-                q(bucket),
-                q(OVERLAY_KEY),
-                q(etag),
-                version_id.as_deref().map_or("null".into(), q)
-            )),
-            Update::Kept { why } => Some(format!(
-                "{{\"level\":\"error\",\"msg\":\"price overlay not loaded; keeping the prices in force\",\"bucket\":{},\"key\":{},\"error\":{}}}",
-                q(bucket),
-                q(OVERLAY_KEY),
-                q(why)
-            )),
+            } => tracing::info!(
+                bucket,
+                key = OVERLAY_KEY,
+                etag,
+                versionId = version_id.as_deref(),
+                "price overlay loaded"
+            ),
+            Update::Kept { why } => tracing::error!(
+                bucket,
+                key = OVERLAY_KEY,
+                error = why,
+                "price overlay not loaded; keeping the prices in force"
+            ),
         }
     }
 }

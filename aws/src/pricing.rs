@@ -126,22 +126,23 @@ impl PricingConfig {
     }
 
     /// Polls the stored overlay (when `source` is set and due) and hands a new pricer that
-    /// loads to `swap`; returns the log line to write, if any. The prices in force stay on any
-    /// failure. One implementation for the transform and the aggregator.
+    /// loads to `swap`, and logs what happened. The prices in force stay on any failure. One
+    /// implementation for the transform and the aggregator.
     pub async fn refresh_prices(
         &self,
         source: Option<&PricesSource>,
         now_ms: i64,
         swap: impl FnOnce(Pricer),
-    ) -> Option<String> {
-        let src = source?;
+    ) {
+        let Some(src) = source else {
+            return;
+        };
         let update = src
             .poll(now_ms, |name, text| self.pricer_with(Some((name, text))))
             .await;
-        let line = update.log_line(&src.object.bucket);
+        update.say(&src.object.bucket);
         if let Update::New { pricer, .. } = update {
             swap(*pricer);
         }
-        line
     }
 }

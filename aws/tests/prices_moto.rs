@@ -76,10 +76,12 @@ async fn the_overlay_is_versioned_read_conditionally_and_polled_at_most_once_a_m
         panic!("{u:?}")
     };
     assert_eq!((etag, version_id), (&b1.etag, &w1.version_id));
-    assert!(u
-        .log_line(&bucket)
-        .unwrap()
-        .contains("price overlay loaded"));
+    let logs = spendguard_aws::log::capture();
+    u.say(&bucket);
+    let said = logs.said("price overlay loaded");
+    assert_eq!(said.len(), 1, "{:?}", logs.lines());
+    assert_eq!(said[0]["etag"], b1.etag.as_str());
+    assert_eq!(said[0]["level"], "INFO");
     // unchanged since: not modified, nothing built
     assert!(matches!(
         src.poll(T0 + 2 * POLL_MS, build(&seen)).await,
@@ -98,10 +100,11 @@ async fn the_overlay_is_versioned_read_conditionally_and_polled_at_most_once_a_m
         panic!("{u:?}")
     };
     assert!(why.contains("does not load"), "{why}");
-    assert!(u
-        .log_line(&bucket)
-        .unwrap()
-        .contains("keeping the prices in force"));
+    u.say(&bucket);
+    let said = logs.said("price overlay not loaded; keeping the prices in force");
+    assert_eq!(said.len(), 1, "{:?}", logs.lines());
+    assert_eq!(said[0]["level"], "ERROR");
+    assert!(said[0]["error"].as_str().unwrap().contains("does not load"));
     assert!(matches!(
         src.poll(T0 + 4 * POLL_MS, build(&seen)).await,
         Update::Unchanged

@@ -113,7 +113,6 @@ pub fn run(json: bool, invocations: usize, passes: usize, seed: u64) -> Result<E
         spendguard_transform::Config::default(),
         NullSink,
         Arc::new(SystemClock),
-        Box::new(|_| {}),
     )?;
     let mut t_handler = Vec::new();
     let (mut handler_rows, mut handler_not_ok) = (0usize, 0usize);
@@ -137,7 +136,6 @@ pub fn run(json: bool, invocations: usize, passes: usize, seed: u64) -> Result<E
         ),
         Arc::new(SystemClock),
         None,
-        Box::new(|_| {}),
     );
     let mut t_agg = Vec::new();
     let mut agg_last = (0usize, 0u64, 0usize, 0usize);

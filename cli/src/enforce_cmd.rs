@@ -80,7 +80,7 @@ async fn app(o: &AwsOpts) -> Result<App> {
     let config = spendguard_enforcer::Config::from_env()
         .context("the AWS commands read the stack's SPENDGUARD_* variables")?;
     let conf = spendguard_transform::aws::sdk_config(o.endpoint_url.as_deref()).await;
-    Ok(spendguard_enforcer::aws_app(&conf, &config, Arc::new(SystemClock), Box::new(|_| {})).await)
+    Ok(spendguard_enforcer::aws_app(&conf, &config, Arc::new(SystemClock)).await)
 }
 
 fn ms_to_rfc3339(ms: i64) -> Option<String> {

@@ -324,19 +324,15 @@ pub fn redrive(
     horizon_days: u32,
 ) -> Result<Value> {
     let cfg = budgets(budgets_file)?;
-    let log: spendguard_aggregator::LogFn = Box::new(|line| {
-        // problems on stderr; the per-batch metrics line is for CloudWatch, not a terminal
-        if !line.contains("\"_aws\"") {
-            eprintln!("{line}")
-        }
-    });
+    // problems on stderr; the per-batch metrics line is for CloudWatch, not a terminal
+    spendguard_aws::log::init_stderr(false);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     match target {
         Target::Embedded(path) => {
-            let deps = Deps::new(pipeline, cfg, open(&path)?, clock, None, log);
+            let deps = Deps::new(pipeline, cfg, open(&path)?, clock, None);
             rt.block_on(redrive_with(&deps, inputs))
         }
         Target::Dynamo {
@@ -350,7 +346,7 @@ pub fn redrive(
                 table,
                 horizon_ms / 1000,
             );
-            let deps = Deps::new(pipeline, cfg, ledger, clock, Some(horizon_ms), log);
+            let deps = Deps::new(pipeline, cfg, ledger, clock, Some(horizon_ms));
             redrive_with(&deps, inputs).await
         }),
     }

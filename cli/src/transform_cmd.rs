@@ -29,11 +29,11 @@ impl Sink for CliSink {
             CliSink::Aws(a) => a.put(target, entries).await,
             CliSink::Report => {
                 for e in entries {
-                    eprintln!(
-                        "{}",
-                        serde_json::json!({"msg": "re-ingest (not sent: no --reingest)",
-                            "target": target.to_string(), "partitionKey": e.partition_key,
-                            "bytes": e.data.len()})
+                    tracing::info!(
+                        target = %target,
+                        partitionKey = e.partition_key,
+                        bytes = e.data.len(),
+                        "re-ingest (not sent: no --reingest)"
                     );
                 }
                 Ok(vec![None; entries.len()])
@@ -73,6 +73,8 @@ pub fn run(
     {
         anyhow::bail!("{event_path}: not a Firehose transformation event (no records list)");
     }
+    // what the handler logs (problems, its EMF line) goes to stderr, as the Lambda's to stdout
+    spendguard_aws::log::init_stderr(true);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -87,7 +89,6 @@ pub fn run(
             config(opts, max_response_bytes)?,
             sink,
             Arc::new(SystemClock),
-            Box::new(|line| eprintln!("{line}")),
         )?;
         let ev = LambdaEvent::new(event, LambdaContext::default());
         match event_handler(ev, &deps).await {

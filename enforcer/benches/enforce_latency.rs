@@ -103,7 +103,6 @@ fn main() {
         Ledger(ledger.clone()),
         Arc::new(SystemClock),
         Some(14 * 86_400_000),
-        Box::new(|_| {}),
     );
     let iam = MemIam::new();
     let bus = MemBus::default();
@@ -123,7 +122,6 @@ fn main() {
             own_role_arn: None,
         },
         BUDGETS.into(),
-        Box::new(|_| {}),
     );
     let mut stages: [Vec<Duration>; 4] = Default::default();
     for run in 0..RUNS {

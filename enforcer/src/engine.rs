@@ -97,8 +97,6 @@ pub struct Enforcer<'a> {
     pub iam: &'a dyn Iam,
     pub notify: &'a dyn Notifier,
     pub clock: &'a dyn Clock,
-    /// The function's structured log (stdout on Lambda, a buffer in tests).
-    pub log: &'a (dyn Fn(&str) + Send + Sync),
 }
 
 impl std::fmt::Debug for Enforcer<'_> {

@@ -103,7 +103,6 @@ pub struct Evaluator<'a> {
     pub store: &'a dyn Store,
     pub bus: &'a dyn Bus,
     pub clock: &'a dyn Clock,
-    pub log: &'a (dyn Fn(&str) + Send + Sync),
 }
 
 impl std::fmt::Debug for Evaluator<'_> {
@@ -118,15 +117,10 @@ impl Evaluator<'_> {
     /// retry (stream order per key is kept).
     pub async fn handle(&self, event: &Value) -> (BatchResponse, EvalReport) {
         let mut report = EvalReport::default();
-        let parsed: StreamEvent = match serde_json::from_value(event.clone()) {
+        let parsed = match StreamEvent::deserialize(event) {
             Ok(p) => p,
             Err(e) => {
-                // built as JSON, never by format!: the error text may hold quotes
-                (self.log)(
-                    &serde_json::json!({"level": "error", "msg": "not a DynamoDB stream event",
-                                        "error": e.to_string()})
-                    .to_string(),
-                );
+                tracing::error!(error = %e, "not a DynamoDB stream event");
                 report.malformed += 1;
                 return (BatchResponse::default(), report);
             }
@@ -140,7 +134,11 @@ impl Evaluator<'_> {
                 }
                 Some(Err(e)) => {
                     // our own table: a malformed window item is a bug to see, not to retry
-                    (self.log)(&serde_json::json!({"level": "error", "msg": "malformed window item", "sequenceNumber": r.dynamodb.sequence_number, "error": e.to_string()}).to_string());
+                    tracing::error!(
+                        sequenceNumber = r.dynamodb.sequence_number,
+                        error = %e,
+                        "malformed window item"
+                    );
                     report.malformed += 1;
                     continue;
                 }
@@ -150,7 +148,11 @@ impl Evaluator<'_> {
             match self.evaluate(&w, &mut teams).await {
                 Ok(events) => report.events.extend(events),
                 Err(e) => {
-                    (self.log)(&serde_json::json!({"level": "error", "msg": "record failed: retried from here", "sequenceNumber": r.dynamodb.sequence_number, "error": e.to_string()}).to_string());
+                    tracing::error!(
+                        sequenceNumber = r.dynamodb.sequence_number,
+                        error = %e,
+                        "record failed: retried from here"
+                    );
                     return (retry_from(&r.dynamodb.sequence_number), report);
                 }
             }

@@ -31,14 +31,12 @@ use engine::{Cause, Enforcer, Report, Settings};
 pub use error::{ConfigError, HandlerError};
 use ports::{Bus, Iam, Notifier, Store, Windows};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use spendguard_core::budget::{BudgetConfig, InForce, Offer};
 use spendguard_core::clock::Clock;
 use spendguard_core::enforce::KeyRef;
 use spendguard_schemas::event::{EnforcerEvent, EnforcerInput};
 use std::sync::{Arc, Mutex};
-
-pub use spendguard_aws::LogFn;
 
 /// Everything both handlers need.
 pub struct App {
@@ -50,7 +48,6 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
     pub fallback_budgets: String,
-    pub log: LogFn,
     pub function_name: String,
     cache: Mutex<Option<InForce>>,
 }
@@ -74,7 +71,6 @@ impl App {
         clock: Arc<dyn Clock>,
         settings: Settings,
         fallback_budgets: String,
-        log: LogFn,
     ) -> App {
         App {
             store,
@@ -85,7 +81,6 @@ impl App {
             clock,
             settings,
             fallback_budgets,
-            log,
             function_name: "spendguard-enforcer".into(),
             cache: Mutex::new(None),
         }
@@ -127,10 +122,7 @@ impl App {
                 }
             },
         };
-        for line in spendguard_aws::budgets::said(&offer, &self.function_name, self.clock.now_ms())
-        {
-            (self.log)(&line);
-        }
+        spendguard_aws::budgets::say(&offer, &self.function_name, self.clock.now_ms());
         match guard.as_ref() {
             Some(f) => Ok((f.version, f.cfg.clone())),
             None => Err(HandlerError::Budgets {
@@ -149,7 +141,6 @@ impl App {
             iam: self.iam.as_ref(),
             notify: self.notify.as_ref(),
             clock: self.clock.as_ref(),
-            log: self.log.as_ref(),
         }
     }
 
@@ -166,20 +157,17 @@ impl App {
             ),
             Ok(EnforcerInput::CloudTrail { call, unreadable }) => {
                 if let Some(error) = unreadable {
-                    (self.log)(
-                        &json!({"level": "error", "msg": "CloudTrail detail unreadable",
-                                "error": error})
-                        .to_string(),
-                    );
+                    tracing::error!(error, "CloudTrail detail unreadable");
                 }
                 (Kind::Tamper, e.tamper(&call).await?)
             }
             Ok(EnforcerInput::Tick) => (Kind::Tick, e.tick(version).await?),
             Err(why) => {
-                (self.log)(
-                    &json!({"level": "error", "msg": why.as_str(),
-                            "detail-type": event.detail_type, "source": event.source})
-                    .to_string(),
+                tracing::error!(
+                    "detail-type" = event.detail_type.as_deref(),
+                    source = event.source.as_deref(),
+                    "{}",
+                    why.as_str()
                 );
                 return Ok(Outcome::Ignored {
                     ignored: why.as_str(),
@@ -201,7 +189,7 @@ impl App {
     fn metrics(&self, r: &Report) {
         use spendguard_core::enforce::Action;
         let count = |a: Action| r.decisions.iter().filter(|d| d.action == a).count() as u64;
-        (self.log)(&spendguard_aws::emf::emf_line(
+        spendguard_aws::log::emit_metrics(&spendguard_aws::emf::emf_line(
             &self.function_name,
             self.clock.now_ms(),
             &[
@@ -234,10 +222,9 @@ impl App {
             store: self.store.as_ref(),
             bus: self.bus.as_ref(),
             clock: self.clock.as_ref(),
-            log: &self.log,
         };
         let (resp, report) = ev.handle(event).await;
-        (self.log)(&spendguard_aws::emf::emf_line(
+        spendguard_aws::log::emit_metrics(&spendguard_aws::emf::emf_line(
             &self.function_name,
             self.clock.now_ms(),
             &[
@@ -298,12 +285,7 @@ impl Summary {
 }
 
 /// Builds the AWS adapters from an SDK configuration.
-pub async fn aws_app(
-    conf: &aws_config::SdkConfig,
-    config: &Config,
-    clock: Arc<dyn Clock>,
-    log: LogFn,
-) -> App {
+pub async fn aws_app(conf: &aws_config::SdkConfig, config: &Config, clock: Arc<dyn Clock>) -> App {
     let conf = aws::retrying(conf);
     let dynamo = aws_sdk_dynamodb::Client::new(&conf);
     App::new(
@@ -329,7 +311,6 @@ pub async fn aws_app(
         clock,
         config.settings.clone(),
         config.fallback_budgets.clone(),
-        log,
     )
 }
 

@@ -424,7 +424,6 @@ impl MemPorts {
         &self,
         budgets: impl Into<String>,
         clock: Arc<dyn spendguard_core::clock::Clock>,
-        log: crate::LogFn,
     ) -> crate::App {
         crate::App::new(
             Box::new(MemStore::default()),
@@ -442,7 +441,6 @@ impl MemPorts {
                 own_role_arn: None,
             },
             budgets.into(),
-            log,
         )
     }
 }

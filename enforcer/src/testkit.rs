@@ -5,7 +5,7 @@
 
 use crate::aws::{AwsIam, DynamoStore, DynamoWindows, EventBus, SnsTopic, WATCH_INDEX};
 use crate::engine::{Overflow, Settings};
-use crate::{App, LogFn};
+use crate::App;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
@@ -449,7 +449,6 @@ pub async fn stack(moto: &str) -> (aws_config::SdkConfig, Stack) {
 /// The application on a stack, with the AWS adapters.
 pub fn app(conf: &aws_config::SdkConfig, s: &Stack, budgets: &str, clock: Arc<dyn Clock>) -> App {
     let d = aws_sdk_dynamodb::Client::new(conf);
-    let log: LogFn = Box::new(|_| {});
     App::new(
         Box::new(DynamoStore::new(
             d.clone(),
@@ -473,7 +472,6 @@ pub fn app(conf: &aws_config::SdkConfig, s: &Stack, budgets: &str, clock: Arc<dy
         clock,
         s.settings.clone(),
         budgets.to_string(),
-        log,
     )
 }
 

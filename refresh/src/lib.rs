@@ -180,7 +180,38 @@ pub async fn refresh(cfg: &Config, object: &PriceObject) -> Result<Report, Refre
 }
 
 impl Report {
-    /// The summary the function returns and logs.
+    /// Logs it: one `price refresh` line with its figures (lists as JSON text), and an error
+    /// line when it was held.
+    pub fn say(&self) {
+        let list = |v: &[String]| serde_json::to_string(v).unwrap_or_default();
+        let (outcome, version_id) = match &self.outcome {
+            Outcome::Written { version_id } => ("written", version_id.as_deref()),
+            Outcome::Unchanged => ("unchanged", None),
+            Outcome::Held { .. } => ("held", None),
+        };
+        tracing::info!(
+            outcome,
+            versionId = version_id,
+            files = self.files,
+            skusTotal = self.skus_total,
+            skusMapped = self.skus_mapped,
+            entries = self.entries,
+            skipped = self.skipped,
+            unclassified = %list(&self.unclassified),
+            notInCatalogue = %list(&self.not_in_catalogue),
+            previousUnloadable = self.previous_unloadable.as_deref(),
+            "price refresh"
+        );
+        if let Outcome::Held { reasons } = &self.outcome {
+            tracing::error!(
+                held = %list(reasons),
+                heldAt = HELD_KEY,
+                "price refresh held: nothing written, the prices in force stay"
+            );
+        }
+    }
+
+    /// The summary the function returns.
     pub fn to_json(&self) -> Value {
         let (outcome, version_id, reasons) = match &self.outcome {
             Outcome::Written { version_id } => ("written", version_id.clone(), Vec::new()),
@@ -188,8 +219,6 @@ impl Report {
             Outcome::Held { reasons } => ("held", None, reasons.clone()),
         };
         json!({
-            "level": if reasons.is_empty() { "info" } else { "error" },
-            "msg": "price refresh",
             "outcome": outcome,
             "versionId": version_id,
             "held": reasons,
@@ -239,22 +268,17 @@ pub struct Deps {
 }
 
 /// The handler: any event (the schedule's) runs one refresh. The summary and the EMF line go to
-/// stdout (the function's log stream); a failure is logged and fails the invocation.
-pub async fn handle(deps: &Deps, now_ms: i64, log: &dyn Fn(&str)) -> Result<Value, RefreshError> {
+/// the log (stdout, the function's log stream); a failure is logged and fails the invocation.
+pub async fn handle(deps: &Deps, now_ms: i64) -> Result<Value, RefreshError> {
     match refresh(&deps.config, &deps.object).await {
         Ok(r) => {
-            let summary = r.to_json();
-            log(&summary.to_string());
-            log(&r.emf(&deps.function_name, now_ms));
-            Ok(summary)
+            r.say();
+            spendguard_aws::log::emit_metrics(&r.emf(&deps.function_name, now_ms));
+            Ok(r.to_json())
         }
         Err(e) => {
-            log(
-                &json!({"level": "error", "msg": "price refresh failed; the prices in force stay",
-                        "error": e.to_string()})
-                .to_string(),
-            );
-            log(&spendguard_aws::emf::emf_line(
+            tracing::error!(error = %e, "price refresh failed; the prices in force stay");
+            spendguard_aws::log::emit_metrics(&spendguard_aws::emf::emf_line(
                 &deps.function_name,
                 now_ms,
                 &[("PriceRefreshSucceeded", "Count", 0)],

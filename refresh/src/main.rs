@@ -7,6 +7,8 @@ use spendguard_refresh::{handle, Config, Deps};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    // stdout is the function's CloudWatch log stream: the summary and the EMF line go there.
+    spendguard_aws::log::init_stdout();
     let config = Config::from_vars(|k| std::env::var(k).ok())?;
     let conf = spendguard_aws::sdk_config(None).await;
     let object = PriceObject::new(spendguard_aws::s3_client(&conf), config.bucket.clone());
@@ -17,11 +19,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .unwrap_or_else(|_| "spendguard-refresh".into()),
     };
     let deps = &deps;
-    // stdout is the function's CloudWatch log stream: the summary and the EMF line go there.
-    let log = |line: &str| println!("{line}");
     lambda_runtime::run(lambda_runtime::service_fn(
         move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
-            handle(deps, SystemClock.now_ms(), &log)
+            handle(deps, SystemClock.now_ms())
                 .await
                 .map_err(lambda_runtime::Error::from)
         },

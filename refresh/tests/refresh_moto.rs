@@ -14,7 +14,6 @@ use spendguard_aws::testkit::{
 use spendguard_core::catalogue::BUILTIN;
 use spendguard_refresh::{handle, refresh, Config, Deps, Outcome};
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 const OFFER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -59,11 +58,10 @@ async fn refresh_writes_then_keeps_then_holds_and_fails_safe() {
         object: object.clone(),
         function_name: "refresh".into(),
     };
-    let lines = Mutex::new(Vec::<Value>::new());
-    let log = |l: &str| lines.lock().unwrap().push(serde_json::from_str(l).unwrap());
+    let logs = spendguard_aws::log::capture();
 
     // first run: written, and it is what `prices sync` builds from the same file
-    let out = handle(&deps, T0, &log).await.unwrap();
+    let out = handle(&deps, T0).await.unwrap();
     assert_eq!(out["outcome"], "written", "{out}");
     assert!(out["versionId"].is_string());
     let want = spendguard_core::pricelist::candidate(
@@ -79,7 +77,11 @@ async fn refresh_writes_then_keeps_then_holds_and_fails_safe() {
     assert_eq!(stored, want);
     assert!(stored.contains("model = \"anthropic.claude-opus-4-7\""));
     assert!(out["skusMapped"].as_u64().unwrap() > 0);
-    let emf = lines.lock().unwrap()[1].clone();
+    let said = logs.said("price refresh");
+    assert_eq!(said.len(), 1, "{:?}", logs.lines());
+    assert_eq!(said[0]["outcome"], "written");
+    assert_eq!(said[0]["level"], "INFO");
+    let emf = logs.json()[1].clone();
     assert_eq!(
         (&emf["PriceRefreshSucceeded"], &emf["PriceRefreshHeld"]),
         (&Value::from(1), &Value::from(0))
@@ -148,11 +150,13 @@ async fn refresh_writes_then_keeps_then_holds_and_fails_safe() {
         object: object.clone(),
         function_name: "refresh".into(),
     };
-    lines.lock().unwrap().clear();
-    let e = handle(&broken, T0, &log).await.unwrap_err();
+    // a fresh capture (the first one's guard goes first: guards nest)
+    drop(logs);
+    let logs = spendguard_aws::log::capture();
+    let e = handle(&broken, T0).await.unwrap_err();
     assert!(e.to_string().contains("404"), "{e}");
-    let l = lines.lock().unwrap().clone();
-    assert!(l[0]["msg"]
+    let l = logs.json();
+    assert!(l[0]["message"]
         .as_str()
         .unwrap()
         .contains("prices in force stay"));

@@ -356,7 +356,6 @@ fn firehose_event_entry_point() {
         spendguard_transform::Config::default(),
         Accept,
         std::sync::Arc::new(spendguard_core::clock::SystemClock),
-        Box::new(|_| {}),
     )
     .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()

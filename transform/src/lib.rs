@@ -31,8 +31,6 @@ use std::time::{Duration, Instant};
 pub use config::Config;
 pub use spendguard_aws::pricing::{ConfigError, PricingConfig};
 
-pub use spendguard_aws::LogFn;
-
 /// Per-instance buffers, reused across invocations.
 #[derive(Debug)]
 struct State {
@@ -48,7 +46,6 @@ pub struct Deps<S> {
     pub sink: S,
     pub config: Config,
     pub clock: Arc<dyn Clock>,
-    pub log: LogFn,
     /// The `Function` dimension of the metrics.
     pub function_name: String,
 }
@@ -63,12 +60,7 @@ impl<S> std::fmt::Debug for Deps<S> {
 }
 
 impl<S: Sink> Deps<S> {
-    pub fn new(
-        config: Config,
-        sink: S,
-        clock: Arc<dyn Clock>,
-        log: LogFn,
-    ) -> Result<Self, ConfigError> {
+    pub fn new(config: Config, sink: S, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
         let pipeline = config.pricing.pipeline()?;
         Ok(Deps {
             state: Mutex::new(State {
@@ -79,7 +71,6 @@ impl<S: Sink> Deps<S> {
             sink,
             config,
             clock,
-            log,
             function_name: "transform".into(),
         })
     }
@@ -127,10 +118,7 @@ pub async fn event_handler<S: Sink>(
 ) -> Result<FirehoseResponse, std::convert::Infallible> {
     let (payload, context) = event.into_parts();
     let serde_json::Value::Object(mut obj) = payload else {
-        (deps.log)(
-            &json!({"level": "error", "msg": "not a Firehose transformation event: not a JSON object"})
-                .to_string(),
-        );
+        tracing::error!("not a Firehose transformation event: not a JSON object");
         return Ok(FirehoseResponse::default());
     };
     let records = match obj.remove("records") {
@@ -146,26 +134,23 @@ pub async fn event_handler<S: Sink>(
             .and_then(|v| v.as_str())
             .map(str::to_string)
         else {
-            (deps.log)(
-                &json!({"level": "error", "msg": "record without a recordId: it cannot be answered"})
-                    .to_string(),
-            );
+            tracing::error!("record without a recordId: it cannot be answered");
             continue;
         };
         if !seen.insert(id.clone()) {
-            (deps.log)(
-                &json!({"level": "error", "msg": "recordId repeated in one event: answered once",
-                        "recordId": id})
-                .to_string(),
+            tracing::error!(
+                recordId = id,
+                "recordId repeated in one event: answered once"
             );
             continue;
         }
         let data = r.get("data").and_then(|v| v.as_str()).unwrap_or("");
         if let Err(e) = base64_simd::STANDARD.decode_to_vec(data.as_bytes()) {
-            (deps.log)(
-                &json!({"level": "error", "msg": "record data is not base64: ProcessingFailed",
-                        "recordId": id, "reason": "bad_base64", "error": e.to_string()})
-                .to_string(),
+            tracing::error!(
+                recordId = id,
+                reason = "bad_base64",
+                error = %e,
+                "record data is not base64: ProcessingFailed"
             );
             failed.push(ResponseRecord {
                 record_id: id,
@@ -190,11 +175,7 @@ pub async fn event_handler<S: Sink>(
         Ok(typed) => handle(LambdaEvent::new(typed, context), deps, failed).await,
         Err(e) => {
             // the records' own fields do not fit the event's shape: each is answered failed
-            (deps.log)(
-                &json!({"level": "error", "msg": "not a Firehose transformation event",
-                        "error": e.to_string()})
-                .to_string(),
-            );
+            tracing::error!(error = %e, "not a Firehose transformation event");
             failed.extend(ids.into_iter().map(|record_id| ResponseRecord {
                 record_id,
                 result: TransformResult::ProcessingFailed,
@@ -222,8 +203,7 @@ async fn handle<S: Sink>(
     prefailed: Vec<ResponseRecord>,
 ) -> Result<FirehoseResponse, std::convert::Infallible> {
     let started = Instant::now();
-    let line = deps
-        .config
+    deps.config
         .pricing
         .refresh_prices(deps.prices.as_ref(), deps.clock.now_ms(), |p| {
             deps.state
@@ -233,9 +213,6 @@ async fn handle<S: Sink>(
                 .pricer = p;
         })
         .await;
-    if let Some(line) = line {
-        (deps.log)(&line);
-    }
     let payload = event.payload;
     let deadline_ms = absolute_deadline(event.context.deadline, deps.clock.now_ms());
     let records: Vec<InRecord<'_>> = payload
@@ -321,11 +298,12 @@ async fn handle<S: Sink>(
                     }
                 }
                 for &i in &report.sent {
-                    (deps.log)(
-                        &json!({"level": "info", "msg": "re-ingested", "recordId": records[entries[i].tag].record_id,
-                                "target": target.stream(), "bytes": entries[i].data.len(),
-                                "partitionKey": entries[i].partition_key})
-                        .to_string(),
+                    tracing::info!(
+                        recordId = records[entries[i].tag].record_id,
+                        target = target.stream(),
+                        bytes = entries[i].data.len(),
+                        partitionKey = entries[i].partition_key,
+                        "re-ingested"
                     );
                 }
             }
@@ -359,11 +337,12 @@ async fn handle<S: Sink>(
             Verdict::Reingest(reason) => match job_failures.remove(&i) {
                 None => (TransformResult::Dropped, None, None),
                 Some(err) => {
-                    plan.problems.push(
-                        json!({"level": "error", "msg": "re-ingest failed: record left to Firehose's error output",
-                               "recordId": rec.record_id, "reason": reason.as_str(), "error": err,
-                               "partsAlreadySent": partly_sent.get(&i).map_or(0, Vec::len)})
-                        .to_string(),
+                    tracing::error!(
+                        recordId = rec.record_id,
+                        reason = reason.as_str(),
+                        error = err,
+                        partsAlreadySent = partly_sent.get(&i).map_or(0, Vec::len),
+                        "re-ingest failed: record left to Firehose's error output"
                     );
                     (TransformResult::ProcessingFailed, None, None)
                 }
@@ -382,21 +361,19 @@ async fn handle<S: Sink>(
             metadata,
         });
     }
-    for p in &plan.problems {
-        (deps.log)(p);
-    }
     if !plan.fallback_models.is_empty() {
         // One line per batch naming what the catalogue lacks (`spendguard prices explain ID`
         // says which fallback rung priced it).
-        (deps.log)(
-            &json!({"level": "warn", "msg": "fallback-priced models",
-                    "models": plan.fallback_models, "rows": plan.stats.fallback_rows})
-            .to_string(),
+        // the models as a JSON object (model id: rows), one field to read
+        tracing::warn!(
+            models = %json!(plan.fallback_models),
+            rows = plan.stats.fallback_rows,
+            "fallback-priced models"
         );
     }
     out.extend(prefailed);
     m.duration_ms = started.elapsed().as_millis() as u64;
-    (deps.log)(&m.emf(&deps.function_name, clock.now_ms()));
+    spendguard_aws::log::emit_metrics(&m.emf(&deps.function_name, clock.now_ms()));
     Ok(FirehoseResponse { records: out })
 }
 

@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    // stdout is the function's CloudWatch log stream: problems and the EMF metrics line go there.
+    spendguard_aws::log::init_stdout();
     let config = Config::from_env()?;
     let conf = sdk_config(None).await;
     let sink = AwsSink::new(&conf);
     let bucket = config.pricing.prices_bucket.clone();
-    // stdout is the function's CloudWatch log stream: problems and the EMF metrics line go there.
-    let log: spendguard_transform::LogFn = Box::new(|line| println!("{line}"));
-    let mut deps = Deps::new(config, sink, Arc::new(SystemClock), log)?;
+    let mut deps = Deps::new(config, sink, Arc::new(SystemClock))?;
     deps.prices = bucket.map(|b| {
         PricesSource::new(
             PriceObject::new(spendguard_aws::s3_client(&conf), b),

@@ -3,7 +3,6 @@
 //! the Firehose rules around them (one date per output record, the 6 MB response, what is
 //! `Dropped` and what is `ProcessingFailed`). No AWS SDK and no async: `lib.rs` sends the jobs.
 
-use serde_json::json;
 use spendguard_core::pipeline::{price_scanned, RecordOutcome};
 use spendguard_core::reenvelope::Gzipper;
 use spendguard_core::Pipeline;
@@ -100,8 +99,6 @@ pub struct Plan {
     pub verdicts: Vec<Verdict>,
     pub jobs: Vec<Job>,
     pub stats: Stats,
-    /// Structured log lines (JSON) about problems, one per bad event or failed record.
-    pub problems: Vec<String>,
     /// The logged model ids priced at a fallback rung, with their row counts: the operator's
     /// answer to the fallback alarm ("which model is missing from the catalogue?").
     pub fallback_models: std::collections::BTreeMap<String, usize>,
@@ -184,12 +181,8 @@ fn partition_key(rec: &InRecord<'_>) -> String {
     rec.partition_key.unwrap_or(rec.record_id).to_string()
 }
 
-fn failed(plan: &mut Plan, rec: &InRecord<'_>, reason: String) -> Verdict {
-    plan.problems.push(
-        json!({"level": "error", "msg": "record failed", "recordId": rec.record_id,
-               "reason": reason})
-        .to_string(),
-    );
+fn failed(rec: &InRecord<'_>, reason: String) -> Verdict {
+    tracing::error!(recordId = rec.record_id, reason, "record failed");
     Verdict::Failed(reason)
 }
 
@@ -233,7 +226,7 @@ fn one_record(
                 });
                 return Verdict::Reingest(reason);
             }
-            return failed(plan, rec, format!("undecodable record: {e}"));
+            return failed(rec, format!("undecodable record: {e}"));
         }
     };
     plan.stats.decompressed_bytes += n;
@@ -266,7 +259,7 @@ fn one_record(
                 if let Err(e) = serde_json::to_writer(&mut g.rows, &row) {
                     // Serialising strings and integers into a Vec cannot fail; if it ever does,
                     // the record must not return a half-written row.
-                    return failed(plan, rec, format!("serialising a row: {e}"));
+                    return failed(rec, format!("serialising a row: {e}"));
                 }
                 g.rows.push(b'\n');
                 g.events.push(k);
@@ -285,13 +278,16 @@ fn one_record(
             } => {
                 bad += 1;
                 // Where to find the event again: CloudWatch Logs keeps it under this id.
-                plan.problems.push(
-                    json!({"level": "warn", "msg": "bad log event skipped",
-                           "recordId": rec.record_id, "reason": error.reason(),
-                           "detail": error.to_string(), "eventIndex": event_index,
-                           "eventId": event_id, "logGroup": env.log_group,
-                           "logStream": env.log_stream, "owner": env.owner})
-                    .to_string(),
+                tracing::warn!(
+                    recordId = rec.record_id,
+                    reason = error.reason(),
+                    detail = %error,
+                    eventIndex = event_index,
+                    eventId = event_id,
+                    logGroup = %env.log_group,
+                    logStream = %env.log_stream,
+                    owner = %env.owner,
+                    "bad log event skipped"
                 );
             }
         }
@@ -299,7 +295,6 @@ fn one_record(
     plan.stats.bad_events += bad;
     match groups.len() {
         0 => failed(
-            plan,
             rec,
             format!("none of the {events} log events is a valid Bedrock record"),
         ),
@@ -319,14 +314,14 @@ fn one_record(
             // decoded a moment ago, and split-by-date records are rare).
             let env = match pipe.decoder.envelope_from_gzip(rec.data) {
                 Ok((env, _)) if env.log_events.len() == events => env,
-                Ok(_) => return failed(plan, rec, "the strict decode disagrees".into()),
-                Err(e) => return failed(plan, rec, format!("undecodable record: {e}")),
+                Ok(_) => return failed(rec, "the strict decode disagrees".into()),
+                Err(e) => return failed(rec, format!("undecodable record: {e}")),
             };
             let mut payloads = Vec::with_capacity(dates);
             for g in &groups {
                 match gz.envelope(&env, g.events.iter().map(|&k| &env.log_events[k])) {
                     Ok(p) => payloads.push(p),
-                    Err(e) => return failed(plan, rec, format!("re-enveloping: {e}")),
+                    Err(e) => return failed(rec, format!("re-enveloping: {e}")),
                 }
             }
             let reason = ReingestReason::SplitByDate { dates };
@@ -383,7 +378,6 @@ fn enforce_response_budget(
                     Verdict::Reingest(ReingestReason::SplitOversize)
                 }
                 Ok(None) => failed(
-                    plan,
                     rec,
                     format!(
                         "one log event whose row ({projected} bytes in the response) exceeds the \
@@ -391,7 +385,7 @@ fn enforce_response_budget(
                         opts.max_response_bytes
                     ),
                 ),
-                Err(e) => failed(plan, rec, format!("splitting an oversize record: {e}")),
+                Err(e) => failed(rec, format!("splitting an oversize record: {e}")),
             };
         } else if total + projected - framing > opts.max_response_bytes {
             plan.jobs.push(whole(i, rec, ReingestReason::ResponseFull));

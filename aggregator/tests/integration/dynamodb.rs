@@ -131,7 +131,7 @@ async fn pushed_budgets_shape_the_next_batches() {
     use spendguard_core::budget::{BudgetConfig, Scope};
     use spendguard_core::clock::FixedClock;
     use spendguard_core::window::WindowKind;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     let Some(moto) = emulator(MOTO_VAR) else {
         return;
     };
@@ -147,15 +147,13 @@ async fn pushed_budgets_shape_the_next_batches() {
             .item("text", Av::S(text.into()))
             .send()
     };
-    let logs = Arc::new(Mutex::new(Vec::<String>::new()));
-    let l2 = logs.clone();
+    let logs = spendguard_aws::log::capture();
     let deps = Deps::new(
         pipeline(),
         BudgetConfig::parse("").unwrap(), // the fallback: no teams
         testkit::ledger(&moto, "pushed").await,
         Arc::new(FixedClock(NOW_MS)),
         Some(14 * 86_400_000),
-        Box::new(move |line| l2.lock().unwrap().push(line.to_string())),
     )
     .with_budgets_source(BudgetsSource::new(d.clone(), enforcement.clone(), 0));
     let recs = pool(90, 21);
@@ -188,8 +186,7 @@ async fn pushed_budgets_shape_the_next_batches() {
     let after2 = team_invocations(&deps.ledger.windows(&q).await.unwrap());
     assert_eq!(after2, rep2.applied.applied as u64);
     assert!(logs
-        .lock()
-        .unwrap()
+        .lines()
         .iter()
         .any(|l| l.contains("budgets document loaded")));
 
@@ -199,15 +196,10 @@ async fn pushed_budgets_shape_the_next_batches() {
     assert!(r.batch_item_failures.is_empty());
     let after3 = team_invocations(&deps.ledger.windows(&q).await.unwrap());
     assert_eq!(after3, after2 + rep3.applied.applied as u64);
-    assert!(logs
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.contains("does not parse")));
+    assert!(logs.lines().iter().any(|l| l.contains("does not parse")));
     // with its metric, said again at each read of the bad version (the stack alarms on it)
     let refused = || {
-        logs.lock()
-            .unwrap()
+        logs.lines()
             .iter()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|v| v["BudgetsDocumentRefused"] == 1)
@@ -267,7 +259,7 @@ async fn a_request_id_with_other_contents_is_a_conflict_counted_named_and_the_fi
         "replays and conflicts count nothing",
     )
     .await;
-    let logs = logs.lock().unwrap();
+    let logs = logs.lines();
     let named: Vec<&String> = logs
         .iter()
         .filter(|l| l.contains("different contents"))

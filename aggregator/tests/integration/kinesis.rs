@@ -113,7 +113,7 @@ async fn batch_item_failures_carry_real_sequence_numbers() {
         failed, records[at].0,
         "the earliest record with an invocation not known to be counted"
     );
-    let logs = logs.lock().unwrap().clone();
+    let logs = logs.lines();
     assert!(logs
         .iter()
         .any(|l| l.contains("undecodable record skipped") && l.contains(&records[7].0)));
@@ -161,7 +161,7 @@ async fn input_older_than_the_horizon_is_refused_and_reported() {
         report.spend_dropped,
         report.beyond_horizon + report.stats.bad_events
     );
-    let logs = logs.lock().unwrap();
+    let logs = logs.lines();
     assert_eq!(
         logs.iter()
             .filter(|l| l.contains("older than the dedup horizon"))

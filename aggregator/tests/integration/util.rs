@@ -65,16 +65,14 @@ pub fn pipeline() -> Pipeline {
 }
 
 /// Handler deps over `ledger`, clock at [`NOW_MS`], 14-day horizon; logs are kept.
-pub fn deps<L: SpendLedger>(ledger: L) -> (Deps<L>, Arc<Mutex<Vec<String>>>) {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let l2 = logs.clone();
+pub fn deps<L: SpendLedger>(ledger: L) -> (Deps<L>, spendguard_aws::log::Captured) {
+    let logs = spendguard_aws::log::capture();
     let d = Deps::new(
         pipeline(),
         budgets(),
         ledger,
         Arc::new(FixedClock(NOW_MS)),
         Some(14 * 86_400_000),
-        Box::new(move |line| l2.lock().unwrap().push(line.to_string())),
     );
     (d, logs)
 }

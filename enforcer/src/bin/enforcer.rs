@@ -3,16 +3,16 @@
 
 use spendguard_aws::sdk_config;
 use spendguard_core::clock::SystemClock;
-use spendguard_enforcer::{aws_app, enforcer_handler, Config, LogFn};
+use spendguard_enforcer::{aws_app, enforcer_handler, Config};
 use std::sync::Arc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    // stdout is the function's log stream: problems and the EMF metrics lines go there
+    spendguard_aws::log::init_stdout();
     let config = Config::from_env()?;
     let conf = sdk_config(None).await;
-    // stdout is the function's log stream: problems and the EMF metrics lines go there
-    let log: LogFn = Box::new(|line| println!("{line}"));
-    let mut app = aws_app(&conf, &config, Arc::new(SystemClock), log).await;
+    let mut app = aws_app(&conf, &config, Arc::new(SystemClock)).await;
     if let Ok(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
         app.function_name = name;
     }

@@ -65,11 +65,11 @@ impl Enforcer<'_> {
                     (Err(why), Overflow::Role) => {
                         // the role's tags were checked above (a session's subject is its role)
                         let role = self.deny_role(&role_name).await?.map_err(unsuspendable)?;
-                        (self.log)(
-                            &serde_json::json!({"level": "warn",
-                                "msg": "session deny overflowed to its role",
-                                "session": session, "role": role_name, "why": why})
-                            .to_string(),
+                        tracing::warn!(
+                            session = %session,
+                            role = %role_name,
+                            why = %why,
+                            "session deny overflowed to its role"
                         );
                         Ok(Mechanism::SessionOverflow(role))
                     }

@@ -104,7 +104,6 @@ impl World {
             iam: &self.iam,
             notify: &self.topic,
             clock: &self.clock,
-            log: &|_| {},
         }
     }
 

@@ -284,7 +284,6 @@ async fn fallback_priced_model_ids_are_named_in_one_alert_per_day() {
         ledger_writer(&conf, &s),
         clock.clone(),
         Some(14 * 86_400_000),
-        Box::new(|_| {}),
     )
     .with_budgets_source(spendguard_aggregator::BudgetsSource::new(
         aws_sdk_dynamodb::Client::new(&conf),

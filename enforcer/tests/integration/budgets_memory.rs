@@ -3,21 +3,21 @@
 //! moto in its own crate), log the refusal and emit `BudgetsDocumentRefused` every time they read
 //! the bad version; on a cold start the deployment's `SPENDGUARD_BUDGETS` stands in.
 use serde_json::{json, Value};
+use spendguard_aws::log::Captured;
 use spendguard_core::budget::Scope;
 use spendguard_core::clock::FixedClock;
 use spendguard_core::window::{WindowKey, WindowKind};
 use spendguard_enforcer::evaluator::stream_record;
 use spendguard_enforcer::memory::*;
 use spendguard_enforcer::App;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 // 2026-11-22T10:00:00Z
 const NOW: i64 = 1_795_341_600_000;
 const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
 
-fn app(fallback: &str) -> (App, Arc<Mutex<Vec<String>>>, MemWindows) {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let l2 = logs.clone();
+fn app(fallback: &str) -> (App, Captured, MemWindows) {
+    let logs = spendguard_aws::log::capture();
     let ports = MemPorts::new();
     ports
         .iam
@@ -25,20 +25,14 @@ fn app(fallback: &str) -> (App, Arc<Mutex<Vec<String>>>, MemWindows) {
         .lock()
         .unwrap()
         .insert("alice".into(), Principal::default());
-    let app = ports.app(
-        fallback,
-        Arc::new(FixedClock(NOW)),
-        Box::new(move |l| l2.lock().unwrap().push(l.to_string())),
-    );
+    let app = ports.app(fallback, Arc::new(FixedClock(NOW)));
     (app, logs, ports.windows)
 }
 
-fn refusals(logs: &Mutex<Vec<String>>) -> usize {
-    logs.lock()
-        .unwrap()
+fn refusals(logs: &Captured) -> usize {
+    logs.metric("BudgetsDocumentRefused")
         .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["BudgetsDocumentRefused"] == 1)
+        .filter(|&&n| n == 1)
         .count()
 }
 
@@ -86,7 +80,7 @@ async fn a_refused_document_keeps_the_budgets_in_force_in_the_evaluator_and_the_
     );
     // said every time the bad version was read: the two handlers and the call above
     assert_eq!(refusals(&logs), 3);
-    assert!(logs.lock().unwrap().iter().any(|l| l
+    assert!(logs.lines().iter().any(|l| l
         .contains("does not parse; keeping the budgets in force")
         && l.contains("line 3")));
 
@@ -121,7 +115,7 @@ async fn a_cold_start_on_a_refused_document_uses_the_deployments_budgets() {
 }
 
 #[tokio::test]
-async fn every_log_line_is_json_with_level_and_msg() {
+async fn every_log_line_is_json_with_level_and_message() {
     // a malformed event whose error text holds quotes, an unknown event, a refused document
     let (app, logs, _) = app("");
     app.store.put_budgets(BAD).await.unwrap();
@@ -131,7 +125,7 @@ async fn every_log_line_is_json_with_level_and_msg() {
     let _ = app
         .enforce_event(&json!({"detail-type": "Something \"else\"", "source": "x"}))
         .await;
-    let lines = logs.lock().unwrap().clone();
+    let lines = logs.lines();
     assert!(lines.len() >= 4, "{lines:?}");
     for l in &lines {
         let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
@@ -139,9 +133,10 @@ async fn every_log_line_is_json_with_level_and_msg() {
             continue; // an EMF metrics line
         }
         assert!(
-            ["error", "warn", "info"].contains(&v["level"].as_str().unwrap_or("")),
+            ["ERROR", "WARN", "INFO"].contains(&v["level"].as_str().unwrap_or("")),
             "{l}"
         );
-        assert!(v["msg"].is_string(), "{l}");
+        assert!(v["message"].is_string(), "{l}");
+        assert!(v["timestamp"].is_string(), "{l}");
     }
 }

@@ -55,7 +55,6 @@ async fn a_kinesis_batch_ends_in_a_deny_in_iam() {
         ledger_writer(&conf, &s),
         Arc::new(SystemClock),
         Some(14 * 86_400_000),
-        Box::new(|_| {}),
     );
     let app = app(&conf, &s, budgets, Arc::new(SystemClock));
     let b64 = base64::engine::general_purpose::STANDARD;

@@ -44,7 +44,7 @@ fn session(name: &str) -> String {
 #[tokio::test]
 async fn a_team_over_budget_suspends_its_members_once_and_flags_late_spenders() {
     let ports = ports();
-    let app = ports.app(BUDGETS, Arc::new(FixedClock(NOW)), Box::new(|_| {}));
+    let app = ports.app(BUDGETS, Arc::new(FixedClock(NOW)));
     let (iam, windows, bus) = (&ports.iam, &ports.windows, &ports.bus);
     for (who, usd) in [("bob", "7"), ("carol", "5")] {
         windows.set(day(Scope::Session, &session(who)), usd.parse().unwrap());
@@ -113,7 +113,7 @@ async fn a_team_suspension_counts_once_towards_the_circuit_breaker() {
     let ports = ports();
     // a breaker of 3: a team of 25 members over is still one suspension decision
     let budgets = format!("{BUDGETS}[breaker]\nmax_suspensions = 3\n");
-    let app = ports.app(budgets, Arc::new(FixedClock(NOW)), Box::new(|_| {}));
+    let app = ports.app(budgets, Arc::new(FixedClock(NOW)));
     let (windows, topic) = (&ports.windows, &ports.topic);
     for i in 0..25 {
         windows.set(

@@ -174,7 +174,7 @@ async fn live(h: &History, cfg: &BudgetConfig) -> Seen {
     );
     let (windows, bus) = (&ports.windows, &ports.bus);
     let clock = StepClock::at(h.calls[0].0);
-    let app = ports.app(h.budgets.clone(), clock.clone(), Box::new(|_| {}));
+    let app = ports.app(h.budgets.clone(), clock.clone());
     let mut seen = Seen::new();
     let mut next_tick = (h.calls[0].0 / TICK + 1) * TICK;
     let mut seq = 0u64;

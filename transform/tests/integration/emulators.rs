@@ -196,5 +196,8 @@ async fn a_stored_price_overlay_reprices_from_the_next_batch() {
         }
     }
     assert!(repriced > 0);
-    assert!(h.logs().iter().any(|l| l["msg"] == "price overlay loaded"));
+    assert!(h
+        .logs()
+        .iter()
+        .any(|l| l["message"] == "price overlay loaded"));
 }

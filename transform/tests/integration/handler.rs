@@ -109,10 +109,12 @@ fn many_envelopes_give_one_ok_record_each_with_the_core_rows() {
     let logs = h.logs();
     let named: Vec<_> = logs
         .iter()
-        .filter(|l| l["msg"] == "fallback-priced models")
+        .filter(|l| l["message"] == "fallback-priced models")
         .collect();
     assert_eq!(named.len(), 1, "{logs:?}");
-    assert_eq!(named[0]["models"]["acme.unknown-model-v9:0"], 1);
+    // the models field is a JSON object's text (model id: rows)
+    let models: Value = serde_json::from_str(named[0]["models"].as_str().unwrap()).unwrap();
+    assert_eq!(models["acme.unknown-model-v9:0"], 1);
     assert_eq!(named[0]["rows"], 2);
     assert_eq!(m["RecordsFailed"], 0);
     assert!(m["DecompressedBytes"].as_u64().unwrap() > 10_000);
@@ -357,7 +359,7 @@ fn a_failed_reingest_leaves_the_record_to_firehose_error_output() {
     let l = logs
         .iter()
         .find(|l| {
-            l["msg"]
+            l["message"]
                 .as_str()
                 .is_some_and(|m| m.starts_with("re-ingest failed"))
         })
@@ -617,13 +619,13 @@ fn a_record_that_is_not_base64_fails_alone_and_a_repeated_record_id_is_answered_
         (Some(4), Some(1))
     );
     let logs = h.logs();
-    assert!(logs.iter().any(
-        |l| l["msg"].as_str().is_some_and(|m| m.contains("not base64"))
-            && l["recordId"] == ids[1].as_str()
-    ));
-    assert!(logs
-        .iter()
-        .any(|l| l["msg"].as_str().is_some_and(|m| m.contains("repeated"))));
+    assert!(logs.iter().any(|l| l["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("not base64"))
+        && l["recordId"] == ids[1].as_str()));
+    assert!(logs.iter().any(|l| l["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("repeated"))));
     // the good records still carry their rows
     assert!(resp
         .records

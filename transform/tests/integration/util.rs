@@ -59,21 +59,15 @@ impl Recorder {
     }
 }
 
+/// The handler with its dependencies, and everything it logs on this thread.
 pub struct Harness<S> {
     pub deps: Deps<S>,
-    pub logs: Arc<Mutex<Vec<String>>>,
+    pub logs: spendguard_aws::log::Captured,
 }
 
 pub fn harness<S: Sink>(sink: S, config: Config) -> Harness<S> {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let l2 = logs.clone();
-    let deps = Deps::new(
-        config,
-        sink,
-        Arc::new(FixedClock(NOW_MS)),
-        Box::new(move |line| l2.lock().unwrap().push(line.to_string())),
-    )
-    .unwrap();
+    let logs = spendguard_aws::log::capture();
+    let deps = Deps::new(config, sink, Arc::new(FixedClock(NOW_MS))).unwrap();
     Harness { deps, logs }
 }
 
@@ -112,12 +106,12 @@ impl<S: Sink> Harness<S> {
         .unwrap()
     }
 
+    /// Every line logged so far, each of which must be JSON.
     pub fn logs(&self) -> Vec<Value> {
         self.logs
-            .lock()
-            .unwrap()
+            .lines()
             .iter()
-            .map(|l| serde_json::from_str(l).unwrap())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect()
     }
 
