@@ -117,6 +117,17 @@ async fn batch_item_failures_carry_real_sequence_numbers() {
     assert!(logs
         .iter()
         .any(|l| l.contains("undecodable record skipped") && l.contains(&records[7].0)));
+    // every line is JSON: an EMF line, or a log line in the one naming
+    for l in &logs {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        if v.get("_aws").is_none() {
+            assert!(
+                v["timestamp"].is_string() && v["message"].is_string(),
+                "{l}"
+            );
+            assert!(["ERROR", "WARN", "INFO"].contains(&v["level"].as_str().unwrap_or("")));
+        }
+    }
     let emf: serde_json::Value = serde_json::from_str(logs.last().unwrap()).unwrap();
     assert_eq!(emf["FailedRecords"], 1);
     assert_eq!(emf["ControlMessages"], 1);

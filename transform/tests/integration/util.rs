@@ -106,13 +106,21 @@ impl<S: Sink> Harness<S> {
         .unwrap()
     }
 
-    /// Every line logged so far, each of which must be JSON.
+    /// Every line logged so far, each of which must be JSON: an EMF line, or a log line with
+    /// the one naming (`timestamp`, `level`, `message`).
     pub fn logs(&self) -> Vec<Value> {
-        self.logs
+        let lines: Vec<Value> = self
+            .logs
             .lines()
             .iter()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
+            .collect();
+        for v in lines.iter().filter(|v| v.get("_aws").is_none()) {
+            assert!(v["timestamp"].is_string(), "{v}");
+            assert!(["ERROR", "WARN", "INFO"].contains(&v["level"].as_str().unwrap_or("")));
+            assert!(v["message"].is_string(), "{v}");
+        }
+        lines
     }
 
     /// The EMF metrics line of the last invocation.
