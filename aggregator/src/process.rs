@@ -35,7 +35,8 @@ pub struct Stats {
 /// Logged model ids priced at a fallback price in a batch, with their invocation counts.
 pub type FallbackModels = BTreeMap<String, u64>;
 
-/// An event of a readable record that adds nothing to the ledger.
+/// An event of a readable record that adds nothing to the ledger: said once the record is
+/// known to be readable, with its sequence number.
 enum Bad {
     OutsideCalendar {
         request_id: String,
@@ -47,6 +48,35 @@ enum Bad {
         reason: &'static str,
         detail: String,
     },
+}
+
+impl Bad {
+    fn say(self, sequence_number: &str) {
+        match self {
+            Bad::OutsideCalendar {
+                request_id,
+                event_time,
+            } => tracing::error!(
+                requestId = request_id,
+                eventTime = event_time,
+                sequenceNumber = sequence_number,
+                "invocation outside the calendar"
+            ),
+            Bad::Event {
+                event_index,
+                event_id,
+                reason,
+                detail,
+            } => tracing::error!(
+                eventIndex = event_index,
+                eventId = event_id,
+                reason,
+                detail,
+                sequenceNumber = sequence_number,
+                "bad event skipped"
+            ),
+        }
+    }
 }
 
 /// Decodes and prices every record; entries carry their record's index as `origin`. Skipped
@@ -74,7 +104,6 @@ pub fn entries_of_batch(
             );
             continue;
         };
-        // said once the record is known to be readable, with its sequence number
         let mut bad = Vec::new();
         let res = pipeline.process_gzip(data, &mut |out| match out {
             RecordOutcome::Priced(row) => match Entry::of(&row, cfg, i) {
@@ -129,33 +158,10 @@ pub fn entries_of_batch(
                 st.priced += sum.priced;
                 st.bad_events += sum.bad;
                 for b in bad {
-                    match b {
-                        Bad::OutsideCalendar {
-                            request_id,
-                            event_time,
-                        } => {
-                            st.unwindowed += 1;
-                            tracing::error!(
-                                requestId = request_id,
-                                eventTime = event_time,
-                                sequenceNumber = r.sequence_number,
-                                "invocation outside the calendar"
-                            );
-                        }
-                        Bad::Event {
-                            event_index,
-                            event_id,
-                            reason,
-                            detail,
-                        } => tracing::error!(
-                            eventIndex = event_index,
-                            eventId = event_id,
-                            reason,
-                            detail,
-                            sequenceNumber = r.sequence_number,
-                            "bad event skipped"
-                        ),
+                    if matches!(b, Bad::OutsideCalendar { .. }) {
+                        st.unwindowed += 1;
                     }
+                    b.say(r.sequence_number);
                 }
             }
         }
