@@ -17,6 +17,7 @@ use aws_sdk_dynamodb::types::{
 };
 use spendguard_aws::retry::{Backoff, RetryPolicy, RETRYABLE_CODES};
 use spendguard_aws::tables::{n, parse_window, s, window_key, Item};
+use spendguard_core::clock::{Clock, SystemClock};
 use spendguard_core::ledger::{
     conflicts_with, digest_hex, group_order, plan, Applied, Chunk, Disposition, Entry, LedgerError,
     Query, SpendLedger, WindowTotal, MAX_TRANSACTION_ITEMS,
@@ -24,6 +25,7 @@ use spendguard_core::ledger::{
 use spendguard_core::window::window_end_epoch_s;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Window items outlive their window by this much (reports look back a year).
@@ -120,15 +122,8 @@ pub struct DynamoLedger<T = aws_sdk_dynamodb::Client> {
     /// How long markers live: at least the stream's retention plus the longest backfill.
     pub horizon_s: i64,
     pub retry: RetryPolicy,
-    /// Epoch seconds now (for marker TTLs); injected so tests control time.
-    pub now_s: fn() -> i64,
-}
-
-fn system_now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    /// Now, for marker TTLs: the system clock unless the handler's own clock is injected.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl DynamoLedger<aws_sdk_dynamodb::Client> {
@@ -151,7 +146,7 @@ impl<T: Transact> DynamoLedger<T> {
             table,
             horizon_s,
             retry: LEDGER_RETRY,
-            now_s: system_now_s,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -185,7 +180,7 @@ struct Built {
 
 impl<T: Transact> DynamoLedger<T> {
     fn build(&self, c: &Chunk) -> Result<Built, LedgerError> {
-        let now = (self.now_s)();
+        let now = self.clock.now_ms().div_euclid(1000);
         let marker_ttl = now.saturating_add(self.horizon_s);
         let mut items = Vec::with_capacity(c.items());
         let mut wcu = 0;

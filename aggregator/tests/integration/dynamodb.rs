@@ -1,11 +1,14 @@
 //! The DynamoDB ledger against moto server: the shared conformance suite, and the fault paths
 //! (cancellation reasons, ambiguous commits, throttling, a fatal error part-way) with exact totals.
 use crate::util::Flaky;
+use crate::util::NOW_MS;
 use spendguard_aggregator::dynamo::DynamoLedger;
 use spendguard_aggregator::testkit::{
     self, create_table, emulator, emulator_config, unique, OneAtATime, MOTO_VAR,
 };
+use spendguard_core::clock::FixedClock;
 use spendguard_core::ledger::{conformance, expected_totals, Disposition, SpendLedger};
+use std::sync::Arc;
 
 async fn flaky(
     moto: &str,
@@ -91,7 +94,9 @@ async fn items_hold_exact_numbers_and_ttls_and_no_sequence_numbers() {
     let Some(moto) = emulator(MOTO_VAR) else {
         return;
     };
-    let l = testkit::ledger(&moto, "layout").await;
+    let mut l = testkit::ledger(&moto, "layout").await;
+    // the marker TTL is read from the injected clock, as the handler's own time is
+    l.clock = Arc::new(FixedClock(NOW_MS));
     let es = conformance::entries(30, 13, "lay");
     l.apply(&es).await.unwrap();
     let items = l.reader.scan().table_name(&l.table).send().await.unwrap();
@@ -102,6 +107,11 @@ async fn items_hold_exact_numbers_and_ttls_and_no_sequence_numbers() {
         assert!(ttl > 1_790_000_000, "TTL in epoch seconds: {ttl}");
         if sk == "req" {
             markers += 1;
+            assert_eq!(
+                ttl,
+                NOW_MS / 1000 + l.horizon_s,
+                "marker TTL from the clock"
+            );
             assert!(it["pk"].as_s().unwrap().starts_with("req#"));
             continue;
         }
