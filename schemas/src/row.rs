@@ -2,6 +2,7 @@
 //! for the JSON rows (Firehose), the Parquet files (local lake and Firehose's converter) and the
 //! Glue table Athena reads. Column names here are the contract; everything else derives from it.
 
+use crate::words::words;
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
@@ -218,59 +219,29 @@ pub fn glue_partition_keys() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-macro_rules! str_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($variant),+ }
-        impl $name {
-            /// All variants, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            /// The column value.
-            pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $s),+ }
-            }
-            /// Parses the column value.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($s => Some($name::$variant),)+ _ => None }
-            }
-        }
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-    };
-}
-
-str_enum!(
+words! {
     /// Which kind of endpoint served the call: `global.` profiles, geo profiles (`us.`, `eu.`,
     /// ...), an in-Region model id, or unknown (an unmapped application profile).
-    EndpointTier { Global => "global", Geo => "geo", InRegion => "in_region", Unknown => "unknown" }
-);
-str_enum!(
+    EndpointTier { Global = "global", Geo = "geo", InRegion = "in_region", Unknown = "unknown" }
+}
+words! {
     /// The caller's kind, from `identity.arn`.
-    PrincipalType { IamUser => "iam_user", AssumedRole => "assumed_role", Root => "root", Other => "other" }
-);
-str_enum!(
+    PrincipalType { IamUser = "iam_user", AssumedRole = "assumed_role", Root = "root", Other = "other" }
+}
+words! {
     /// How a row was priced.
     PriceStatus {
-        Exact => "exact",
-        Estimated => "estimated",
-        Fallback => "fallback",
-        NotTokenPriced => "not_token_priced",
-        ErrorNoCharge => "error_no_charge",
+        Exact = "exact",
+        Estimated = "estimated",
+        Fallback = "fallback",
+        NotTokenPriced = "not_token_priced",
+        ErrorNoCharge = "error_no_charge",
     }
-);
-str_enum!(
+}
+words! {
     /// Where the 5m/1h split of cache-write tokens came from.
-    CacheTtlSource { None => "none", Logged => "logged", Default5m => "default_5m", Assumed => "assumed" }
-);
+    CacheTtlSource { None = "none", Logged = "logged", Default5m = "default_5m", Assumed = "assumed" }
+}
 
 /// One priced invocation. Serialises to one JSON object whose keys are exactly the [`COLUMNS`]
 /// names (money as exact decimal strings, `event_time` as RFC 3339 with milliseconds).

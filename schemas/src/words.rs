@@ -33,20 +33,23 @@ macro_rules! words {
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                $name::parse(&s).ok_or_else(|| serde::de::Error::unknown_variant(&s, &[$($s),+]))
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as ::serde::Deserialize>::deserialize(d)?;
+                $name::parse(&s).ok_or_else(|| ::serde::de::Error::unknown_variant(&s, &[$($s),+]))
             }
         }
     };
 }
+
+/// The row's column values are words too (`row::PriceStatus`, ...).
+pub(crate) use words;
 
 words! {
     /// Which spend a budget or a window counts.
