@@ -178,8 +178,9 @@ impl App {
         Ok(Outcome::Done(Summary::of(kind, &report)))
     }
 
-    /// [`App::enforce`] on the JSON the runtime hands over (tests, benches): a payload that is not
-    /// an object is acknowledged as unrecognised, as Lambda's own deserialisation would refuse it.
+    /// [`App::enforce`] on an event's JSON (tests, benches, the CLI). A payload that does not read
+    /// as an envelope (not an object) is an empty one: unrecognised, logged, acknowledged. On
+    /// Lambda the runtime's own deserialisation refuses such a payload before the handler runs.
     pub async fn enforce_event(&self, event: &Value) -> Result<Value, HandlerError> {
         let event = EnforcerEvent::deserialize(event).unwrap_or_default();
         let outcome = self.enforce(&event).await?;
