@@ -3,6 +3,7 @@
 use crate::engine::{Overflow, Settings};
 use crate::ConfigError;
 use spendguard_core::budget::BudgetConfig;
+use std::ops::RangeInclusive;
 
 /// Configuration from the environment.
 #[derive(Debug, Clone)]
@@ -24,6 +25,26 @@ pub struct Config {
 
 fn var(name: &'static str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A whole number within `range`, `default` when unset or blank.
+fn ranged<T>(name: &'static str, default: T, range: RangeInclusive<T>) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| ConfigError::Bad {
+                name,
+                value: v,
+                why: format!("expected {} to {}", range.start(), range.end()),
+            }),
+    }
 }
 
 impl Config {
@@ -49,24 +70,12 @@ impl Config {
             Some(v) => spendguard_core::enforce::Enforceable::parse(v.trim())
                 .ok_or_else(|| bad("SPENDGUARD_ENFORCEABLE", v, "expected all or tagged"))?,
         };
-        let managed_quota = match var("SPENDGUARD_MANAGED_POLICY_QUOTA") {
-            None => spendguard_core::enforce::DEFAULT_MANAGED_POLICY_QUOTA,
-            Some(v) => v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|q| (1..=20).contains(q))
-                .ok_or_else(|| bad("SPENDGUARD_MANAGED_POLICY_QUOTA", v, "expected 1 to 20"))?,
-        };
-        let audit_retention_days = match var("SPENDGUARD_AUDIT_RETENTION_DAYS") {
-            None => 400,
-            Some(v) => v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|d| (1..=3650).contains(d))
-                .ok_or_else(|| bad("SPENDGUARD_AUDIT_RETENTION_DAYS", v, "expected 1 to 3650"))?,
-        };
+        let managed_quota = ranged(
+            "SPENDGUARD_MANAGED_POLICY_QUOTA",
+            spendguard_core::enforce::DEFAULT_MANAGED_POLICY_QUOTA,
+            1..=20,
+        )?;
+        let audit_retention_days = ranged("SPENDGUARD_AUDIT_RETENTION_DAYS", 400, 1..=3650)?;
         let fallback_budgets = std::env::var("SPENDGUARD_BUDGETS").unwrap_or_default();
         BudgetConfig::parse(&fallback_budgets)
             .map_err(|e| bad("SPENDGUARD_BUDGETS", String::new(), &e.to_string()))?;
@@ -88,5 +97,28 @@ impl Config {
             },
             audit_retention_days,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_bounded_number_is_its_default_when_blank_and_refused_out_of_range() {
+        const V: &str = "SPENDGUARD_TEST_RANGED";
+        std::env::remove_var(V);
+        assert_eq!(ranged(V, 400_i64, 1..=3650).unwrap(), 400);
+        std::env::set_var(V, "  ");
+        assert_eq!(ranged(V, 400_i64, 1..=3650).unwrap(), 400);
+        std::env::set_var(V, " 3650 ");
+        assert_eq!(ranged(V, 400_i64, 1..=3650).unwrap(), 3650);
+        for bad in ["0", "3651", "ten", "-1"] {
+            std::env::set_var(V, bad);
+            let e = ranged(V, 400_i64, 1..=3650).unwrap_err().to_string();
+            assert!(e.contains("expected 1 to 3650") && e.contains(bad), "{e}");
+        }
+        std::env::remove_var(V);
     }
 }
